@@ -1,0 +1,191 @@
+//! Talking to models: the OpenAI-compatible and Anthropic dialects, SSE
+//! framing, and turning every way a request can go wrong into one
+//! [`FailureClass`].
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Every failed attempt ends in exactly one class; the class decides what the
+/// health engine does with it (see DESIGN.md, "Failure classes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    Timeout,
+    Connect,
+    ServerError,
+    ProviderError,
+    Truncated,
+    Malformed,
+    Empty,
+    WrongAnswer,
+    RateLimited,
+    Auth,
+    Credits,
+    NotFound,
+    BadRequest,
+}
+
+impl FailureClass {
+    pub const ALL: [FailureClass; 13] = [
+        FailureClass::Timeout,
+        FailureClass::Connect,
+        FailureClass::ServerError,
+        FailureClass::ProviderError,
+        FailureClass::Truncated,
+        FailureClass::Malformed,
+        FailureClass::Empty,
+        FailureClass::WrongAnswer,
+        FailureClass::RateLimited,
+        FailureClass::Auth,
+        FailureClass::Credits,
+        FailureClass::NotFound,
+        FailureClass::BadRequest,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Timeout => "timeout",
+            FailureClass::Connect => "connect",
+            FailureClass::ServerError => "server_error",
+            FailureClass::ProviderError => "provider_error",
+            FailureClass::Truncated => "truncated",
+            FailureClass::Malformed => "malformed",
+            FailureClass::Empty => "empty",
+            FailureClass::WrongAnswer => "wrong_answer",
+            FailureClass::RateLimited => "rate_limited",
+            FailureClass::Auth => "auth",
+            FailureClass::Credits => "credits",
+            FailureClass::NotFound => "not_found",
+            FailureClass::BadRequest => "bad_request",
+        }
+    }
+
+    /// Outages count against the success ratio; rate limits and
+    /// misconfiguration do not (OpenRouter's uptime figures leave 429s out too).
+    pub fn counts_against_ratio(self) -> bool {
+        !matches!(self, FailureClass::RateLimited) && !self.is_misconfiguration()
+    }
+
+    /// The caller, not the provider, is at fault: fix the config or the key.
+    pub fn is_misconfiguration(self) -> bool {
+        matches!(
+            self,
+            FailureClass::Auth
+                | FailureClass::Credits
+                | FailureClass::NotFound
+                | FailureClass::BadRequest
+        )
+    }
+}
+
+impl fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The wire dialect an endpoint speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    /// OpenAI-compatible `/chat/completions` (OpenRouter, OpenAI, vLLM, …).
+    #[default]
+    Openai,
+    /// Anthropic's native `/messages`.
+    Anthropic,
+}
+
+/// An API key. Never printed: `Debug` and `Display` show a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(key: impl Into<String>) -> Self {
+        Secret(key.into())
+    }
+    /// The key itself, for the request header and nothing else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Token counts and cost as the provider reported them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// USD, when the provider reports it (OpenRouter's `usage.cost`).
+    pub cost: Option<f64>,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub class: FailureClass,
+    /// The provider's (or our) message: cut short, anything key-like masked.
+    pub message: String,
+    /// Seconds the provider asked us to wait (429/503 `Retry-After`).
+    #[serde(default, with = "opt_secs")]
+    pub retry_after: Option<Duration>,
+}
+
+/// One request to one model, start to end. Success is `failure == None`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub started_at: DateTime<Utc>,
+    pub failure: Option<Failure>,
+    pub http_status: Option<u16>,
+    /// Start of the request to the last byte (or to the failure).
+    pub latency: Duration,
+    /// Start of the request to the first content token.
+    pub ttft: Option<Duration>,
+    pub tokens_per_s: Option<f64>,
+    /// The `model` the response says served the request.
+    pub served_model: Option<String>,
+    /// OpenRouter's upstream `provider`, when the response names one.
+    pub served_by: Option<String>,
+    /// OpenAI's `system_fingerprint`, when present.
+    pub fingerprint: Option<String>,
+    pub usage: Option<Usage>,
+    /// The reply text, capped.
+    pub reply: String,
+    pub finish_reason: Option<String>,
+}
+
+impl Attempt {
+    pub fn is_ok(&self) -> bool {
+        self.failure.is_none()
+    }
+    pub fn class(&self) -> Option<FailureClass> {
+        self.failure.as_ref().map(|f| f.class)
+    }
+}
+
+/// Durations as fractional seconds in JSON, `null` when absent.
+pub(crate) mod opt_secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let secs: Option<f64> = Option::deserialize(d)?;
+        Ok(secs
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64))
+    }
+}

@@ -1,0 +1,1 @@
+//! The TOML schema, defaults, validation and API-key lookup.
