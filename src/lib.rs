@@ -5,6 +5,12 @@
 //! sends it commands. Time is always passed in as `now`.
 
 pub mod api;
+pub mod commands;
 pub mod config;
 pub mod health;
+pub mod pricing;
+pub mod probe;
+pub mod route;
 pub mod sim;
+pub mod store;
+pub mod tui;

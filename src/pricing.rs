@@ -1,0 +1,1 @@
+//! Model prices and cost accounting, including what probes spend.

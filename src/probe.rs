@@ -1,0 +1,1 @@
+//! The prober: when to probe what, jitter, concurrency, back-off.

@@ -1,0 +1,1 @@
+//! The chain, tiers and the fallback executor.

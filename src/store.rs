@@ -1,0 +1,1 @@
+//! What survives a restart: chain order, acknowledged drifts, recent history.
