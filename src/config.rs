@@ -1166,3 +1166,99 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
         + 1;
     (line, column)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One line each, so case texts keep their line numbers.
+    const E: &str = r#"endpoint = [{ name = "or", base_url = "https://or.test/v1", api_key_env = "OR_KEY" }]"#;
+    const M: &str = r#"model = [{ name = "a", id = "x/a" }, { name = "b", id = "y/b", tier = "budget" }]"#;
+
+    fn text(case: &str) -> String {
+        case.replace("$E", E).replace("$M", M)
+    }
+
+    fn parse(case: &str) -> Result<Config, ConfigError> {
+        Config::parse(&text(case), Path::new("config.toml"))
+    }
+
+    /// What every valid config promises the rest of the program.
+    fn assert_consistent(c: &Config) {
+        assert!(!c.chain.is_empty());
+        for name in c.chain.iter().chain(Tier::ALL.iter().flat_map(|t| c.tiers.get(*t))) {
+            assert!(c.model(name).is_some(), "{name} is not a model");
+        }
+        for m in &c.models {
+            assert!(c.endpoint(&m.endpoint).is_some(), "{} has no endpoint", m.name);
+            assert_eq!(c.endpoint_of(m).name, m.endpoint);
+        }
+        assert!(c.probe.ttft_timeout <= c.probe.timeout);
+        assert!(c.route.ttft_timeout <= c.route.timeout);
+    }
+
+    #[test]
+    fn bad_files_say_where_and_what() {
+        // (case, message fragment, line, column)
+        let cases: &[(&str, &str, usize, Option<usize>)] = &[
+            ("$E\n$M\n[health\n", "unclosed table, expected `]`", 3, Some(8)),
+            ("$E\n$M\nfoo = 1", "unknown field `foo`, expected one of `chain`", 3, Some(1)),
+            ("$E\n$M\n[probe]\nintervall = \"5s\"", "unknown field `intervall`", 4, Some(1)),
+            ("$E\n$M\nchain = [\"a\", \"gpt-5\"]", "unknown model \"gpt-5\" in `chain`; known models: a, b", 3, Some(15)),
+            ("$E\n$M\nchain = [\"a\", \"a\"]", "\"a\" appears twice in `chain`", 3, Some(15)),
+            ("$E\n$M\nchain = []", "`chain` is empty", 3, Some(9)),
+            ("$E\n$M\n[tiers]\npremium = [\"zz\"]", "unknown model \"zz\" in `tiers.premium`", 4, Some(12)),
+            ("$E\n$M\n[tiers]\nbudget = [\"b\", \"b\"]", "appears twice in `tiers.budget`", 4, Some(16)),
+            ("$E\nmodel = [{ name = \"a\", id = \"x/a\", endpoint = \"nope\" }]", "unknown endpoint \"nope\" in model \"a\"; known endpoints: or", 2, Some(47)),
+            ("$E\n$M\n[health]\nwindow = \"abc\"", "expected a duration like \"30s\" or \"15m\"", 4, Some(10)),
+            ("$E\n$M\n[health]\nslow = \"fast\"", "`health.slow`", 4, Some(8)),
+            ("$E\n$M\n[probe]\ninterval = \"0s\"", "`probe.interval` must be more than zero", 4, Some(12)),
+            ("$E\n$M\n[probe]\ntimeout = \"0ms\"", "`probe.timeout` must be more than zero", 4, Some(11)),
+            ("$E\n$M\n[health]\nthreshold = 1.0", "expected a ratio from 0 up to (not including) 1", 4, Some(13)),
+            ("$E\n$M\n[health]\nthreshold = -0.1", "`health.threshold` = -0.1", 4, Some(13)),
+            ("$E\n$M\n[health]\nthreshold = \"high\"", "invalid type: string \"high\", expected f64", 4, Some(13)),
+            ("$E\n$M\n[health]\nrecover_after = -1", "expected u32", 4, Some(17)),
+            ("$E\n$M\n[health]\nrecover_after = 0", "`health.recover_after` must be at least 1", 4, Some(17)),
+            ("$E\nmodel = [{ name = \"a\", id = \"x/a\" }, { name = \"a\", id = \"y/a\" }]", "duplicate model name \"a\"", 2, Some(47)),
+            ("endpoint = [{ name = \"or\", base_url = \"https://x.test\" }, { name = \"or\", base_url = \"https://y.test\" }]\n$M", "duplicate endpoint name \"or\"", 1, Some(68)),
+            ("$E\n$M\n[probe]\nexpect = \"(pong\"", "`probe.expect` is not a valid regular expression", 4, Some(10)),
+            ("endpoint = [{ name = \"or\", base_url = \"https://x.test\", dialect = \"gemini\" }]\n$M", "unknown dialect \"gemini\"; expected \"openai\" or \"anthropic\"", 1, Some(67)),
+            ("$E\nmodel = [{ name = \"a\", id = \"x/a\", tier = \"gold\" }]", "unknown tier \"gold\"; expected \"budget\", \"standard\" or \"premium\"", 2, Some(43)),
+            ("endpoint = [{ name = \"or\", base_url = \"ftp://x.test\" }]\n$M", "expected an http(s) URL", 1, Some(39)),
+            ("endpoint = [{ name = \"or\", base_url = \"openrouter.ai/api/v1\" }]\n$M", "expected an http(s) URL", 1, Some(39)),
+            ("$E\n$M\n[probe]\ntimeout = \"5s\"\nttft_timeout = \"10s\"", "`probe.ttft_timeout` (10s) is longer than the total timeout (5s)", 5, Some(16)),
+            ("$E\n$M\n[route]\nconnect_timeout = \"1m\"", "`route.connect_timeout` (1m) is longer", 4, Some(19)),
+            ("$E\n$M\n[route]\nhedge = \"sometimes\"", "expected \"auto\", \"off\" or a delay like \"2s\"", 4, Some(9)),
+            ("$E\n$M\n[route]\nhedge = \"0s\"", "`route.hedge`", 4, Some(9)),
+            ("$E\n$M\n[probe]\nmax_tokens = 0", "`probe.max_tokens` must be at least 1", 4, Some(14)),
+            ("$E\n$M\n[probe]\nconcurrency = 0", "`probe.concurrency` must be at least 1", 4, Some(15)),
+            ("$E\n$M\n[probe]\ndaily_budget = -1.0", "expected US dollars per day", 4, Some(16)),
+            ("$E\n$M\n[probe]\nprompt = \"  \"", "`probe.prompt` is empty", 4, Some(10)),
+            ("endpoint = [{ name = \"a\", base_url = \"http://a.test\" }, { name = \"b\", base_url = \"http://b.test\" }]\nmodel = [{ name = \"m\", id = \"x/m\" }]", "model \"m\" needs `endpoint = ...`; expected one of: a, b", 2, Some(19)),
+            ("model = [{ name = \"m\", id = \"x/m\" }]", "defines no [[endpoint]]", 1, Some(19)),
+            ("$E\n$M\n[tiers]\npremium = [\"a\"]", "model \"b\" has tier = \"budget\" but [tiers] does not list it under budget", 2, Some(71)),
+            ("$E\nmodel = [{ name = \"a\", id = \"x/a\", extra = { model = \"other\" } }]", "`extra` may not set \"model\"", 2, Some(44)),
+            ("$E\nmodel = [{ name = \"a\" }]", "missing field `id`", 2, Some(10)),
+            ("$E\nmodel = [{ name = \"\", id = \"x/a\" }]", "model `name` is empty", 2, Some(19)),
+            ("$E\nmodel = [{ name = \"a\", id = \"x/a\", probe = { interval = \"soon\" } }]", "`probe.interval` = \"soon\"", 2, Some(57)),
+            ("$E\nmodel = [{ name = \"a\", id = \"x/a\", probe = { expect = \"[\" } }]", "not a valid regular expression", 2, Some(55)),
+            ("$E\nmodel = [{ name = \"a\", id = \"x/a\", probe = { timeout = \"1s\" } }]", "unknown field `timeout`", 2, None),
+        ];
+        let mut wrong = Vec::new();
+        for (case, fragment, line, column) in cases {
+            let err = match parse(case) {
+                Ok(_) => {
+                    wrong.push(format!("accepted: {case}"));
+                    continue;
+                }
+                Err(e) => e,
+            };
+            let shown = err.to_string();
+            let placed = err.line == Some(*line) && (column.is_none() || err.column == *column);
+            if !shown.contains(fragment) || !shown.starts_with("config.toml:") || !placed {
+                wrong.push(format!("{case}\n  got:  {shown}\n  want: {line}:{column:?}: {fragment}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+}
