@@ -926,20 +926,21 @@ impl Cx<'_> {
                 Some(v) => Some(self.env_var_name(v)?),
                 None => None,
             };
-            let dialect =
-                match &e.dialect {
-                    None => Dialect::default(),
-                    Some(v) => match v.get_ref().as_str() {
-                        "openai" => Dialect::Openai,
-                        "anthropic" => Dialect::Anthropic,
-                        other => return Err(self.at(
+            let dialect = match &e.dialect {
+                None => Dialect::default(),
+                Some(v) => match v.get_ref().as_str() {
+                    "openai" => Dialect::Openai,
+                    "anthropic" => Dialect::Anthropic,
+                    other => {
+                        return Err(self.at(
                             v,
                             format!(
                                 "unknown dialect {other:?}; expected \"openai\" or \"anthropic\""
                             ),
-                        )),
-                    },
-                };
+                        ))
+                    }
+                },
+            };
             out.push(Endpoint {
                 name,
                 base_url,
