@@ -14,7 +14,9 @@ use super::{filler, html_page, Outcome, Reply, HTML, JSON, SSE};
 use crate::api::FailureClass as C;
 
 fn error_body(kind: &str, message: &str) -> Bytes {
-    Bytes::from(json!({ "type": "error", "error": { "type": kind, "message": message } }).to_string())
+    Bytes::from(
+        json!({ "type": "error", "error": { "type": kind, "message": message } }).to_string(),
+    )
 }
 
 pub(crate) fn error_response(status: u16, kind: &str, message: &str) -> Response {
@@ -23,18 +25,34 @@ pub(crate) fn error_response(status: u16, kind: &str, message: &str) -> Response
 }
 
 /// Key and version checks Anthropic does before anything else.
-pub(crate) fn check_request(server: &ServerOptions, key: Option<&str>, headers: &HeaderMap) -> Option<Response> {
+pub(crate) fn check_request(
+    server: &ServerOptions,
+    key: Option<&str>,
+    headers: &HeaderMap,
+) -> Option<Response> {
     match (key, &server.key) {
         (None, _) if server.require_auth || server.key.is_some() => {
-            return Some(error_response(401, "authentication_error", "x-api-key header is required"));
+            return Some(error_response(
+                401,
+                "authentication_error",
+                "x-api-key header is required",
+            ));
         }
         (Some(k), Some(want)) if k != want => {
-            return Some(error_response(401, "authentication_error", &format!("invalid x-api-key: {k}")));
+            return Some(error_response(
+                401,
+                "authentication_error",
+                &format!("invalid x-api-key: {k}"),
+            ));
         }
         _ => {}
     }
     if !headers.contains_key("anthropic-version") {
-        return Some(error_response(400, "invalid_request_error", "anthropic-version: header is required"));
+        return Some(error_response(
+            400,
+            "invalid_request_error",
+            "anthropic-version: header is required",
+        ));
     }
     None
 }
@@ -57,7 +75,10 @@ pub(crate) fn render(o: &Outcome, stream: bool, every: Duration) -> Reply {
             status_error(o, f, class)
         }
         C::ProviderError => {
-            let err = error_body("overloaded_error", f.message.as_deref().unwrap_or("Overloaded"));
+            let err = error_body(
+                "overloaded_error",
+                f.message.as_deref().unwrap_or("Overloaded"),
+            );
             if !stream {
                 return fixed_ok(JSON, err, o.total());
             }
@@ -188,7 +209,10 @@ fn deltas<'t>(o: &Outcome, tokens: impl Iterator<Item = &'t str>, steps: &mut Ve
 }
 
 fn end(o: &Outcome, stop: &str, steps: &mut Vec<Step>) {
-    steps.push(event("content_block_stop", r#"{"type":"content_block_stop","index":0}"#));
+    steps.push(event(
+        "content_block_stop",
+        r#"{"type":"content_block_stop","index":0}"#,
+    ));
     steps.push(event(
         "message_delta",
         json!({
@@ -202,7 +226,10 @@ fn end(o: &Outcome, stop: &str, steps: &mut Vec<Step>) {
 }
 
 fn partial<'a>(o: &'a Outcome, f: &Fault) -> impl Iterator<Item = &'a str> {
-    o.tokens.iter().take(f.after_tokens as usize).map(String::as_str)
+    o.tokens
+        .iter()
+        .take(f.after_tokens as usize)
+        .map(String::as_str)
 }
 
 fn stream_reply(steps: Vec<Step>) -> Reply {
@@ -225,7 +252,11 @@ fn fixed_ok(content_type: &'static str, body: Bytes, delay: Duration) -> Reply {
 
 fn answer(o: &Outcome, stream: bool, every: Duration) -> Reply {
     if !stream {
-        return fixed_ok(JSON, message(o, &o.tokens.concat(), Some(stop_reason(o))), o.total());
+        return fixed_ok(
+            JSON,
+            message(o, &o.tokens.concat(), Some(stop_reason(o))),
+            o.total(),
+        );
     }
     let mut steps = start(o, every);
     deltas(o, o.tokens.iter().map(String::as_str), &mut steps);
@@ -244,14 +275,19 @@ fn timeout(o: &Outcome, f: &Fault, stream: bool, every: Duration) -> Reply {
         Variant::Headers => plain(vec![Step::Wait(f.hang_for), Step::Abort]),
         Variant::Processing => plain(vec![
             Step::Tick {
-                chunk: if stream { ping() } else { Bytes::from_static(b"\n") },
+                chunk: if stream {
+                    ping()
+                } else {
+                    Bytes::from_static(b"\n")
+                },
                 every,
                 left: f.hang_for,
             },
             Step::Abort,
         ]),
         Variant::Drip if stream => {
-            let count = (f.hang_for.as_millis() / f.drip.as_millis().max(1) + 1).min(10_000) as usize;
+            let count =
+                (f.hang_for.as_millis() / f.drip.as_millis().max(1) + 1).min(10_000) as usize;
             let mut steps = start(o, every);
             for i in 0..count {
                 if i > 0 {
@@ -308,9 +344,10 @@ fn status_error(o: &Outcome, f: &Fault, class: C) -> Reply {
         }
         C::RateLimited => {
             let ra = f.retry_after.unwrap_or(Duration::from_secs(10));
-            let reset = chrono::DateTime::from_timestamp(o.created.saturating_add(ra.as_secs() as i64), 0)
-                .map(|t| t.to_rfc3339())
-                .unwrap_or_default();
+            let reset =
+                chrono::DateTime::from_timestamp(o.created.saturating_add(ra.as_secs() as i64), 0)
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default();
             headers.push(("retry-after", ra.as_secs().max(1).to_string()));
             headers.push(("anthropic-ratelimit-requests-limit", "50".into()));
             headers.push(("anthropic-ratelimit-requests-remaining", "0".into()));
@@ -324,19 +361,34 @@ fn status_error(o: &Outcome, f: &Fault, class: C) -> Reply {
         C::Auth if f.status == 403 => (
             403,
             "permission_error",
-            msg(format!("Your API key {} does not have permission to use the specified resource.", o.key_text())),
+            msg(format!(
+                "Your API key {} does not have permission to use the specified resource.",
+                o.key_text()
+            )),
         ),
-        C::Auth => (401, "authentication_error", msg(format!("invalid x-api-key: {}", o.key_text()))),
+        C::Auth => (
+            401,
+            "authentication_error",
+            msg(format!("invalid x-api-key: {}", o.key_text())),
+        ),
         C::Credits => (
             402,
             "billing_error",
             msg("Your credit balance is too low to access the Anthropic API.".into()),
         ),
-        C::NotFound => (404, "not_found_error", msg(format!("model: {}", o.model.id))),
+        C::NotFound => (
+            404,
+            "not_found_error",
+            msg(format!("model: {}", o.model.id)),
+        ),
         _ => (
             f.status,
             "invalid_request_error",
-            msg(format!("prompt is too long: {} tokens > {} maximum", o.model.context_length + 1, o.model.context_length)),
+            msg(format!(
+                "prompt is too long: {} tokens > {} maximum",
+                o.model.context_length + 1,
+                o.model.context_length
+            )),
         ),
     };
     Reply::Fixed {
@@ -363,7 +415,9 @@ fn huge(o: &Outcome, f: &Fault, stream: bool, every: Duration) -> Reply {
     }
     let whole = message(o, "\u{1}FILL\u{1}", Some("end_turn"));
     let whole = String::from_utf8_lossy(&whole).into_owned();
-    let (prefix, suffix) = whole.split_once("\\u0001FILL\\u0001").unwrap_or((&whole, ""));
+    let (prefix, suffix) = whole
+        .split_once("\\u0001FILL\\u0001")
+        .unwrap_or((&whole, ""));
     Reply::Stream {
         headers: Vec::new(),
         content_type: JSON,

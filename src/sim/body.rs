@@ -34,9 +34,7 @@ impl Meter {
         Meter { stats, done: false }
     }
     pub fn sent(&self, n: usize) {
-        self.stats
-            .bytes_sent
-            .fetch_add(n as u64, Ordering::Relaxed);
+        self.stats.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
     }
     /// The response ended the way the scenario meant it to.
     pub fn finish(&mut self) {
@@ -57,7 +55,10 @@ pub(crate) enum Step {
     Send(Bytes),
     Wait(Duration),
     /// Send the same chunk `times` times (a huge reply without allocating it).
-    Repeat { chunk: Bytes, times: u64 },
+    Repeat {
+        chunk: Bytes,
+        times: u64,
+    },
     /// Send `chunk` now and then every `every` until `left` has passed: the
     /// "still thinking" comments, pings or whitespace.
     Tick {
@@ -183,7 +184,15 @@ mod tests {
         // Ticks at 0, 10 and 20 ms (25 ms of thinking), then the rest.
         assert_eq!(
             text,
-            [&b": p\n\n"[..], b": p\n\n", b": p\n\n", b"a", b"xy", b"xy", b"xy"]
+            [
+                &b": p\n\n"[..],
+                b": p\n\n",
+                b": p\n\n",
+                b"a",
+                b"xy",
+                b"xy",
+                b"xy"
+            ]
         );
         assert_eq!(stats.bytes_sent.load(Ordering::Relaxed), 15 + 1 + 6);
         assert_eq!(stats.cancelled.load(Ordering::Relaxed), 0);
@@ -193,7 +202,10 @@ mod tests {
     async fn dropping_early_counts_as_cancelled() {
         let stats = Arc::new(ModelStats::default());
         let mut body = PlanBody::new(
-            vec![Step::Send(Bytes::from_static(b"a")), Step::Wait(Duration::from_secs(60))],
+            vec![
+                Step::Send(Bytes::from_static(b"a")),
+                Step::Wait(Duration::from_secs(60)),
+            ],
             Meter::new(stats.clone()),
         );
         assert!(body.next().await.is_some());

@@ -14,9 +14,9 @@ pub mod scenario;
 mod anthropic;
 mod body;
 mod openai;
-mod text;
 #[cfg(test)]
 mod tests;
+mod text;
 
 pub use scenario::{ModelScenario, Scenario, ScenarioError};
 
@@ -98,13 +98,13 @@ impl SimServer {
     /// outage window at once.
     pub fn advance(&self, by: Duration) {
         let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
-        let _ = self
-            .shared
-            .clock
-            .advanced
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |a| {
-                Some(a.saturating_add(nanos))
-            });
+        let _ =
+            self.shared
+                .clock
+                .advanced
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |a| {
+                    Some(a.saturating_add(nanos))
+                });
     }
 
     /// Scenario time: real time since start plus everything advanced.
@@ -144,7 +144,9 @@ pub async fn run(listen: SocketAddr, scenario: Option<&Path>, seed: u64) -> anyh
     };
     let server = SimServer::start(scenario, listen, seed)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e} (try another --listen address)"))?;
+        .map_err(|e| {
+            anyhow::anyhow!("cannot listen on {listen}: {e} (try another --listen address)")
+        })?;
     println!("chainwatch sim: {}", server.base_url());
     println!(
         "scenario {} · seed {seed} · Ctrl-C to stop",
@@ -285,7 +287,11 @@ impl Shared {
         let (ttft, per_token) = match model.latency {
             Some(_) if n == 1 => (total, Duration::ZERO),
             Some(_) => {
-                let first = if model.ttft.is_some() { ttft.min(total) } else { total / n };
+                let first = if model.ttft.is_some() {
+                    ttft.min(total)
+                } else {
+                    total / n
+                };
                 (first, total.saturating_sub(first) / (n - 1))
             }
             None => (
@@ -509,7 +515,13 @@ fn router(shared: Arc<Shared>) -> Router {
 
 /// Plays a reply; `meter` counts the request as cancelled if the client
 /// leaves before it is done.
-async fn respond(shared: &Shared, idx: usize, conn: &ConnHandle, reply: Reply, gen_id: &str) -> Response {
+async fn respond(
+    shared: &Shared,
+    idx: usize,
+    conn: &ConnHandle,
+    reply: Reply,
+    gen_id: &str,
+) -> Response {
     let Some(stats) = shared.stats.get(idx) else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
@@ -633,7 +645,10 @@ async fn chat(
     let req: Value = match serde_json::from_slice(&body) {
         Ok(v @ Value::Object(_)) => v,
         Ok(_) | Err(_) => {
-            return openai::error_response(400, "Invalid JSON body: expected an object with `model` and `messages`");
+            return openai::error_response(
+                400,
+                "Invalid JSON body: expected an object with `model` and `messages`",
+            );
         }
     };
     // `model` first, then the `models` fallback array, without repeats.
@@ -660,7 +675,10 @@ async fn chat(
         .filter_map(|id| shared.index.get(*id).copied())
         .collect();
     if known.is_empty() {
-        return openai::error_response(404, &format!("Model {first} not found: it is not a valid model ID"));
+        return openai::error_response(
+            404,
+            &format!("Model {first} not found: it is not a valid model ID"),
+        );
     }
     let info = RequestInfo {
         key,
@@ -702,20 +720,29 @@ async fn messages(
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .or_else(|| bearer(&headers));
-    if let Some(resp) = anthropic::check_request(&shared.scenario.server, key.as_deref(), &headers) {
+    if let Some(resp) = anthropic::check_request(&shared.scenario.server, key.as_deref(), &headers)
+    {
         return resp;
     }
     let req: Value = match serde_json::from_slice(&body) {
         Ok(v @ Value::Object(_)) => v,
         Ok(_) | Err(_) => {
-            return anthropic::error_response(400, "invalid_request_error", "Request body is not a valid JSON object");
+            return anthropic::error_response(
+                400,
+                "invalid_request_error",
+                "Request body is not a valid JSON object",
+            );
         }
     };
     let Some(model) = req.get("model").and_then(Value::as_str) else {
         return anthropic::error_response(400, "invalid_request_error", "model: Field required");
     };
     let Some(max) = max_tokens(&req) else {
-        return anthropic::error_response(400, "invalid_request_error", "max_tokens: Field required");
+        return anthropic::error_response(
+            400,
+            "invalid_request_error",
+            "max_tokens: Field required",
+        );
     };
     let Some(&idx) = shared
         .index

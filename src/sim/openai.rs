@@ -28,7 +28,12 @@ fn error_body(code: u16, message: &str, metadata: Option<Value>) -> Bytes {
 /// An immediate OpenRouter error, for requests that never reach a model.
 pub(crate) fn error_response(status: u16, message: &str) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (code, [("content-type", JSON)], error_body(status, message, None)).into_response()
+    (
+        code,
+        [("content-type", JSON)],
+        error_body(status, message, None),
+    )
+        .into_response()
 }
 
 /// The key check OpenRouter does before routing.
@@ -134,7 +139,10 @@ fn chunk(o: &Outcome, delta: Value, finish: Option<&str>) -> Bytes {
 
 fn upstream_error(o: &Outcome, f: &Fault) -> Value {
     let message = f.message.clone().unwrap_or_else(|| {
-        format!("{}: upstream connection reset during generation", o.served.provider)
+        format!(
+            "{}: upstream connection reset during generation",
+            o.served.provider
+        )
     });
     json!({ "code": 502, "message": message, "metadata": { "provider_name": o.served.provider } })
 }
@@ -150,7 +158,12 @@ fn sse_start(o: &Outcome, every: Duration) -> Vec<Step> {
     }]
 }
 
-fn sse_tokens<'t>(o: &Outcome, tokens: impl Iterator<Item = &'t str>, gap: Duration, steps: &mut Vec<Step>) {
+fn sse_tokens<'t>(
+    o: &Outcome,
+    tokens: impl Iterator<Item = &'t str>,
+    gap: Duration,
+    steps: &mut Vec<Step>,
+) {
     for (i, t) in tokens.enumerate() {
         if i > 0 && !gap.is_zero() {
             steps.push(Step::Wait(gap));
@@ -218,7 +231,12 @@ fn answer(o: &Outcome, stream: bool, every: Duration) -> Reply {
     if o.tokens.is_empty() {
         sse_tokens(o, std::iter::once(""), Duration::ZERO, &mut steps);
     } else {
-        sse_tokens(o, o.tokens.iter().map(String::as_str), o.per_token, &mut steps);
+        sse_tokens(
+            o,
+            o.tokens.iter().map(String::as_str),
+            o.per_token,
+            &mut steps,
+        );
     }
     sse_end(o, o.finish, &mut steps);
     stream_reply(SSE, steps)
@@ -244,7 +262,8 @@ fn timeout(o: &Outcome, f: &Fault, stream: bool, every: Duration) -> Reply {
         }
         Variant::Drip => {
             if stream {
-                let count = (f.hang_for.as_millis() / f.drip.as_millis().max(1) + 1).min(10_000) as usize;
+                let count =
+                    (f.hang_for.as_millis() / f.drip.as_millis().max(1) + 1).min(10_000) as usize;
                 let toks: Vec<String> = if o.tokens.is_empty() {
                     vec![".".into()]
                 } else {
@@ -255,7 +274,13 @@ fn timeout(o: &Outcome, f: &Fault, stream: bool, every: Duration) -> Reply {
                     .cycle()
                     .take(count)
                     .enumerate()
-                    .map(|(i, t)| if i == 0 { t.clone() } else { format!(" {}", t.trim()) })
+                    .map(|(i, t)| {
+                        if i == 0 {
+                            t.clone()
+                        } else {
+                            format!(" {}", t.trim())
+                        }
+                    })
                     .collect::<Vec<_>>();
                 let mut steps = sse_start(o, every);
                 sse_tokens(o, dripped.iter().map(String::as_str), f.drip, &mut steps);
@@ -263,7 +288,8 @@ fn timeout(o: &Outcome, f: &Fault, stream: bool, every: Duration) -> Reply {
                 stream_reply(SSE, steps)
             } else {
                 // The body itself trickles out, eight bytes at a time.
-                let body = Bytes::from(completion(o, &o.tokens.concat(), Some(o.finish)).to_string());
+                let body =
+                    Bytes::from(completion(o, &o.tokens.concat(), Some(o.finish)).to_string());
                 let mut steps = Vec::new();
                 let mut at = 0;
                 while at < body.len() {
@@ -382,7 +408,10 @@ fn status(code: u16) -> StatusCode {
 }
 
 fn partial<'a>(o: &'a Outcome, f: &Fault) -> impl Iterator<Item = &'a str> + Clone {
-    o.tokens.iter().take(f.after_tokens as usize).map(String::as_str)
+    o.tokens
+        .iter()
+        .take(f.after_tokens as usize)
+        .map(String::as_str)
 }
 
 fn provider_error(o: &Outcome, f: &Fault, stream: bool, every: Duration) -> Reply {
@@ -404,7 +433,12 @@ fn provider_error(o: &Outcome, f: &Fault, stream: bool, every: Duration) -> Repl
         } else {
             m.insert("error".into(), err);
         }
-        return json_after(o, Bytes::from(Value::Object(m).to_string()), o.total(), every);
+        return json_after(
+            o,
+            Bytes::from(Value::Object(m).to_string()),
+            o.total(),
+            every,
+        );
     }
     let mut steps = sse_start(o, every);
     sse_tokens(o, partial(o, f), o.per_token, &mut steps);
@@ -434,7 +468,10 @@ fn truncated(o: &Outcome, f: &Fault, stream: bool, every: Duration) -> Reply {
             return json_after(o, body, o.total(), every);
         }
         let half = body.slice(..body.len() / 2);
-        return stream_reply(JSON, vec![Step::Wait(o.total()), Step::Send(half), Step::Abort]);
+        return stream_reply(
+            JSON,
+            vec![Step::Wait(o.total()), Step::Send(half), Step::Abort],
+        );
     }
     let mut steps = sse_start(o, every);
     sse_tokens(o, partial(o, f), o.per_token, &mut steps);

@@ -409,10 +409,8 @@ impl Scenario {
     pub fn many(n: usize) -> Scenario {
         let models = (1..=n)
             .map(|i| {
-                let mut m = ModelScenario::healthy(
-                    &format!("model-{i:04}"),
-                    &format!("sim/model-{i:04}"),
-                );
+                let mut m =
+                    ModelScenario::healthy(&format!("model-{i:04}"), &format!("sim/model-{i:04}"));
                 m.provider = "Sim".into();
                 m.ttft = Some(Dist {
                     p50: Duration::from_millis(5),
@@ -440,11 +438,7 @@ impl Scenario {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .map_or(0, |l| l.chars().count())
-        + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
 }
 
@@ -652,9 +646,7 @@ impl<'de> Deserialize<'de> for Fault {
             }
             if let Some(every) = r.every {
                 let Some(end) = r.end else {
-                    return Err(D::Error::custom(
-                        "`every` repeats a window: give `end` too",
-                    ));
+                    return Err(D::Error::custom("`every` repeats a window: give `end` too"));
                 };
                 if every < end - start {
                     return Err(D::Error::custom(
@@ -775,9 +767,7 @@ fn de_opt_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error>
         Raw::S(s) => s,
     };
     let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let mult: u64 = match unit.trim() {
         "" | "B" => 1,

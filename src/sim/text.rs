@@ -112,7 +112,10 @@ mod tests {
     #[test]
     fn pong_prompt_gets_pong_and_others_do_not() {
         let mut rng = Rng::with_seed(1);
-        assert_eq!(answer(&mut rng, "Reply with the single word: pong"), ["pong"]);
+        assert_eq!(
+            answer(&mut rng, "Reply with the single word: pong"),
+            ["pong"]
+        );
         for seed in 0..50 {
             let a = answer(&mut Rng::with_seed(seed), "hello").concat();
             assert!(!a.to_lowercase().contains("pong"), "{a}");
