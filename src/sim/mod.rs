@@ -55,8 +55,7 @@ pub struct SimStats {
     pub bytes_sent: u64,
 }
 
-/// A running simulator. Dropping it without [`SimServer::shutdown`] leaves
-/// the server running until the runtime ends.
+/// A running simulator. Dropping it stops it too (without waiting).
 pub struct SimServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -130,9 +129,15 @@ impl SimServer {
     }
 
     /// Stops accepting and ends every open connection, hanging ones included.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         self.shutdown.cancel();
-        let _ = self.task.await;
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
     }
 }
 
@@ -363,7 +368,9 @@ impl Outcome<'_> {
 
     /// Time from the request to the last token.
     pub fn total(&self) -> Duration {
-        self.ttft + self.per_token * (self.tokens.len().saturating_sub(1) as u32)
+        let gaps = u32::try_from(self.tokens.len().saturating_sub(1)).unwrap_or(u32::MAX);
+        let rest = self.per_token.checked_mul(gaps).unwrap_or(Duration::MAX);
+        self.ttft.saturating_add(rest)
     }
 
     /// OpenRouter moves on to the next model of a `models` array when this
@@ -459,7 +466,6 @@ async fn accept_loop(listener: TcpListener, router: Router, shutdown: Cancellati
 async fn serve_conn(stream: TcpStream, router: Router, shutdown: CancellationToken) {
     use hyper::service::Service as _;
     let _ = stream.set_nodelay(true);
-    let dup = dup_socket(&stream);
     let handle = ConnHandle {
         kill: CancellationToken::new(),
         reset: Arc::new(AtomicBool::new(false)),
@@ -470,37 +476,19 @@ async fn serve_conn(stream: TcpStream, router: Router, shutdown: CancellationTok
         req.extensions_mut().insert(h.clone());
         svc.call(req)
     });
-    let conn = hyper::server::conn::http1::Builder::new()
+    let mut conn = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
     tokio::select! {
-        _ = conn => {}
+        _ = &mut conn => {}
         _ = handle.kill.cancelled() => {
             if handle.reset.load(Ordering::Relaxed) {
-                if let Some(dup) = dup {
-                    // Zero linger turns the close into a TCP reset.
-                    let _ = tokio::net::TcpSocket::from_std_stream(dup).set_zero_linger();
-                }
+                // Zero linger turns the close into a TCP reset.
+                let _ = conn.into_parts().io.inner().set_zero_linger();
             }
         }
         _ = shutdown.cancelled() => {}
     }
-}
-
-/// A second handle on the socket, used only to set SO_LINGER before a reset.
-#[cfg(unix)]
-fn dup_socket(stream: &TcpStream) -> Option<std::net::TcpStream> {
-    use std::os::fd::AsFd;
-    stream
-        .as_fd()
-        .try_clone_to_owned()
-        .ok()
-        .map(std::net::TcpStream::from)
-}
-
-#[cfg(not(unix))]
-fn dup_socket(_: &TcpStream) -> Option<std::net::TcpStream> {
-    None
 }
 
 fn router(shared: Arc<Shared>) -> Router {

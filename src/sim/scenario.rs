@@ -51,7 +51,7 @@ pub struct ServerOptions {
     pub key: Option<String>,
     /// How often `: OPENROUTER PROCESSING` (or Anthropic's `ping`, or the
     /// keep-alive whitespace) is sent while a model is "thinking".
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_interval")]
     pub processing_every: Duration,
 }
 
@@ -748,6 +748,18 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
             "`{s}` is not a duration ({e}); write e.g. \"250ms\", \"30s\", \"2m\""
         ))
     })
+}
+
+/// A pace for repeated keep-alive output: at least 10 ms, so a typo cannot
+/// make a hanging reply spin.
+fn de_interval<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let v = de_duration(d)?;
+    if v < Duration::from_millis(10) {
+        return Err(serde::de::Error::custom(
+            "processing_every must be at least 10ms",
+        ));
+    }
+    Ok(v)
 }
 
 fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {

@@ -574,7 +574,11 @@ async fn silent_timeout_sends_nothing_and_shutdown_ends_it() {
         .await
         .expect_err("hangs");
     assert!(err.is_timeout(), "{err:?}");
-    assert_eq!(wait_cancelled(&sim, "sim/timeout").await, 1, "hyper drops a hung handler when the client leaves");
+    assert_eq!(
+        wait_cancelled(&sim, "sim/timeout").await,
+        1,
+        "hyper drops a hung handler when the client leaves"
+    );
     // Processing comments arrive, but no token ever does.
     let mut r = post(&sim, &req("sim/timeout-processing", PROBE, true)).await;
     let first = r.chunk().await.expect("chunk").expect("bytes");
