@@ -77,10 +77,16 @@ pub fn parse_event(event: Option<&str>, data: &str) -> Result<Piece, String> {
         "message_start" => {
             let message = json.get("message");
             piece.model = text(message.and_then(|m| m.get("model")));
-            piece.usage = message.and_then(|m| m.get("usage")).map(usage).unwrap_or_default();
+            piece.usage = message
+                .and_then(|m| m.get("usage"))
+                .map(usage)
+                .unwrap_or_default();
         }
         "content_block_start" => {
-            piece.text = json.get("content_block").and_then(block_text).unwrap_or_default();
+            piece.text = json
+                .get("content_block")
+                .and_then(block_text)
+                .unwrap_or_default();
         }
         "content_block_delta" => {
             let delta = json.get("delta");
@@ -137,7 +143,11 @@ mod tests {
             fallback_models: vec!["ignored".into()],
         };
         let r = ChatRequest {
-            messages: vec![Message::system("be brief"), Message::system("be kind"), Message::user("hi")],
+            messages: vec![
+                Message::system("be brief"),
+                Message::system("be kind"),
+                Message::user("hi"),
+            ],
             max_tokens: 16,
             stream: true,
             expect: None,
@@ -151,9 +161,11 @@ mod tests {
 
     #[test]
     fn reply() {
-        let p = parse_reply(&json!({"id": "msg_1", "type": "message", "model": "claude-sonnet-4-20250514",
+        let p = parse_reply(
+            &json!({"id": "msg_1", "type": "message", "model": "claude-sonnet-4-20250514",
             "content": [{"type": "thinking", "thinking": "hm"}, {"type": "text", "text": "pong"}],
-            "stop_reason": "end_turn", "usage": {"input_tokens": 12, "output_tokens": 3}}))
+            "stop_reason": "end_turn", "usage": {"input_tokens": 12, "output_tokens": 3}}),
+        )
         .unwrap();
         assert_eq!(p.text, "pong");
         assert_eq!(p.finish_reason.as_deref(), Some("end_turn"));
@@ -171,7 +183,11 @@ mod tests {
         let start = parse_event(Some("message_start"), r#"{"type":"message_start","message":{"model":"claude-x","usage":{"input_tokens":5,"output_tokens":1}}}"#).unwrap();
         assert_eq!(start.model.as_deref(), Some("claude-x"));
         assert_eq!(start.usage.prompt_tokens, Some(5));
-        let d = parse_event(None, r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"po"}}"#).unwrap();
+        let d = parse_event(
+            None,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"po"}}"#,
+        )
+        .unwrap();
         assert_eq!(d.text, "po");
         let t = parse_event(None, r#"{"type":"content_block_delta","delta":{"type":"thinking_delta","thinking":"x","text":"no"}}"#).unwrap();
         assert_eq!(t.text, "");
@@ -179,8 +195,15 @@ mod tests {
         assert_eq!(md.finish_reason.as_deref(), Some("end_turn"));
         assert_eq!(md.usage.completion_tokens, Some(7));
         assert!(parse_event(Some("message_stop"), "{}").unwrap().done);
-        assert_eq!(parse_event(Some("ping"), r#"{"type":"ping"}"#).unwrap(), Piece::default());
-        let e = parse_event(Some("error"), r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#).unwrap();
+        assert_eq!(
+            parse_event(Some("ping"), r#"{"type":"ping"}"#).unwrap(),
+            Piece::default()
+        );
+        let e = parse_event(
+            Some("error"),
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        )
+        .unwrap();
         assert_eq!(e.error.unwrap().message, "Overloaded");
         assert!(parse_event(Some("error"), r#"{"type":"error"}"#).is_err());
         assert!(parse_event(None, "nope").is_err());

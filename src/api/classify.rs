@@ -84,6 +84,23 @@ pub fn classify_status(status: u16, info: &ErrorInfo) -> FailureClass {
     }
 }
 
+/// The class of an error carried *inside* a 200 reply or stream. Normally
+/// `provider_error`; but an error that names a 4xx status (OpenRouter puts
+/// the HTTP code in `code`/`http_status`) is classified as that status would
+/// be: an in-band 429 is a rate limit to wait out, an in-band 402 is out of
+/// credits — counting them as outages would mark a healthy model down.
+pub fn classify_in_band(info: &ErrorInfo) -> FailureClass {
+    let status = info
+        .code
+        .as_deref()
+        .and_then(|c| c.trim().parse::<u16>().ok());
+    match status {
+        Some(s @ 400..=499) => classify_status(s, info),
+        _ if info.mentions("insufficient_quota") => FailureClass::Credits,
+        _ => FailureClass::ProviderError,
+    }
+}
+
 /// Parses any error body. `status` is used only to describe HTML pages and
 /// empty bodies.
 pub fn parse_error_body(body: &[u8], status: u16) -> ErrorInfo {
@@ -120,10 +137,7 @@ pub fn error_from_json(json: &Value) -> Option<ErrorInfo> {
     match obj.get("error") {
         Some(Value::Object(err)) => {
             let mut info = ErrorInfo {
-                message: err
-                    .get("message")
-                    .and_then(value_text)
-                    .unwrap_or_default(),
+                message: err.get("message").and_then(value_text).unwrap_or_default(),
                 code: err.get("code").and_then(value_text),
                 kind: err
                     .get("type")
@@ -137,7 +151,8 @@ pub fn error_from_json(json: &Value) -> Option<ErrorInfo> {
             if let Some(meta) = err.get("metadata").and_then(Value::as_object) {
                 info.provider = meta.get("provider_name").and_then(value_text);
                 info.raw = meta.get("raw").and_then(value_text);
-                info.moderation = meta.contains_key("reasons") || meta.contains_key("flagged_input");
+                info.moderation =
+                    meta.contains_key("reasons") || meta.contains_key("flagged_input");
             }
             if info.message.is_empty() {
                 info.message = info
@@ -198,8 +213,17 @@ fn value_text(v: &Value) -> Option<String> {
 }
 
 pub fn looks_like_html(text: &str) -> bool {
-    let head: String = text.trim_start().chars().take(512).collect::<String>().to_ascii_lowercase();
-    head.starts_with("<!doctype") || head.starts_with("<html") || head.contains("<html") || head.starts_with("<head") || head.starts_with("<body")
+    let head: String = text
+        .trim_start()
+        .chars()
+        .take(512)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    head.starts_with("<!doctype")
+        || head.starts_with("<html")
+        || head.contains("<html")
+        || head.starts_with("<head")
+        || head.starts_with("<body")
 }
 
 /// "HTML error page (502): 502 Bad Gateway" — the `<title>` says enough.
@@ -215,7 +239,11 @@ fn html_title(text: &str) -> Option<String> {
     let open = lower.find("<title")?;
     let start = open + lower.get(open..)?.find('>')? + 1;
     let len = lower.get(start..)?.find("</title")?;
-    let title = text.get(start..start + len)?.split_whitespace().collect::<Vec<_>>().join(" ");
+    let title = text
+        .get(start..start + len)?
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     (!title.is_empty()).then_some(title)
 }
 
@@ -399,29 +427,137 @@ mod tests {
     fn status_table() {
         use FailureClass::*;
         let cases: &[(u16, &str, FailureClass)] = &[
-            (400, r#"{"error":{"code":400,"message":"context too long"}}"#, BadRequest),
-            (401, r#"{"error":{"code":401,"message":"No auth credentials found"}}"#, Auth),
-            (402, r#"{"error":{"code":402,"message":"Insufficient credits"}}"#, Credits),
-            (403, r#"{"error":{"code":403,"message":"Key disabled"}}"#, Auth),
-            (403, r#"{"error":{"code":403,"message":"flagged","metadata":{"reasons":["x"],"flagged_input":"..."}}}"#, BadRequest),
-            (404, r#"{"error":{"code":404,"message":"No endpoints found"}}"#, NotFound),
-            (408, r#"{"error":{"code":408,"message":"timeout"}}"#, Timeout),
+            (
+                400,
+                r#"{"error":{"code":400,"message":"context too long"}}"#,
+                BadRequest,
+            ),
+            (
+                401,
+                r#"{"error":{"code":401,"message":"No auth credentials found"}}"#,
+                Auth,
+            ),
+            (
+                402,
+                r#"{"error":{"code":402,"message":"Insufficient credits"}}"#,
+                Credits,
+            ),
+            (
+                403,
+                r#"{"error":{"code":403,"message":"Key disabled"}}"#,
+                Auth,
+            ),
+            (
+                403,
+                r#"{"error":{"code":403,"message":"flagged","metadata":{"reasons":["x"],"flagged_input":"..."}}}"#,
+                BadRequest,
+            ),
+            (
+                404,
+                r#"{"error":{"code":404,"message":"No endpoints found"}}"#,
+                NotFound,
+            ),
+            (
+                408,
+                r#"{"error":{"code":408,"message":"timeout"}}"#,
+                Timeout,
+            ),
             (409, "conflict", BadRequest),
             (413, "", BadRequest),
             (422, r#"{"detail":"bad"}"#, BadRequest),
-            (429, r#"{"error":{"code":429,"message":"Rate limit exceeded"}}"#, RateLimited),
-            (429, r#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#, Credits),
-            (429, r#"{"error":{"message":"quota","type":"insufficient_quota"}}"#, Credits),
+            (
+                429,
+                r#"{"error":{"code":429,"message":"Rate limit exceeded"}}"#,
+                RateLimited,
+            ),
+            (
+                429,
+                r#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#,
+                Credits,
+            ),
+            (
+                429,
+                r#"{"error":{"message":"quota","type":"insufficient_quota"}}"#,
+                Credits,
+            ),
             (429, "Too Many Requests", RateLimited),
-            (500, r#"{"error":{"code":500,"message":"Internal"}}"#, ServerError),
-            (502, "<html><head><title>502 Bad Gateway</title></head></html>", ServerError),
-            (503, r#"{"error":{"message":"No instances available","error_type":"no_available_provider","http_status":503}}"#, ServerError),
-            (524, "<!DOCTYPE html><html><title>openrouter.ai | 524: A timeout occurred</title>", ServerError),
-            (529, r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#, ServerError),
+            (
+                500,
+                r#"{"error":{"code":500,"message":"Internal"}}"#,
+                ServerError,
+            ),
+            (
+                502,
+                "<html><head><title>502 Bad Gateway</title></head></html>",
+                ServerError,
+            ),
+            (
+                503,
+                r#"{"error":{"message":"No instances available","error_type":"no_available_provider","http_status":503}}"#,
+                ServerError,
+            ),
+            (
+                524,
+                "<!DOCTYPE html><html><title>openrouter.ai | 524: A timeout occurred</title>",
+                ServerError,
+            ),
+            (
+                529,
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+                ServerError,
+            ),
             (301, "", BadRequest),
         ];
         for (status, body, want) in cases {
             assert_eq!(class(*status, body), *want, "status {status} body {body}");
+        }
+    }
+
+    #[test]
+    fn in_band_errors() {
+        use FailureClass::*;
+        let cases = [
+            (
+                r#"{"error":{"code":502,"message":"Provider disconnected"}}"#,
+                ProviderError,
+            ),
+            (
+                r#"{"error":{"code":"server_error","message":"x"}}"#,
+                ProviderError,
+            ),
+            (r#"{"error":{"message":"no code"}}"#, ProviderError),
+            (
+                r#"{"error":{"code":429,"message":"Rate limit exceeded"}}"#,
+                RateLimited,
+            ),
+            (
+                r#"{"error":{"code":"402","message":"Insufficient credits"}}"#,
+                Credits,
+            ),
+            (
+                r#"{"error":{"message":"x","error_type":"rate_limit","http_status":429}}"#,
+                RateLimited,
+            ),
+            (
+                r#"{"error":{"code":"insufficient_quota","message":"quota"}}"#,
+                Credits,
+            ),
+            (
+                r#"{"error":{"code":400,"message":"context length"}}"#,
+                BadRequest,
+            ),
+            (
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+                ProviderError,
+            ),
+        ];
+        for (body, want) in cases {
+            let json: Value = serde_json::from_str(body).unwrap();
+            assert_eq!(
+                classify_in_band(&reply_error(&json).unwrap()),
+                want,
+                "{body}"
+            );
         }
     }
 
@@ -483,18 +619,31 @@ mod tests {
     #[test]
     fn error_without_message_uses_type() {
         assert_eq!(info(r#"{"error":{"type":"boom"}}"#, 500).message, "boom");
-        assert_eq!(info(r#"{"error":{}}"#, 500).message, "error object without a message");
+        assert_eq!(
+            info(r#"{"error":{}}"#, 500).message,
+            "error object without a message"
+        );
     }
 
     #[test]
     fn plain_text_empty_and_html_bodies() {
-        assert_eq!(info("  upstream connect error \n", 503).message, "upstream connect error");
+        assert_eq!(
+            info("  upstream connect error \n", 503).message,
+            "upstream connect error"
+        );
         assert_eq!(info("", 502).message, "HTTP 502 with an empty body");
         assert_eq!(
-            info("<html><head><title>\n 502 Bad Gateway </title></head><body>nginx</body></html>", 502).message,
+            info(
+                "<html><head><title>\n 502 Bad Gateway </title></head><body>nginx</body></html>",
+                502
+            )
+            .message,
             "HTML error page (502): 502 Bad Gateway"
         );
-        assert_eq!(info("<!DOCTYPE html><p>x</p>", 500).message, "HTML error page (500)");
+        assert_eq!(
+            info("<!DOCTYPE html><p>x</p>", 500).message,
+            "HTML error page (500)"
+        );
         assert_eq!(info("<html><title>", 500).message, "HTML error page (500)");
     }
 
@@ -531,11 +680,17 @@ mod tests {
             ("sk-ant-api03-AAAAbbbbCCCC1234-x_y", "sk-ant-…***"),
             ("sk-proj-abcdefgh12345678", "sk-proj-…***"),
             ("sk-abcdefgh1234", "sk-…***"),
-            ("Authorization: Bearer abc.def-ghi", "Authorization: Bearer ***"),
+            (
+                "Authorization: Bearer abc.def-ghi",
+                "Authorization: Bearer ***",
+            ),
             ("bearer xyz", "bearer ***"),
             ("x-api-key: my-secret-key-value", "x-api-key: ***"),
             (r#"{"api_key":"hunter22hunter"}"#, r#"{"api_key":"***"}"#),
-            ("hash 0123456789abcdef0123456789abcdef01 end", "hash *** end"),
+            (
+                "hash 0123456789abcdef0123456789abcdef01 end",
+                "hash *** end",
+            ),
             ("AIzaSyA1234567890abcdefghijklmnopqrs", "AIza…***"),
             ("gsk_abcdefghijklmnop1234", "gsk_…***"),
         ];
@@ -573,7 +728,10 @@ mod tests {
 
     #[test]
     fn scrub_exact_key() {
-        assert_eq!(scrub_key("echo: weird key!", Some("weird key!")), "echo: ***");
+        assert_eq!(
+            scrub_key("echo: weird key!", Some("weird key!")),
+            "echo: ***"
+        );
         assert_eq!(scrub_key("text", None), "text");
         assert_eq!(scrub_key("a", Some("")), "a");
     }
@@ -598,19 +756,38 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         let s = Duration::from_secs;
-        let cases: &[(&[(&str, &str)], Option<Duration>)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<Duration>);
+        let cases: &[Case] = &[
             (&[("retry-after", "30")], Some(s(30))),
-            (&[("Retry-After", " 2.5 ")], Some(Duration::from_millis(2500))),
-            (&[("retry-after", "Wed, 21 Oct 2015 07:29:00 GMT")], Some(s(60))),
+            (
+                &[("Retry-After", " 2.5 ")],
+                Some(Duration::from_millis(2500)),
+            ),
+            (
+                &[("retry-after", "Wed, 21 Oct 2015 07:29:00 GMT")],
+                Some(s(60)),
+            ),
             (&[("retry-after", "Wed, 21 Oct 2015 07:27:00 GMT")], None),
             (&[("retry-after", "soon")], None),
             (&[("retry-after", "-5")], None),
             (&[("retry-after", "1e300")], None),
-            (&[("retry-after-ms", "1500"), ("retry-after", "30")], Some(Duration::from_millis(1500))),
-            (&[("retry-after-ms", "x"), ("retry-after", "30")], Some(s(30))),
+            (
+                &[("retry-after-ms", "1500"), ("retry-after", "30")],
+                Some(Duration::from_millis(1500)),
+            ),
+            (
+                &[("retry-after-ms", "x"), ("retry-after", "30")],
+                Some(s(30)),
+            ),
             (&[("x-ratelimit-reset-requests", "6m0s")], Some(s(360))),
-            (&[("x-ratelimit-reset-requests", "1.5s")], Some(Duration::from_millis(1500))),
-            (&[("x-ratelimit-reset-requests", "6m0s"), ("retry-after", "7")], Some(s(7))),
+            (
+                &[("x-ratelimit-reset-requests", "1.5s")],
+                Some(Duration::from_millis(1500)),
+            ),
+            (
+                &[("x-ratelimit-reset-requests", "6m0s"), ("retry-after", "7")],
+                Some(s(7)),
+            ),
             (&[("x-ratelimit-reset", "1445412540000")], Some(s(60))),
             (&[("x-ratelimit-reset", "60")], None),
             (&[], None),

@@ -15,8 +15,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::{timeout_at, Instant};
 
 use super::classify::{
-    classify_status, describe_html, looks_like_html, parse_error_body, retry_after, scrub_key,
-    short_message, MESSAGE_CHARS,
+    classify_in_band, classify_status, describe_html, looks_like_html, parse_error_body,
+    retry_after, scrub_key, short_message, MESSAGE_CHARS,
 };
 use super::piece::{Piece, UsageParts};
 use super::sse::{SseItem, SseParser};
@@ -26,6 +26,8 @@ use super::{anthropic, openai, Attempt, Dialect, Failure, FailureClass, Secret};
 pub const DEFAULT_REPLY_CAP: usize = 4 * 1024 * 1024;
 /// Error bodies are read only this far: the message is all we want of them.
 const ERROR_BODY_CAP: usize = 64 * 1024;
+/// ... and waited for only this long: the status has already decided the class.
+const ERROR_BODY_WAIT: Duration = Duration::from_secs(2);
 /// Sent to OpenRouter for its app attribution.
 const REFERER: &str = "https://github.com/chainwatch/chainwatch";
 const TITLE: &str = "chainwatch";
@@ -237,7 +239,10 @@ impl Run<'_> {
             .map_err(|e| fail(FailureClass::Connect, e.to_string()))?;
         let base = target.base_url.trim_end_matches('/');
         let (url, body) = match target.dialect {
-            Dialect::Openai => (format!("{base}{}", openai::PATH), openai::body(target, self.req)),
+            Dialect::Openai => (
+                format!("{base}{}", openai::PATH),
+                openai::body(target, self.req),
+            ),
             Dialect::Anthropic => (
                 format!("{base}{}", anthropic::PATH),
                 anthropic::body(target, self.req),
@@ -433,7 +438,7 @@ impl Run<'_> {
         }
         self.done |= piece.done;
         if let Some(error) = piece.error {
-            return Err(fail(FailureClass::ProviderError, error.display()));
+            return Err(fail(classify_in_band(&error), error.display()));
         }
         if self.finish_reason.as_deref() == Some("error") {
             return Err(fail(
@@ -449,8 +454,8 @@ impl Run<'_> {
             return Err(fail(
                 FailureClass::Truncated,
                 format!(
-                    "the stream ended without a finish reason or end marker, after {} chars",
-                    self.text.chars().count()
+                    "the stream ended without a finish reason or end marker ({})",
+                    self.progress()
                 ),
             ));
         }
@@ -472,7 +477,11 @@ impl Run<'_> {
             Err(_) if looks_like_html(json_text) => {
                 return Err(fail(
                     FailureClass::Malformed,
-                    describe_html(json_text, status).replacen("HTML error page", "HTML page instead of JSON", 1),
+                    describe_html(json_text, status).replacen(
+                        "HTML error page",
+                        "HTML page instead of JSON",
+                        1,
+                    ),
                 ))
             }
             Err(e) => {
@@ -488,13 +497,10 @@ impl Run<'_> {
         };
         let piece = parsed.map_err(|message| fail(FailureClass::Malformed, message))?;
         // The whole reply is one delta; an error reply is not content.
-        if piece.error.is_some() {
+        if let Some(error) = &piece.error {
             self.model = piece.model;
             self.provider = piece.provider;
-            return Err(fail(
-                FailureClass::ProviderError,
-                piece.error.map(|e| e.display()).unwrap_or_default(),
-            ));
+            return Err(fail(classify_in_band(error), error.display()));
         }
         self.absorb(piece)?;
         self.check_content()
@@ -507,7 +513,10 @@ impl Run<'_> {
                 .as_deref()
                 .map(|r| format!(" (finish_reason {r})"))
                 .unwrap_or_default();
-            return Err(fail(FailureClass::Empty, format!("the reply has no content{why}")));
+            return Err(fail(
+                FailureClass::Empty,
+                format!("the reply has no content{why}"),
+            ));
         }
         if let Some(expect) = &self.req.expect {
             if !expect.is_match(&self.text) {
@@ -536,7 +545,8 @@ impl Run<'_> {
         let mut read = 0;
         // Status decides the class; the body only words the message, so a
         // body that stalls or breaks leaves us with what arrived.
-        while let Ok(Some(bytes)) = self.next_chunk(&mut resp, self.total_at, &mut read).await {
+        let deadline = self.total_at.min(Instant::now() + ERROR_BODY_WAIT);
+        while let Ok(Some(bytes)) = self.next_chunk(&mut resp, deadline, &mut read).await {
             let room = ERROR_BODY_CAP.saturating_sub(body.len());
             body.extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
             if body.len() >= ERROR_BODY_CAP {
@@ -577,23 +587,27 @@ impl Run<'_> {
 
     fn read_failure(&self, error: ReadError, deadline: Instant) -> Failure {
         match error {
-            ReadError::Deadline => {
-                let detail = if !self.text.is_empty() {
-                    format!("{} chars received", self.text.chars().count())
-                } else if self.events > 0 {
-                    format!("{} events, none with content", self.events)
-                } else if self.comments > 0 {
-                    format!("only {} keep-alive comments", self.comments)
-                } else {
-                    "headers only".to_string()
-                };
-                self.deadline_failure(deadline, &detail)
-            }
+            ReadError::Deadline => self.deadline_failure(deadline, &self.progress()),
             ReadError::Cap => self.cap_failure(),
             ReadError::Transport(e) => fail(
                 FailureClass::Truncated,
                 format!("the connection broke mid-reply: {}", innermost(&e)),
             ),
+        }
+    }
+
+    /// How far the reply got, for timeout and truncation messages: "only
+    /// keep-alive comments" tells a stalled upstream from a silent server.
+    fn progress(&self) -> String {
+        if !self.text.is_empty() {
+            format!("{} chars received", self.text.chars().count())
+        } else if self.events > 0 {
+            format!("{} events, none with content", self.events)
+        } else if self.comments > 0 {
+            let s = if self.comments == 1 { "" } else { "s" };
+            format!("only {} keep-alive comment{s}", self.comments)
+        } else {
+            "nothing received after the headers".to_string()
         }
     }
 
@@ -631,7 +645,9 @@ impl Run<'_> {
     ) -> Attempt {
         let key = key.map(Secret::expose);
         let latency = end.saturating_duration_since(self.t0);
-        let streamed_ttft = self.first_token.map(|t| t.saturating_duration_since(self.t0));
+        let streamed_ttft = self
+            .first_token
+            .map(|t| t.saturating_duration_since(self.t0));
         // A streamed reply's first token is when its first delta came; a
         // whole reply's is when it was complete.
         let ttft = match (streamed_ttft, self.events) {
@@ -640,7 +656,13 @@ impl Run<'_> {
             (None, _) => None,
         };
         let tokens_per_s = if failure.is_none() {
-            tokens_per_s(&self.text, self.usage.completion_tokens, latency, ttft, self.events > 0)
+            tokens_per_s(
+                &self.text,
+                self.usage.completion_tokens,
+                latency,
+                ttft,
+                self.events > 0,
+            )
         } else {
             None
         };
@@ -693,7 +715,11 @@ fn tokens_per_s(
 fn strip_keepalive(text: &str) -> &str {
     let mut rest = text.trim_start();
     while rest.starts_with(':') {
-        rest = rest.split_once('\n').map(|(_, r)| r).unwrap_or("").trim_start();
+        rest = rest
+            .split_once('\n')
+            .map(|(_, r)| r)
+            .unwrap_or("")
+            .trim_start();
     }
     rest.trim_end()
 }
@@ -710,9 +736,9 @@ fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
 fn human_bytes(n: usize) -> String {
     const KIB: usize = 1024;
     const MIB: usize = 1024 * 1024;
-    if n >= MIB && n % MIB == 0 {
+    if n >= MIB && n.is_multiple_of(MIB) {
         format!("{} MiB", n / MIB)
-    } else if n >= KIB && n % KIB == 0 {
+    } else if n >= KIB && n.is_multiple_of(KIB) {
         format!("{} KiB", n / KIB)
     } else {
         format!("{n} bytes")
@@ -742,12 +768,24 @@ mod tests {
     fn throughput() {
         let ms = Duration::from_millis;
         // 20 tokens over the 2 s after a 1 s first token.
-        assert_eq!(tokens_per_s("", Some(20), ms(3000), Some(ms(1000)), true), Some(10.0));
+        assert_eq!(
+            tokens_per_s("", Some(20), ms(3000), Some(ms(1000)), true),
+            Some(10.0)
+        );
         // Estimated from 40 chars = 10 tokens, whole reply over 2 s.
-        assert_eq!(tokens_per_s(&"x".repeat(40), None, ms(2000), Some(ms(2000)), false), Some(5.0));
+        assert_eq!(
+            tokens_per_s(&"x".repeat(40), None, ms(2000), Some(ms(2000)), false),
+            Some(5.0)
+        );
         // One token or no time after the first one: meaningless.
-        assert_eq!(tokens_per_s("pong", Some(1), ms(3000), Some(ms(1000)), true), None);
-        assert_eq!(tokens_per_s("", Some(5), ms(1000), Some(ms(1000)), true), None);
+        assert_eq!(
+            tokens_per_s("pong", Some(1), ms(3000), Some(ms(1000)), true),
+            None
+        );
+        assert_eq!(
+            tokens_per_s("", Some(5), ms(1000), Some(ms(1000)), true),
+            None
+        );
         assert_eq!(tokens_per_s("", Some(5), ms(1000), None, true), None);
     }
 }

@@ -158,7 +158,10 @@ mod tests {
         t.extra.insert("max_tokens".into(), json!(64));
         let b = body(&t, &req(true));
         assert_eq!(b["model"], "anthropic/claude-sonnet-4");
-        assert_eq!(b["models"], json!(["anthropic/claude-sonnet-4", "openai/gpt-4o"]));
+        assert_eq!(
+            b["models"],
+            json!(["anthropic/claude-sonnet-4", "openai/gpt-4o"])
+        );
         assert_eq!(b["stream_options"], json!({"include_usage": true}));
         assert_eq!(b["reasoning"], json!({"effort": "low"}));
         assert_eq!(b["max_tokens"], 64);
@@ -176,7 +179,10 @@ mod tests {
         .unwrap();
         assert_eq!(p.text, "pong");
         assert_eq!(p.finish_reason.as_deref(), Some("stop"));
-        assert_eq!(p.model.as_deref(), Some("anthropic/claude-4-sonnet-20250522"));
+        assert_eq!(
+            p.model.as_deref(),
+            Some("anthropic/claude-4-sonnet-20250522")
+        );
         assert_eq!(p.provider.as_deref(), Some("Google"));
         assert_eq!(p.fingerprint.as_deref(), Some("fp_1"));
         assert_eq!(p.usage.completion_tokens, Some(2));
@@ -190,7 +196,8 @@ mod tests {
         assert_eq!(p.error.unwrap().message, "upstream");
         let p = parse_reply(&json!({"choices": [{"message": {"content": ""}, "finish_reason": "error", "error": {"code": "x", "message": "in choice"}}]})).unwrap();
         assert_eq!(p.error.unwrap().message, "in choice");
-        let p = parse_reply(&json!({"error": null, "choices": [{"message": {"content": "ok"}}]})).unwrap();
+        let p = parse_reply(&json!({"error": null, "choices": [{"message": {"content": "ok"}}]}))
+            .unwrap();
         assert!(p.error.is_none());
     }
 
@@ -200,7 +207,12 @@ mod tests {
         assert!(parse_reply(&json!({"id": "x"})).is_err());
         assert!(parse_reply(&json!({"choices": "x"})).is_err());
         assert_eq!(parse_reply(&json!({"choices": []})).unwrap().text, "");
-        assert_eq!(parse_reply(&json!({"choices": [{"message": {"content": null}}]})).unwrap().text, "");
+        assert_eq!(
+            parse_reply(&json!({"choices": [{"message": {"content": null}}]}))
+                .unwrap()
+                .text,
+            ""
+        );
     }
 
     #[test]
@@ -214,10 +226,26 @@ mod tests {
         assert!(parse_chunk("[DONE]").unwrap().done);
         let role_only = parse_chunk(r#"{"choices":[{"delta":{"role":"assistant"}}]}"#).unwrap();
         assert_eq!(role_only.text, "");
-        let c = parse_chunk(r#"{"model":"m","choices":[{"delta":{"content":"po"},"finish_reason":null}]}"#).unwrap();
-        assert_eq!((c.text.as_str(), c.finish_reason, c.model.as_deref()), ("po", None, Some("m")));
-        let u = parse_chunk(r#"{"choices":[],"usage":{"prompt_tokens":"3","completion_tokens":2.0,"cost":"0.5"}}"#).unwrap();
-        assert_eq!(u.usage, UsageParts { prompt_tokens: Some(3), completion_tokens: Some(2), cost: Some(0.5) });
+        let c = parse_chunk(
+            r#"{"model":"m","choices":[{"delta":{"content":"po"},"finish_reason":null}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.text.as_str(), c.finish_reason, c.model.as_deref()),
+            ("po", None, Some("m"))
+        );
+        let u = parse_chunk(
+            r#"{"choices":[],"usage":{"prompt_tokens":"3","completion_tokens":2.0,"cost":"0.5"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            u.usage,
+            UsageParts {
+                prompt_tokens: Some(3),
+                completion_tokens: Some(2),
+                cost: Some(0.5)
+            }
+        );
         let u = parse_chunk(r#"{"usage":{"prompt_tokens":3}}"#).unwrap();
         assert_eq!(u.usage.prompt_tokens, Some(3));
         let e = parse_chunk(r#"{"error":{"code":502,"message":"cut"},"choices":[{"delta":{"content":""},"finish_reason":"error"}]}"#).unwrap();

@@ -198,10 +198,7 @@ mod tests {
 
     #[test]
     fn lf_events() {
-        assert_eq!(
-            parse_all(b"data: a\n\ndata: b\n\n"),
-            vec![ev("a"), ev("b")]
-        );
+        assert_eq!(parse_all(b"data: a\n\ndata: b\n\n"), vec![ev("a"), ev("b")]);
     }
 
     #[test]
@@ -220,7 +217,10 @@ mod tests {
     #[test]
     fn data_without_space_and_with_two_spaces() {
         // Only one leading space is part of the syntax.
-        assert_eq!(parse_all(b"data:a\n\ndata:  b\n\n"), vec![ev("a"), ev(" b")]);
+        assert_eq!(
+            parse_all(b"data:a\n\ndata:  b\n\n"),
+            vec![ev("a"), ev(" b")]
+        );
     }
 
     #[test]
@@ -264,7 +264,10 @@ mod tests {
 
     #[test]
     fn id_retry_and_unknown_fields_ignored() {
-        assert_eq!(parse_all(b"id: 7\nretry: 10\nfoo\ndata: x\n\n"), vec![ev("x")]);
+        assert_eq!(
+            parse_all(b"id: 7\nretry: 10\nfoo\ndata: x\n\n"),
+            vec![ev("x")]
+        );
     }
 
     #[test]
@@ -315,10 +318,7 @@ mod tests {
     fn oversize_event_is_an_error_and_sticks() {
         let mut p = SseParser::new(16);
         assert!(p.feed(b"data: 0123456789").is_ok());
-        assert_eq!(
-            p.feed(b"abcdef"),
-            Err(SseError::EventTooLarge { max: 16 })
-        );
+        assert_eq!(p.feed(b"abcdef"), Err(SseError::EventTooLarge { max: 16 }));
         assert!(p.feed(b"\n\n").is_err());
         assert!(p.finish().is_err());
     }
