@@ -28,6 +28,9 @@ pub const DEFAULT_REPLY_CAP: usize = 4 * 1024 * 1024;
 const ERROR_BODY_CAP: usize = 64 * 1024;
 /// ... and waited for only this long: the status has already decided the class.
 const ERROR_BODY_WAIT: Duration = Duration::from_secs(2);
+/// How long a stream may stay open after its finish reason, waiting for
+/// the usage chunk and `[DONE]`, before we take the answer as complete.
+const AFTER_FINISH_GRACE: Duration = Duration::from_secs(2);
 /// Sent to OpenRouter for its app attribution.
 const REFERER: &str = "https://github.com/chainwatch/chainwatch";
 const TITLE: &str = "chainwatch";
@@ -167,8 +170,8 @@ impl Client {
         let t0 = Instant::now();
         let mut run = Run {
             t0,
-            first_token_at: t0 + deadlines.first_token,
-            total_at: t0 + deadlines.total,
+            first_token_at: deadline_after(t0, deadlines.first_token),
+            total_at: deadline_after(t0, deadlines.total),
             deadlines,
             reply_cap: self.reply_cap,
             deltas,
@@ -178,6 +181,8 @@ impl Client {
             text: String::new(),
             first_token: None,
             finish_reason: None,
+            finished_at: None,
+            finish_seen: None,
             model: None,
             provider: None,
             fingerprint: None,
@@ -187,7 +192,7 @@ impl Client {
             events: 0,
         };
         let failure = run.execute(self, target).await.err();
-        let end = Instant::now();
+        let end = run.finished_at.unwrap_or_else(Instant::now);
         run.into_attempt(started_at, end, failure, target.api_key.as_ref())
     }
 }
@@ -206,6 +211,10 @@ struct Run<'a> {
     text: String,
     first_token: Option<Instant>,
     finish_reason: Option<String>,
+    /// A stream that gave its finish reason but then neither `[DONE]` nor
+    /// EOF within [`AFTER_FINISH_GRACE`] is complete as of the finish reason.
+    finished_at: Option<Instant>,
+    finish_seen: Option<Instant>,
     model: Option<String>,
     provider: Option<String>,
     fingerprint: Option<String>,
@@ -353,7 +362,9 @@ impl Run<'_> {
         // was expected is parsed as a body, not as an (empty) event stream.
         let mut sniffing = true;
         loop {
-            let deadline = if self.first_token.is_some() {
+            let deadline = if let Some(finish) = self.finish_seen {
+                self.total_at.min(finish + AFTER_FINISH_GRACE)
+            } else if self.first_token.is_some() {
                 self.total_at
             } else {
                 self.first_token_at.min(self.total_at)
@@ -361,6 +372,12 @@ impl Run<'_> {
             let bytes = match self.next_chunk(resp, deadline, &mut read).await {
                 Ok(Some(bytes)) => bytes,
                 Ok(None) => break,
+                Err(ReadError::Deadline) if self.finish_seen.is_some() => {
+                    // The answer is complete; only the usage chunk or the
+                    // end marker is missing. Not a timeout.
+                    self.finished_at = self.finish_seen;
+                    return self.finish_stream();
+                }
                 Err(e) => return Err(self.read_failure(e, deadline)),
             };
             if sniffing {
@@ -402,6 +419,12 @@ impl Run<'_> {
             SseItem::Event(event) => event,
         };
         self.events += 1;
+        // A named `error` event is an error whatever its payload looks like
+        // (some OpenAI-compatible servers send `{"message": ...}` or plain text).
+        if event.event.as_deref() == Some("error") {
+            let info = parse_error_body(event.data.as_bytes(), self.status.unwrap_or(200));
+            return Err(fail(classify_in_band(&info), info.display()));
+        }
         let parsed = match self.dialect {
             Dialect::Openai => openai::parse_chunk(&event.data),
             Dialect::Anthropic => anthropic::parse_event(event.event.as_deref(), &event.data),
@@ -435,6 +458,7 @@ impl Run<'_> {
         self.usage.merge(piece.usage);
         if piece.finish_reason.is_some() {
             self.finish_reason = piece.finish_reason;
+            self.finish_seen.get_or_insert_with(Instant::now);
         }
         self.done |= piece.done;
         if let Some(error) = piece.error {
@@ -685,6 +709,13 @@ impl Run<'_> {
             finish_reason: scrub(self.finish_reason),
         }
     }
+}
+
+/// `start + d`, where an absurdly long `d` (a config saying "100 years")
+/// means "no deadline" instead of an overflow panic.
+fn deadline_after(start: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(365 * 86_400);
+    start.checked_add(d.min(FAR)).unwrap_or(start)
 }
 
 /// Decode speed. Streamed: completion tokens over the time after the first

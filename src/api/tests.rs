@@ -354,6 +354,26 @@ async fn sse_with_finish_reason_but_no_done_marker_is_ok() {
 }
 
 #[tokio::test]
+async fn a_stream_that_hangs_after_its_finish_reason_is_complete() {
+    let o = exchange_with(
+        Client::new(Duration::from_secs(2)),
+        Dialect::Openai,
+        request(true),
+        deadlines(5000, 300),
+        vec![
+            sse_head(),
+            w(delta("pong")),
+            w(finish("stop")),
+            Step::AwaitEof,
+        ],
+    )
+    .await;
+    assert!(o.attempt.is_ok(), "{:?}", o.attempt);
+    assert!(o.attempt.ttft.is_some_and(|t| t <= o.attempt.latency));
+    assert!(o.served.eof);
+}
+
+#[tokio::test]
 async fn fallback_models_and_extra_reach_the_body() {
     let (base, server) = serve(vec![json_response(PONG_REPLY)]).await;
     let mut t = target(base, Dialect::Openai);
@@ -603,6 +623,18 @@ async fn mid_stream_error_keeps_partial_text() {
         limited.attempt
     );
 
+    let named = exchange(
+        true,
+        vec![
+            sse_head(),
+            w(delta("x")),
+            w("event: error\ndata: {\"message\":\"worker died\"}\n\n"),
+        ],
+    )
+    .await;
+    assert_eq!(class(&named), Some(FailureClass::ProviderError));
+    assert!(message(&named).contains("worker died"));
+
     let bare = exchange(true, vec![sse_head(), w(delta("x")), w(finish("error"))]).await;
     assert_eq!(class(&bare), Some(FailureClass::ProviderError));
 }
@@ -763,6 +795,26 @@ async fn transport_failures_before_a_response_are_connect() {
         .message
         .to_lowercase()
         .contains("refused"));
+
+    // TLS spoken to something that is not TLS.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let garbage = tokio::spawn(async move {
+        let (mut sock, _) = timeout(BOUND, listener.accept()).await.unwrap().unwrap();
+        let _ = sock
+            .write_all(b"HTTP/1.1 200 OK\r\n\r\nnot tls at all")
+            .await;
+    });
+    let tls = Client::new(Duration::from_secs(2))
+        .send(
+            &target(format!("https://{addr}/v1"), Dialect::Openai),
+            &request(false),
+            deadlines(5000, 5000),
+            None,
+        )
+        .await;
+    garbage.await.unwrap();
+    assert_eq!(tls.class(), Some(FailureClass::Connect), "{tls:?}");
 
     let bad_url = Client::new(Duration::from_secs(2))
         .send(
@@ -1073,6 +1125,23 @@ async fn anthropic_stream_error_and_truncation() {
     )
     .await;
     assert_eq!(class(&cut), Some(FailureClass::Truncated));
+}
+
+#[tokio::test]
+async fn absurd_deadlines_do_not_panic() {
+    let o = exchange_with(
+        Client::new(Duration::MAX),
+        Dialect::Openai,
+        request(false),
+        Deadlines {
+            connect: Duration::MAX,
+            first_token: Duration::MAX,
+            total: Duration::MAX,
+        },
+        vec![json_response(PONG_REPLY)],
+    )
+    .await;
+    assert!(o.attempt.is_ok(), "{:?}", o.attempt);
 }
 
 #[tokio::test]
