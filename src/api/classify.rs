@@ -347,7 +347,7 @@ fn secret_patterns() -> &'static [(Regex, &'static str)] {
         // unit tests, so skipping a broken one (rather than panicking) is safe.
         [
             // Authorization header values, whatever the token looks like.
-            (r"(?i)\b(bearer|basic)\s+[^\s,;]+", "$1 ***"),
+            (r"(?i)\b(bearer)\s+[^\s,;]+", "$1 ***"),
             // Prefixed keys: keep the prefix that says which service it is.
             (r"\b(sk-or-v1-|sk-or-|sk-ant-|sk-proj-|sk-svcacct-|sk-)[A-Za-z0-9_\-]{8,}", "$1…***"),
             (r"\b(gsk_|xai-|pk-|rk-|AIza)[A-Za-z0-9_\-]{16,}", "$1…***"),
