@@ -2,3 +2,5 @@
 
 pub mod ask;
 pub mod chain;
+pub mod check;
+pub mod sim;
