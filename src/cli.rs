@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::commands::ask::AskArgs;
+use crate::commands::chain::ChainArgs;
 use crate::commands::check::CheckArgs;
 use crate::commands::sim::SimArgs;
 
@@ -37,6 +39,12 @@ pub enum Command {
     /// Probe every model now, print the table (or JSON); exit 0 when every
     /// chain model is healthy, 1 when any is not, 2 on a usage or config error.
     Check(CheckArgs),
+    /// Route one prompt through the healthy part of the chain and stream the
+    /// answer; what was skipped and tried goes to stderr. Exit 0 answered,
+    /// 1 every model failed, 2 on a usage or config error.
+    Ask(AskArgs),
+    /// Show or edit the saved order of the fallback chain.
+    Chain(ChainArgs),
     /// Run the simulated OpenRouter-dialect server on its own.
     Sim(SimArgs),
 }

@@ -6,7 +6,8 @@ use clap::Parser;
 
 use chainwatch::cli::{Cli, Command};
 use chainwatch::commands;
-use chainwatch::config::{self, Config, Resolved};
+use chainwatch::config::{self, Config, ConfigSource, Resolved};
+use chainwatch::store::Store;
 use chainwatch::sim::{Scenario, SimServer};
 
 fn main() -> ExitCode {
@@ -42,6 +43,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     match cli.command {
         Some(Command::Check(args)) => commands::check::run(args, &config, &mut stdout).await,
+        Some(Command::Ask(args)) => {
+            let store = store_for(&config);
+            commands::ask::run(args, &config, store, &mut stdout, &mut std::io::stderr()).await
+        }
+        Some(Command::Chain(args)) => {
+            let store = store_for(&config);
+            commands::chain::run(args, &config, store, &mut stdout, &mut std::io::stderr()).await
+        }
         Some(Command::Sim(_)) => unreachable!("handled above"),
         None => {
             // Until the dashboard lands: what `check` prints.
@@ -51,6 +60,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             commands::check::run(args, &config, &mut stdout).await
         }
+    }
+}
+
+/// The state file: beside the config file when there is one.
+fn store_for(config: &Config) -> Option<Store> {
+    match &config.source {
+        ConfigSource::File(path) => Store::default_for(Some(path)),
+        _ => Store::default_for(None),
     }
 }
 
