@@ -11,7 +11,9 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use chainwatch::api::{Attempt, ChatRequest, Client, Deadlines, Failure, FailureClass, Message, Target};
+use chainwatch::api::{
+    Attempt, ChatRequest, Client, Deadlines, Failure, FailureClass, Message, Target,
+};
 use chainwatch::config::{Config, Hedge, Tier};
 use chainwatch::health::{HealthBook, HealthPolicy, SampleKind, Status};
 use chainwatch::route::{HealthView, RouteRequest, RouteTarget, Router};
@@ -167,7 +169,11 @@ async fn failover() {
     config.route.timeout = Duration::from_secs(30);
     let client = Client::new(config.route.connect_timeout);
     let router = Router::new(config.clone(), client.clone());
-    let prompt = || vec![Message::user("Summarise the plot of Hamlet in two sentences.")];
+    let prompt = || {
+        vec![Message::user(
+            "Summarise the plot of Hamlet in two sentences.",
+        )]
+    };
     let request = |hedge| RouteRequest {
         messages: prompt(),
         target: RouteTarget::Chain,
@@ -207,7 +213,12 @@ async fn failover() {
         let book = Book::new(&config);
         book.add("down", Some(FailureClass::ServerError), Utc::now());
         let r = router
-            .route(&book, &chain(&["down", "fallback"]), request(Hedge::Auto), None)
+            .route(
+                &book,
+                &chain(&["down", "fallback"]),
+                request(Hedge::Auto),
+                None,
+            )
             .await;
         r.is_ok_and(|a| a.model == "fallback" && a.attempts.len() == 1)
     })
@@ -216,7 +227,12 @@ async fn failover() {
     let down_unknown = time(|| async {
         let book = Book::new(&config);
         let r = router
-            .route(&book, &chain(&["down", "fallback"]), request(Hedge::Auto), None)
+            .route(
+                &book,
+                &chain(&["down", "fallback"]),
+                request(Hedge::Auto),
+                None,
+            )
             .await;
         r.is_ok_and(|a| a.model == "fallback")
     })
@@ -244,7 +260,11 @@ async fn failover() {
             total: ARTICLE_TIMEOUT,
         };
         for id in ["bench/hang", "bench/fallback"] {
-            if client.send(&target(id), &chat, deadlines, None).await.is_ok() {
+            if client
+                .send(&target(id), &chat, deadlines, None)
+                .await
+                .is_ok()
+            {
                 return true;
             }
         }
@@ -257,7 +277,10 @@ async fn failover() {
     println!();
     println!("failover on the simulator (median of {ROUNDS}; fallback: 300 ms to first token, 600 ms total)");
     println!("  case                                          time       × direct");
-    println!("  direct request to the fallback              {}     1.00", ms(direct));
+    println!(
+        "  direct request to the fallback              {}     1.00",
+        ms(direct)
+    );
     let rows = [
         ("(a) primary known down (skipped)", known_down),
         ("    primary down, not yet known (502)", down_unknown),

@@ -7,8 +7,8 @@ use clap::Parser;
 use chainwatch::cli::{Cli, Command};
 use chainwatch::commands;
 use chainwatch::config::{self, Config, ConfigSource, Resolved};
-use chainwatch::store::Store;
 use chainwatch::sim::{Scenario, SimServer};
+use chainwatch::store::Store;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -498,7 +498,7 @@ impl Running {
 /// What woke the race up.
 enum Happening {
     Delta(usize, String),
-    Done(usize, Attempt),
+    Done(usize, Box<Attempt>),
     Hedge,
 }
 
@@ -576,6 +576,7 @@ impl Race<'_> {
                     });
                 }
                 Happening::Done(i, attempt) => {
+                    let attempt = *attempt;
                     let Some(mut r) = self.take(i) else {
                         continue;
                     };
@@ -753,7 +754,10 @@ impl Race<'_> {
 }
 
 /// Waits for the next delta, finished attempt or the hedge timer.
-async fn next_happening(running: &mut [Running], mut hedge: Option<&mut Pin<Box<Sleep>>>) -> Happening {
+async fn next_happening(
+    running: &mut [Running],
+    mut hedge: Option<&mut Pin<Box<Sleep>>>,
+) -> Happening {
     poll_fn(|cx| {
         for (i, r) in running.iter_mut().enumerate() {
             // Deltas first: an attempt's text is read before its end.
@@ -761,7 +765,7 @@ async fn next_happening(running: &mut [Running], mut hedge: Option<&mut Pin<Box<
                 return Poll::Ready(Happening::Delta(i, delta));
             }
             if let Poll::Ready(attempt) = r.send.as_mut().poll(cx) {
-                return Poll::Ready(Happening::Done(i, attempt));
+                return Poll::Ready(Happening::Done(i, Box::new(attempt)));
             }
         }
         if let Some(timer) = hedge.as_mut() {

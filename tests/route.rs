@@ -196,7 +196,10 @@ async fn skips_what_is_down_and_says_why() {
     )
     .await;
     let answer = result.expect("answered");
-    assert_eq!(answer.model, "fast-b", "first eligible in the chain's order");
+    assert_eq!(
+        answer.model, "fast-b",
+        "first eligible in the chain's order"
+    );
     assert_eq!(answer.model_id, "sim/fast-b");
     assert_eq!(answer.served_model.as_deref(), Some("sim/fast-b"));
     assert_eq!(answer.served_by.as_deref(), Some("Sim B"));
@@ -217,7 +220,9 @@ async fn skips_what_is_down_and_says_why() {
         answer.skipped[0].reason
     );
     assert_eq!(tried(&events), ["fast-b"]);
-    assert!(matches!(&events[0], RouteEvent::Plan { order, .. } if order == &names(&["fast-b", "fast-a"])));
+    assert!(
+        matches!(&events[0], RouteEvent::Plan { order, .. } if order == &names(&["fast-b", "fast-a"]))
+    );
     let text: String = events
         .iter()
         .filter_map(|e| match e {
@@ -226,7 +231,11 @@ async fn skips_what_is_down_and_says_why() {
         })
         .collect();
     assert_eq!(text, answer.text, "the deltas are the answer");
-    assert_eq!(sim.stats("sim/down").requests, 0, "a known-down model is not contacted");
+    assert_eq!(
+        sim.stats("sim/down").requests,
+        0,
+        "a known-down model is not contacted"
+    );
     assert_eq!(book.recorded(), [("fast-b".to_string(), None)]);
     sim.shutdown().await;
 }
@@ -238,7 +247,14 @@ async fn a_failing_primary_is_recorded_and_skipped_on_the_next_prompt() {
     let router = router(&config);
     let book = Book::new(&config);
 
-    let (first, events) = ask(&router, &book, &["down", "fast-a"], RouteTarget::Chain, None).await;
+    let (first, events) = ask(
+        &router,
+        &book,
+        &["down", "fast-a"],
+        RouteTarget::Chain,
+        None,
+    )
+    .await;
     let first = first.expect("answered by the fallback");
     assert_eq!(first.model, "fast-a");
     assert_eq!(
@@ -259,9 +275,20 @@ async fn a_failing_primary_is_recorded_and_skipped_on_the_next_prompt() {
         "every attempt is a health sample"
     );
 
-    let (second, events) = ask(&router, &book, &["down", "fast-a"], RouteTarget::Chain, None).await;
+    let (second, events) = ask(
+        &router,
+        &book,
+        &["down", "fast-a"],
+        RouteTarget::Chain,
+        None,
+    )
+    .await;
     let second = second.expect("answered");
-    assert_eq!(tried(&events), ["fast-a"], "the failed primary is skipped at once");
+    assert_eq!(
+        tried(&events),
+        ["fast-a"],
+        "the failed primary is skipped at once"
+    );
     assert_eq!(second.skipped.len(), 1);
     assert_eq!(second.skipped[0].model, "down");
     assert_eq!(sim.stats("sim/down").requests, 1);
@@ -282,13 +309,26 @@ async fn nothing_eligible_tries_every_model_as_a_last_resort() {
     for m in ["down", "fast-a"] {
         book.fail(m, FailureClass::ServerError);
     }
-    let (result, events) = ask(&router, &book, &["down", "fast-a"], RouteTarget::Chain, None).await;
+    let (result, events) = ask(
+        &router,
+        &book,
+        &["down", "fast-a"],
+        RouteTarget::Chain,
+        None,
+    )
+    .await;
     let answer = result.expect("fast-a recovered");
     assert!(answer.last_resort);
     assert_eq!(answer.model, "fast-a");
     assert_eq!(answer.skipped.len(), 2, "the skips still say why");
     assert_eq!(tried(&events), ["down", "fast-a"]);
-    assert!(matches!(&events[0], RouteEvent::Plan { last_resort: true, .. }));
+    assert!(matches!(
+        &events[0],
+        RouteEvent::Plan {
+            last_resort: true,
+            ..
+        }
+    ));
     sim.shutdown().await;
 }
 
@@ -309,7 +349,9 @@ async fn all_failed_is_one_error_listing_every_attempt() {
     );
     let message = failure.to_string();
     assert!(
-        message.starts_with("every model failed") && message.contains("down: server_error") && message.contains("down2: server_error"),
+        message.starts_with("every model failed")
+            && message.contains("down: server_error")
+            && message.contains("down2: server_error"),
         "{message}"
     );
     sim.shutdown().await;
@@ -346,7 +388,13 @@ async fn a_tier_escalates_when_it_fails_whole() {
         ]
     );
     let (_, events) = ask(&router, &book, &[], RouteTarget::Tier(Tier::Budget), None).await;
-    assert!(events.iter().any(|e| matches!(e, RouteEvent::Escalate { from: Tier::Budget, to: Tier::Standard })));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        RouteEvent::Escalate {
+            from: Tier::Budget,
+            to: Tier::Standard
+        }
+    )));
     sim.shutdown().await;
 }
 
@@ -356,13 +404,23 @@ async fn a_failure_after_the_first_token_is_reported_not_replaced() {
     let config = config(&sim);
     let router = router(&config);
     let book = Book::new(&config);
-    let (result, events) = ask(&router, &book, &["broken", "fast-a"], RouteTarget::Chain, None).await;
+    let (result, events) = ask(
+        &router,
+        &book,
+        &["broken", "fast-a"],
+        RouteTarget::Chain,
+        None,
+    )
+    .await;
     let failure = result.expect_err("a broken answer is a failure");
     assert_eq!(
         attempts(&failure.attempts),
         [("broken".to_string(), Some(FailureClass::Truncated), false)]
     );
-    assert!(!failure.attempts[0].attempt.reply.is_empty(), "the partial text is kept");
+    assert!(
+        !failure.attempts[0].attempt.reply.is_empty(),
+        "the partial text is kept"
+    );
     assert!(events.iter().any(|e| matches!(e,
         RouteEvent::Failed { model, after_first_token: true, .. } if model == "broken")));
     assert!(failure.to_string().contains("broke off"), "{failure}");
@@ -378,13 +436,23 @@ async fn one_model_is_tried_whatever_its_health() {
     let router = router(&config);
     let book = Book::new(&config);
     book.fail("fast-a", FailureClass::ServerError);
-    let (result, _) = ask(&router, &book, &[], RouteTarget::Model("fast-a".into()), None).await;
+    let (result, _) = ask(
+        &router,
+        &book,
+        &[],
+        RouteTarget::Model("fast-a".into()),
+        None,
+    )
+    .await;
     assert_eq!(result.expect("answered").model, "fast-a");
 
     let (result, _) = ask(&router, &book, &[], RouteTarget::Model("nope".into()), None).await;
     let failure = result.expect_err("unknown model");
     assert!(failure.attempts.is_empty());
-    assert!(failure.to_string().contains("not in the config"), "{failure}");
+    assert!(
+        failure.to_string().contains("not in the config"),
+        "{failure}"
+    );
     sim.shutdown().await;
 }
 
@@ -417,14 +485,22 @@ async fn a_hung_primary_is_hedged_and_its_connection_closed() {
         ]
     );
     assert!(answer.attempts[1].hedged && !answer.attempts[0].hedged);
-    assert!(events.iter().any(|e| matches!(e, RouteEvent::Trying { model, hedge: true } if model == "fast-a")));
-    assert!(events.iter().any(|e| matches!(e, RouteEvent::Cancelled { model, .. } if model == "hang")));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, RouteEvent::Trying { model, hedge: true } if model == "fast-a")));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, RouteEvent::Cancelled { model, .. } if model == "hang")));
     assert_eq!(
         book.recorded(),
         [("fast-a".to_string(), None)],
         "the hedge loser is not a failure sample"
     );
-    assert_eq!(wait_cancelled(&sim, "sim/hang").await, 1, "the hung connection is closed");
+    assert_eq!(
+        wait_cancelled(&sim, "sim/hang").await,
+        1,
+        "the hung connection is closed"
+    );
     sim.shutdown().await;
 }
 
@@ -460,12 +536,22 @@ async fn native_fallback_sends_the_rest_of_the_endpoint_in_one_request() {
     config.endpoints[0].native_fallback = true;
     let router = router(&config);
     let book = Book::new(&config);
-    let (result, events) = ask(&router, &book, &["down", "mini", "fast-a"], RouteTarget::Chain, None).await;
+    let (result, events) = ask(
+        &router,
+        &book,
+        &["down", "mini", "fast-a"],
+        RouteTarget::Chain,
+        None,
+    )
+    .await;
     let answer = result.expect("answered");
     assert_eq!(tried(&events), ["down"], "one request");
     assert_eq!(answer.model, "mini", "the served model names who answered");
     assert_eq!(answer.served_model.as_deref(), Some("sim/fast-a-mini"));
-    assert_eq!(attempts(&answer.attempts), [("mini".to_string(), None, false)]);
+    assert_eq!(
+        attempts(&answer.attempts),
+        [("mini".to_string(), None, false)]
+    );
     assert_eq!(sim.stats("sim/down").requests, 1);
     assert_eq!(sim.stats("sim/fast-a").requests, 0);
     assert_eq!(book.recorded(), [("mini".to_string(), None)]);
@@ -511,7 +597,12 @@ fn the_plan_names_unknown_chain_entries() {
     let config = Config::demo("http://127.0.0.1:9", &[("a".into(), "x/a".into(), None)]);
     let router = router(&config);
     let book = Book::new(&config);
-    let plan: Plan = router.plan(&book, &names(&["ghost", "a"]), &RouteTarget::Chain, Utc::now());
+    let plan: Plan = router.plan(
+        &book,
+        &names(&["ghost", "a"]),
+        &RouteTarget::Chain,
+        Utc::now(),
+    );
     assert_eq!(plan.order, names(&["a"]));
     assert_eq!(plan.skipped.len(), 1);
     assert_eq!(plan.skipped[0].status, Status::Misconfigured);

@@ -446,9 +446,16 @@ mod tests {
     async fn ask(args: AskArgs, config: &Config, store: Option<Store>, stdin: &str) -> Run {
         let mut out = Vec::new();
         let mut err = Vec::new();
-        let code = run_with_input(args, config, store, &mut stdin.as_bytes(), &mut out, &mut err)
-            .await
-            .expect("runs");
+        let code = run_with_input(
+            args,
+            config,
+            store,
+            &mut stdin.as_bytes(),
+            &mut out,
+            &mut err,
+        )
+        .await
+        .expect("runs");
         let code = [0u8, 1, 2]
             .into_iter()
             .find(|c| ExitCode::from(*c) == code)
@@ -474,10 +481,19 @@ mod tests {
 
         let first = ask(args("hello"), &config, Some(store.clone()), "").await;
         assert_eq!(first.code, 0, "{}", first.err);
-        assert!(first.out.len() > 1 && first.out.ends_with('\n'), "{:?}", first.out);
-        assert!(first.err.contains("down failed: server_error"), "{}", first.err);
         assert!(
-            first.err.contains("fast-a answered in") && first.err.contains("served sim/fast-a via Sim A"),
+            first.out.len() > 1 && first.out.ends_with('\n'),
+            "{:?}",
+            first.out
+        );
+        assert!(
+            first.err.contains("down failed: server_error"),
+            "{}",
+            first.err
+        );
+        assert!(
+            first.err.contains("fast-a answered in")
+                && first.err.contains("served sim/fast-a via Sim A"),
             "{}",
             first.err
         );
@@ -486,7 +502,9 @@ mod tests {
         let second = ask(args("hello"), &config, Some(store.clone()), "").await;
         assert_eq!(second.code, 0, "{}", second.err);
         assert!(
-            second.err.contains("down skipped: unhealthy (0/1 ok; last: 502"),
+            second
+                .err
+                .contains("down skipped: unhealthy (0/1 ok; last: 502"),
             "{}",
             second.err
         );
@@ -498,7 +516,16 @@ mod tests {
     async fn json_has_the_answer_and_every_attempt() {
         let sim = sim().await;
         let config = config(&sim, &["hang", "fast-b"]);
-        let run = ask(AskArgs { json: true, ..args("hello") }, &config, None, "").await;
+        let run = ask(
+            AskArgs {
+                json: true,
+                ..args("hello")
+            },
+            &config,
+            None,
+            "",
+        )
+        .await;
         assert_eq!(run.code, 0, "{}", run.err);
         let v: Value = serde_json::from_str(&run.out).expect("one JSON object");
         assert_eq!(v["ok"], true);
@@ -515,8 +542,15 @@ mod tests {
                 )
             })
             .collect();
-        assert_eq!(outcomes, [("hang", "cancelled", false), ("fast-b", "ok", true)]);
-        assert!(run.err.is_empty(), "JSON mode keeps stderr quiet: {}", run.err);
+        assert_eq!(
+            outcomes,
+            [("hang", "cancelled", false), ("fast-b", "ok", true)]
+        );
+        assert!(
+            run.err.is_empty(),
+            "JSON mode keeps stderr quiet: {}",
+            run.err
+        );
         sim.shutdown().await;
     }
 
@@ -528,12 +562,22 @@ mod tests {
         assert_eq!(run.code, 1);
         assert!(run.out.is_empty());
         assert!(
-            run.err.contains("error: every model failed — down: server_error")
+            run.err
+                .contains("error: every model failed — down: server_error")
                 && run.err.contains("down2: server_error"),
             "{}",
             run.err
         );
-        let run = ask(AskArgs { json: true, ..args("hello") }, &config, None, "").await;
+        let run = ask(
+            AskArgs {
+                json: true,
+                ..args("hello")
+            },
+            &config,
+            None,
+            "",
+        )
+        .await;
         assert_eq!(run.code, 1);
         let v: Value = serde_json::from_str(&run.out).expect("JSON");
         assert_eq!(v["ok"], false);
@@ -556,7 +600,12 @@ mod tests {
         )
         .await;
         assert_eq!(run.code, 0, "{}", run.err);
-        assert!(run.err.contains("no budget model answered: escalating to standard"), "{}", run.err);
+        assert!(
+            run.err
+                .contains("no budget model answered: escalating to standard"),
+            "{}",
+            run.err
+        );
         assert!(run.err.contains("fast-b answered"), "{}", run.err);
 
         let run = ask(

@@ -93,8 +93,8 @@ pub async fn run(
         };
         // `None` follows the config, so a later config edit is not masked by a
         // saved copy of the old order.
-        let saved = (action != ChainAction::Reset && chain.is_customised())
-            .then(|| chain.order().to_vec());
+        let saved =
+            (action != ChainAction::Reset && chain.is_customised()).then(|| chain.order().to_vec());
         if let Err(e) = store.update(|state| state.chain = saved) {
             writeln!(
                 err,
@@ -116,7 +116,10 @@ fn show(chain: &Chain, config: &Config, out: &mut impl Write) -> std::io::Result
     };
     writeln!(out, "chain ({origin}):")?;
     if chain.order().is_empty() {
-        writeln!(out, "  (empty: add a model with `chainwatch chain add NAME`)")?;
+        writeln!(
+            out,
+            "  (empty: add a model with `chainwatch chain add NAME`)"
+        )?;
     }
     let width = chain.known().iter().map(|n| n.len()).max().unwrap_or(0);
     for (i, name) in chain.order().iter().enumerate() {
@@ -200,7 +203,13 @@ mod tests {
             pos: 1,
         };
         assert_eq!(chain(&store, Some(move_)).await.0, 0);
-        let (_, out, _) = chain(&store, Some(ChainAction::Remove { name: "gpt-4o".into() })).await;
+        let (_, out, _) = chain(
+            &store,
+            Some(ChainAction::Remove {
+                name: "gpt-4o".into(),
+            }),
+        )
+        .await;
         assert!(out.contains("   1  deepseek"), "{out}");
         assert!(out.contains("saved order"), "{out}");
         let add = ChainAction::Add {
