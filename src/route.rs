@@ -648,11 +648,11 @@ impl Race<'_> {
         if self.running.len() >= MAX_IN_FLIGHT {
             return;
         }
-        let Some(name) = self.queue.pop_front() else {
-            return;
-        };
         let config = &self.router.config;
-        let Some(model) = config.model(&name) else {
+        // The plan holds only configured models; anything else is passed over.
+        let Some((name, model)) = std::iter::from_fn(|| self.queue.pop_front())
+            .find_map(|n| config.model(&n).map(|m| (n, m)))
+        else {
             return;
         };
         if let (Some(from), Some(to)) = (self.tier, self.tier_of(&name)) {

@@ -505,6 +505,56 @@ async fn a_hung_primary_is_hedged_and_its_connection_closed() {
 }
 
 #[tokio::test]
+async fn a_failed_hedge_is_replaced_at_once_while_the_slow_model_runs_on() {
+    let sim = sim().await;
+    let config = config(&sim);
+    let router = router(&config);
+    let book = Book::new(&config);
+    let (result, events) = ask(
+        &router,
+        &book,
+        &["hang", "down", "fast-a"],
+        RouteTarget::Chain,
+        Some(Hedge::After(Duration::from_millis(200))),
+    )
+    .await;
+    let answer = result.expect("answered");
+    assert_eq!(answer.model, "fast-a");
+    let trying: Vec<(String, bool)> = events
+        .iter()
+        .filter_map(|e| match e {
+            RouteEvent::Trying { model, hedge } => Some((model.clone(), *hedge)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        trying,
+        [
+            ("hang".to_string(), false),
+            ("down".to_string(), true),
+            ("fast-a".to_string(), false)
+        ],
+        "the hedge failed, so the next model replaced it without a second wait"
+    );
+    assert_eq!(
+        attempts(&answer.attempts),
+        [
+            ("down".to_string(), Some(FailureClass::ServerError), false),
+            ("hang".to_string(), None, true),
+            ("fast-a".to_string(), None, false)
+        ]
+    );
+    assert_eq!(
+        book.recorded(),
+        [
+            ("down".to_string(), Some(FailureClass::ServerError)),
+            ("fast-a".to_string(), None)
+        ]
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn dropping_the_route_closes_every_connection() {
     let sim = sim().await;
     let config = config(&sim);
