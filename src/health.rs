@@ -443,6 +443,21 @@ impl ModelHealth {
         self.missing_key = reason;
     }
 
+    /// The unacknowledged drift, if any.
+    pub fn drift(&self) -> Option<&Drift> {
+        self.drift.as_ref()
+    }
+
+    /// When the current 429 cool-down ends (it may already have).
+    pub fn rate_limited_until(&self) -> Option<DateTime<Utc>> {
+        self.rate_limited_until
+    }
+
+    /// Why the key is missing, if it is.
+    pub fn missing_key(&self) -> Option<&str> {
+        self.missing_key.as_deref()
+    }
+
     fn prune(&mut self, policy: &HealthPolicy, now: DateTime<Utc>) {
         let start = now - policy.window;
         while self
@@ -667,6 +682,17 @@ impl HealthBook {
 
     pub fn names(&self) -> &[String] {
         &self.names
+    }
+
+    /// Takes every model's status at `now` as already reported, without
+    /// events: after a restore, the first event is a real change, not
+    /// "unknown → healthy" for history that was already seen.
+    pub fn settle(&mut self, now: DateTime<Utc>) {
+        for model in self.models.values_mut() {
+            model.prune(&self.policy, now);
+            let (status, _) = model.status(&self.policy, now);
+            model.reported = Some(status);
+        }
     }
 
     pub fn model(&self, name: &str) -> Option<&ModelHealth> {
@@ -1212,6 +1238,30 @@ mod tests {
         let snap = b.snapshot("m", t(0)).unwrap();
         assert_eq!(snap.status, Status::Misconfigured);
         assert_eq!(snap.reason, "OPENROUTER_API_KEY is not set");
+    }
+
+    #[test]
+    fn settle_silences_restored_state_until_it_changes() {
+        let mut b = book();
+        feed(&mut b, vec![ok_at(0), ok_at(10)]);
+        let saved = serde_json::to_string(b.model("m").unwrap()).unwrap();
+        let mut restored = HealthBook::new(HealthPolicy::default());
+        restored.restore("m", "openai/gpt-4o", serde_json::from_str(&saved).unwrap());
+        restored.settle(t(20));
+        assert!(restored.tick(t(20)).is_empty(), "no event for known state");
+        let events = feed(
+            &mut restored,
+            vec![fail_at(30, FailureClass::ServerError, Some(502))],
+        );
+        assert_eq!(events.len(), 1);
+        assert!(matches!(
+            events[0].kind,
+            HealthEventKind::State {
+                from: Status::Healthy,
+                to: Status::Unhealthy,
+                ..
+            }
+        ));
     }
 
     #[test]
