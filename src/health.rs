@@ -62,6 +62,17 @@ impl Default for HealthPolicy {
     }
 }
 
+impl From<&crate::config::HealthSettings> for HealthPolicy {
+    fn from(settings: &crate::config::HealthSettings) -> Self {
+        HealthPolicy {
+            window: settings.window,
+            threshold: settings.threshold,
+            recover_after: settings.recover_after,
+            slow: settings.slow,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -82,6 +93,19 @@ impl Status {
             Status::Unhealthy => "unhealthy",
             Status::RateLimited => "rate_limited",
             Status::Misconfigured => "misconfigured",
+        }
+    }
+
+    /// A symbol to go with the word and the colour, so status is never
+    /// colour alone.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Status::Unknown => "?",
+            Status::Healthy => "✓",
+            Status::Degraded => "◐",
+            Status::Unhealthy => "✗",
+            Status::RateLimited => "⧗",
+            Status::Misconfigured => "!",
         }
     }
 
@@ -1052,6 +1076,18 @@ pub fn describe_failure(class: FailureClass, status: Option<u16>, message: Optio
     }
 }
 
+/// "just now", "42s ago", "3m ago", "2h ago", "5d ago".
+pub fn fmt_ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - at).num_seconds();
+    match secs {
+        ..=1 => "just now".to_string(),
+        2..=59 => format!("{secs}s ago"),
+        60..=3599 => format!("{}m ago", secs / 60),
+        3600..=86_399 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86_400),
+    }
+}
+
 /// "0.8s", "12s", "250ms".
 pub fn fmt_secs(d: Duration) -> String {
     let ms = d.as_millis();
@@ -1551,5 +1587,9 @@ mod tests {
         );
         assert_eq!(fmt_secs(Duration::from_millis(250)), "250ms");
         assert_eq!(fmt_secs(Duration::from_millis(1250)), "1.2s");
+        assert_eq!(fmt_ago(t(0), t(0)), "just now");
+        assert_eq!(fmt_ago(t(0), t(42)), "42s ago");
+        assert_eq!(fmt_ago(t(0), t(200)), "3m ago");
+        assert_eq!(fmt_ago(t(0), t(7300)), "2h ago");
     }
 }
