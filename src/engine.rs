@@ -32,6 +32,7 @@ use crate::pricing::{
     ProbeCost,
 };
 use crate::probe::{Condition, FreeLimits, Schedule};
+use crate::route::HealthView;
 use crate::store::{AckedDrift, Store};
 
 /// Prices are fetched again this often.
@@ -160,13 +161,7 @@ impl Engine {
         };
         warnings.extend(warning);
 
-        let policy = HealthPolicy {
-            window: config.health.window,
-            threshold: config.health.threshold,
-            recover_after: config.health.recover_after,
-            slow: config.health.slow,
-        };
-        let mut book = HealthBook::new(policy);
+        let mut book = HealthBook::new(HealthPolicy::from(&config.health));
         let mut schedule = Schedule::new(options.seed);
         let mut plans = HashMap::new();
         let mut limits = HashMap::new();
@@ -286,6 +281,16 @@ impl Engine {
         lock(&self.inner.book)
             .status(model, now)
             .unwrap_or(Status::Unknown)
+    }
+
+    /// A model's status and the reason in words; an unknown name is
+    /// `Unknown`.
+    pub fn judge(&self, model: &str, now: DateTime<Utc>) -> (Status, String) {
+        let book = lock(&self.inner.book);
+        match book.model(model) {
+            Some(m) => m.status(book.policy(), now),
+            None => (Status::Unknown, format!("{model} is not configured")),
+        }
     }
 
     pub fn ttft_p95(&self, model: &str, now: DateTime<Utc>) -> Option<Duration> {
@@ -560,7 +565,12 @@ impl Engine {
         {
             let mut schedule = lock(&self.inner.schedule);
             for m in &self.inner.config.models {
-                let free = is_free_id(&m.id) || table.get(&m.id).is_some_and(|p| p.is_free());
+                // The free limits are OpenRouter's: a zero price elsewhere (a
+                // local server, the simulator) limits nothing.
+                let on_openrouter =
+                    pricing::is_openrouter(&self.inner.config.endpoint_of(m).base_url);
+                let free = is_free_id(&m.id)
+                    || (on_openrouter && table.get(&m.id).is_some_and(|p| p.is_free()));
                 schedule.set_free(&m.name, free);
             }
             if let Some(info) = &key_info {
@@ -693,6 +703,21 @@ impl Engine {
         }
         probes.shutdown().await;
         side.shutdown().await;
+    }
+}
+
+/// The router reads health and records real prompts through this.
+impl HealthView for Engine {
+    fn judge(&self, model: &str, now: DateTime<Utc>) -> (Status, String) {
+        Engine::judge(self, model, now)
+    }
+
+    fn ttft_p95(&self, model: &str, now: DateTime<Utc>) -> Option<Duration> {
+        Engine::ttft_p95(self, model, now)
+    }
+
+    fn record(&self, model: &str, attempt: &Attempt, now: DateTime<Utc>) {
+        Engine::record(self, model, attempt, SampleKind::Prompt, now);
     }
 }
 

@@ -82,6 +82,16 @@ pub fn is_free_id(id: &str) -> bool {
     id.ends_with(":free")
 }
 
+/// Whether `base_url` is OpenRouter's, whose account limits on free models
+/// apply (to `:free` ids everywhere, and to zero-priced models there).
+pub fn is_openrouter(base_url: &str) -> bool {
+    let rest = base_url
+        .split_once("://")
+        .map_or(base_url, |(_, rest)| rest);
+    let host = rest.split(['/', ':', '?']).next().unwrap_or("");
+    host == "openrouter.ai" || host.ends_with(".openrouter.ai")
+}
+
 /// Prices by model id.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PriceTable {
@@ -553,6 +563,15 @@ mod tests {
             completion_tokens: 0,
         };
         assert!((attempt_cost(&attempt(Some(nan)), Some(price)) - 0.000001).abs() < 1e-15);
+    }
+
+    #[test]
+    fn openrouter_hosts() {
+        assert!(is_openrouter("https://openrouter.ai/api/v1"));
+        assert!(is_openrouter("https://eu.openrouter.ai/api/v1"));
+        assert!(!is_openrouter("http://127.0.0.1:8080/v1"));
+        assert!(!is_openrouter("https://notopenrouter.ai/v1"));
+        assert!(!is_openrouter("https://evil.example/openrouter.ai"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::Client;
@@ -35,8 +35,10 @@ pub async fn run(args: WatchArgs, config: Config, store: Option<Store>) -> anyho
     let engine = Engine::new(config, client, store);
     let cancel = CancellationToken::new();
     tokio::spawn(stop_on_signal(cancel.clone()));
+    // Subscribe before the loop starts, so the first events are not missed.
+    let events = engine.subscribe();
     let live = engine.spawn(cancel.clone());
-    let printed = print_events(&engine, &args, cancel.clone(), std::io::stdout()).await;
+    let printed = print_events(&engine, events, &args, cancel.clone(), std::io::stdout()).await;
     cancel.cancel();
     let _ = live.await;
     let saved = engine.save();
@@ -69,16 +71,17 @@ async fn stop_on_signal(cancel: CancellationToken) {
     cancel.cancel();
 }
 
-/// Prints the engine's events to `out` until `cancel`. Start-up warnings and
-/// dropped events go to stderr. Separate from [`run`] so a test can drive the
-/// engine with chosen times and read what `watch` would print.
+/// Prints `events` (from `engine.subscribe()`) to `out` until `cancel`.
+/// Start-up warnings and dropped events go to stderr. Separate from [`run`]
+/// so a test can drive the engine with chosen times and read what `watch`
+/// would print.
 pub async fn print_events(
     engine: &Engine,
+    mut events: broadcast::Receiver<EngineEvent>,
     args: &WatchArgs,
     cancel: CancellationToken,
     mut out: impl Write,
 ) -> anyhow::Result<()> {
-    let mut events = engine.subscribe();
     for warning in engine.warnings() {
         eprintln!("chainwatch: {warning}");
     }
