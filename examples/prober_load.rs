@@ -144,7 +144,10 @@ async fn probe(
     // Gaps between one model's probes after the first round.
     let mut gaps: Vec<f64> = starts
         .values()
-        .flat_map(|s| s.windows(2).map(|w| (w[1] - w[0]).num_milliseconds() as f64 / 1000.0))
+        .flat_map(|s| {
+            s.windows(2)
+                .map(|w| (w[1] - w[0]).num_milliseconds() as f64 / 1000.0)
+        })
         .collect();
     gaps.sort_by(f64::total_cmp);
     let pct = |p: f64| -> f64 {

@@ -397,13 +397,25 @@ impl Config {
     /// The article's chain and tiers, all through OpenRouter.
     pub fn builtin() -> Config {
         let models: Vec<ModelConfig> = [
-            ("claude-sonnet", "anthropic/claude-sonnet-4", Some(Tier::Premium)),
+            (
+                "claude-sonnet",
+                "anthropic/claude-sonnet-4",
+                Some(Tier::Premium),
+            ),
             ("gpt-4o", "openai/gpt-4o", Some(Tier::Premium)),
             ("gemini-pro", "google/gemini-2.5-pro", None),
             ("deepseek", "deepseek/deepseek-chat", Some(Tier::Standard)),
-            ("gemini-flash", "google/gemini-2.5-flash", Some(Tier::Standard)),
+            (
+                "gemini-flash",
+                "google/gemini-2.5-flash",
+                Some(Tier::Standard),
+            ),
             ("gpt-4o-mini", "openai/gpt-4o-mini", Some(Tier::Budget)),
-            ("gemini-flash-lite", "google/gemini-2.5-flash-lite", Some(Tier::Budget)),
+            (
+                "gemini-flash-lite",
+                "google/gemini-2.5-flash-lite",
+                Some(Tier::Budget),
+            ),
         ]
         .into_iter()
         .map(|(name, id, tier)| plain_model(name, id, "openrouter", tier))
@@ -684,7 +696,10 @@ impl Cx<'_> {
         let d = humantime::parse_duration(text)
             .map_err(|_| self.at(v, format!("`{key}` = {text:?}: {DURATION_HINT}")))?;
         if d.is_zero() {
-            return Err(self.at(v, format!("`{key}` must be more than zero; {DURATION_HINT}")));
+            return Err(self.at(
+                v,
+                format!("`{key}` must be more than zero; {DURATION_HINT}"),
+            ));
         }
         Ok(d)
     }
@@ -899,7 +914,9 @@ impl Cx<'_> {
             if out.iter().any(|o| o.name == name) {
                 return Err(self.at(
                     &e.name,
-                    format!("duplicate endpoint name {name:?}; each [[endpoint]] needs its own name"),
+                    format!(
+                        "duplicate endpoint name {name:?}; each [[endpoint]] needs its own name"
+                    ),
                 ));
             }
             let base_url = self.base_url(&e.base_url)?;
@@ -907,19 +924,20 @@ impl Cx<'_> {
                 Some(v) => Some(self.env_var_name(v)?),
                 None => None,
             };
-            let dialect = match &e.dialect {
-                None => Dialect::default(),
-                Some(v) => match v.get_ref().as_str() {
-                    "openai" => Dialect::Openai,
-                    "anthropic" => Dialect::Anthropic,
-                    other => {
-                        return Err(self.at(
+            let dialect =
+                match &e.dialect {
+                    None => Dialect::default(),
+                    Some(v) => match v.get_ref().as_str() {
+                        "openai" => Dialect::Openai,
+                        "anthropic" => Dialect::Anthropic,
+                        other => return Err(self.at(
                             v,
-                            format!("unknown dialect {other:?}; expected \"openai\" or \"anthropic\""),
-                        ))
-                    }
-                },
-            };
+                            format!(
+                                "unknown dialect {other:?}; expected \"openai\" or \"anthropic\""
+                            ),
+                        )),
+                    },
+                };
             out.push(Endpoint {
                 name,
                 base_url,
@@ -1015,7 +1033,11 @@ impl Cx<'_> {
                 }
             };
             let tier = match &m.tier {
-                Some(v) => Some(v.get_ref().parse::<Tier>().map_err(|e| self.at(v, e.to_string()))?),
+                Some(v) => Some(
+                    v.get_ref()
+                        .parse::<Tier>()
+                        .map_err(|e| self.at(v, e.to_string()))?,
+                ),
                 None => None,
             };
             let probe = match &m.probe {
@@ -1024,7 +1046,10 @@ impl Cx<'_> {
             };
             let extra = match &m.extra {
                 Some(v) => {
-                    if let Some(k) = RESERVED_EXTRA.iter().find(|k| v.get_ref().contains_key(**k)) {
+                    if let Some(k) = RESERVED_EXTRA
+                        .iter()
+                        .find(|k| v.get_ref().contains_key(**k))
+                    {
                         return Err(self.at(
                             v,
                             format!("`extra` may not set {k:?}: chainwatch sets it itself (the model from `id`)"),
@@ -1113,7 +1138,12 @@ impl Cx<'_> {
 
     /// `[tiers]` decides routing. A model's own `tier` must agree with it;
     /// a model without one takes the lowest tier that lists it.
-    fn tiers(&self, raw: &RawTiers, models: &mut [ModelConfig], raw_models: &[RawModel]) -> R<Tiers> {
+    fn tiers(
+        &self,
+        raw: &RawTiers,
+        models: &mut [ModelConfig],
+        raw_models: &[RawModel],
+    ) -> R<Tiers> {
         let mut tiers = Tiers::default();
         for t in Tier::ALL {
             if let Some(list) = raw.get(t) {
@@ -1133,7 +1163,9 @@ impl Cx<'_> {
                     ));
                 }
                 (None, _) => {
-                    m.tier = Tier::ALL.into_iter().find(|t| tiers.get(*t).contains(&m.name));
+                    m.tier = Tier::ALL
+                        .into_iter()
+                        .find(|t| tiers.get(*t).contains(&m.name));
                 }
                 _ => {}
             }
@@ -1156,7 +1188,10 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let bytes = text.as_bytes();
     let before = bytes.get(..offset.min(bytes.len())).unwrap_or_default();
     let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let line_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
     let column = before
         .get(line_start..)
         .unwrap_or_default()

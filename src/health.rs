@@ -640,7 +640,7 @@ impl ModelHealth {
             .filter(|(_, n)| *n > 0)
             .map(|(c, n)| (*c, n))
             .collect();
-        failures_by_class.sort_by(|a, b| b.1.cmp(&a.1));
+        failures_by_class.sort_by_key(|c| std::cmp::Reverse(c.1));
         let trend = self
             .samples
             .iter()
@@ -1148,7 +1148,8 @@ mod tests {
         use FailureClass::{Auth, BadRequest, Credits, Empty, NotFound, ServerError, Timeout};
         use Status::{Healthy, Misconfigured, Unhealthy, Unknown};
         const LIMITED: Status = Status::RateLimited;
-        let table: Vec<(&str, Vec<(Sample, Observation)>, Status)> = vec![
+        type Case = (&'static str, Vec<(Sample, Observation)>, Status);
+        let table: Vec<Case> = vec![
             ("no samples", vec![], Unknown),
             ("one success", vec![ok_at(0)], Healthy),
             (

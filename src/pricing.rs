@@ -374,7 +374,7 @@ pub fn budget_pace(
 ) -> Pace {
     let midnight = crate::probe::next_midnight(now);
     let remaining = budget - spent_today;
-    if !(remaining > 0.0) {
+    if remaining.is_nan() || remaining <= 0.0 {
         return Pace::PausedUntil(midnight);
     }
     let rest = (midnight - now).num_milliseconds().max(0) as f64 / 1000.0;

@@ -178,7 +178,10 @@ async fn outage_goes_unhealthy_and_comes_back_on_the_probe_grid() {
     assert!((59.0..=71.0).contains(&states[1].0), "{states:?}");
     // It ends at 120 s; half-open probes (every 2.5 s) need 3 successes.
     assert!((120.0..=131.0).contains(&states[2].0), "{states:?}");
-    let reason = of(&lines, "state", "outage")[1]["reason"].as_str().unwrap().to_string();
+    let reason = of(&lines, "state", "outage")[1]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(reason.contains("502"), "{reason}");
 
     // Probe times: on the 10 s grid while healthy, every 2.5 s (taken on
@@ -187,15 +190,26 @@ async fn outage_goes_unhealthy_and_comes_back_on_the_probe_grid() {
         .iter()
         .map(|l| secs_of(l["at"].as_str().unwrap()))
         .collect();
-    let before: Vec<f64> = probes.iter().copied().filter(|t| *t < states[1].0).collect();
-    assert!(before.windows(2).all(|w| (w[1] - w[0] - 10.0).abs() < 1.01), "{before:?}");
+    let before: Vec<f64> = probes
+        .iter()
+        .copied()
+        .filter(|t| *t < states[1].0)
+        .collect();
+    assert!(
+        before.windows(2).all(|w| (w[1] - w[0] - 10.0).abs() < 1.01),
+        "{before:?}"
+    );
     let down: Vec<f64> = probes
         .iter()
         .copied()
         .filter(|t| *t >= states[1].0 && *t <= states[2].0)
         .collect();
     assert!(down.len() >= 20, "half-open probes often: {down:?}");
-    assert!(down.windows(2).all(|w| (2.0..=3.01).contains(&(w[1] - w[0]))), "{down:?}");
+    assert!(
+        down.windows(2)
+            .all(|w| (2.0..=3.01).contains(&(w[1] - w[0]))),
+        "{down:?}"
+    );
     assert_eq!(sim.stats("sim/outage").requests as usize, probes.len());
 
     // The other model never went down.
@@ -222,15 +236,23 @@ async fn rate_limited_model_is_not_probed_before_retry_after() {
     assert!(probes.len() >= 5, "{probes:?}");
     // Retry-After is 7 s: never sooner, and not much later either.
     assert!(
-        probes.windows(2).all(|w| (7.0..=8.01).contains(&(w[1] - w[0]))),
+        probes
+            .windows(2)
+            .all(|w| (7.0..=8.01).contains(&(w[1] - w[0]))),
         "{probes:?}"
     );
     assert!(of(&lines, "probe", "rate_limited")
         .iter()
         .all(|l| l["class"] == "rate_limited"));
-    assert_eq!(sim.stats("sim/rate_limited").requests as usize, probes.len());
+    assert_eq!(
+        sim.stats("sim/rate_limited").requests as usize,
+        probes.len()
+    );
     let last = *probes.last().unwrap();
-    assert_eq!(engine.status("rate_limited", at(last + 1.0)), Status::RateLimited);
+    assert_eq!(
+        engine.status("rate_limited", at(last + 1.0)),
+        Status::RateLimited
+    );
     // The healthy neighbour kept its 2 s grid.
     let healthy = of(&lines, "probe", "healthy").len();
     assert!((29..=31).contains(&healthy), "{healthy}");
@@ -287,7 +309,11 @@ async fn drift_is_flagged_acknowledged_and_remembered_across_a_restart() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(names, ["state.json"], "the atomic write leaves no temp file");
+    assert_eq!(
+        names,
+        ["state.json"],
+        "the atomic write leaves no temp file"
+    );
 
     // A restart keeps the history, the acknowledgement and the spend.
     let second = engine(config, Some(Store::at(&state_path)));
@@ -295,7 +321,11 @@ async fn drift_is_flagged_acknowledged_and_remembered_across_a_restart() {
     let after = second.snapshot("drifty", at(46.0)).unwrap();
     assert_eq!((after.ok, after.counted), (before.ok, before.counted));
     assert_eq!(after.trend, before.trend);
-    assert_eq!(after.status, Status::Healthy, "acknowledged drift stays acknowledged");
+    assert_eq!(
+        after.status,
+        Status::Healthy,
+        "acknowledged drift stays acknowledged"
+    );
     assert_eq!(after.served_model.as_deref(), Some("sim/drifty-2025-06"));
     assert!((second.spend_today(at(46.0)) - spent).abs() < 1e-12);
     sim.shutdown().await;
@@ -327,7 +357,10 @@ async fn probe_spend_is_counted_with_prices_from_models() {
     assert_eq!(usage_seen, probes);
     let spent = engine.spend_today(at(20.0));
     assert!(spent > 0.0);
-    assert!((spent - cost_reported).abs() < 1e-12, "{spent} vs {cost_reported}");
+    assert!(
+        (spent - cost_reported).abs() < 1e-12,
+        "{spent} vs {cost_reported}"
+    );
     assert_eq!(engine.spend_today(at(20.0 + 86_400.0)), 0.0, "per UTC day");
     sim.shutdown().await;
 }
@@ -345,7 +378,10 @@ async fn daily_budget_stretches_paid_probe_intervals() {
     let budget: Vec<_> = lines.iter().filter(|l| l["kind"] == "budget").collect();
     assert!(!budget.is_empty(), "a budget event says so");
     let reason = budget[0]["reason"].as_str().unwrap();
-    assert!(reason.contains("stretched") && reason.contains("of $0.0100"), "{reason}");
+    assert!(
+        reason.contains("stretched") && reason.contains("of $0.0100"),
+        "{reason}"
+    );
     match engine.pace() {
         Pace::Stretched(f) => assert!(f > 10.0, "{f}"),
         other => panic!("{other:?}"),
@@ -386,7 +422,10 @@ async fn corrupt_state_is_moved_aside_and_the_engine_starts() {
     let path = dir.path().join("state.json");
     std::fs::write(&path, "{ not json").unwrap();
     let sim = start_sim(Scenario::load(&scenario_file("outage.toml")).unwrap()).await;
-    let engine = engine(config_for(&sim, Duration::from_secs(10)), Some(Store::at(&path)));
+    let engine = engine(
+        config_for(&sim, Duration::from_secs(10)),
+        Some(Store::at(&path)),
+    );
     assert_eq!(engine.warnings().len(), 1);
     assert!(engine.warnings()[0].contains("moved it to"));
     assert_eq!(engine.run_due(at(10.0)).await, 2);
@@ -419,7 +458,11 @@ async fn concurrency_is_capped_per_endpoint() {
     let started = std::time::Instant::now();
     assert_eq!(engine.run_due(at(10.0)).await, 6);
     // Six 200 ms probes two at a time cannot take less than 600 ms.
-    assert!(started.elapsed() >= Duration::from_millis(550), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(550),
+        "{:?}",
+        started.elapsed()
+    );
     sim.shutdown().await;
 }
 
@@ -460,7 +503,10 @@ async fn live_loop_probes_now_on_command_and_stops_cleanly() {
         .expect("the loop ends on cancel")
         .unwrap();
     let snaps = engine.snapshots(Utc::now());
-    assert!(snaps.iter().all(|s| s.status == Status::Healthy), "{snaps:?}");
+    assert!(
+        snaps.iter().all(|s| s.status == Status::Healthy),
+        "{snaps:?}"
+    );
     sim.shutdown().await;
 }
 
