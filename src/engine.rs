@@ -189,9 +189,9 @@ impl Engine {
             if is_free_id(&model.id) {
                 schedule.set_free(&model.name, true);
             }
-            limits.entry(endpoint.name.clone()).or_insert_with(|| {
-                Arc::new(Semaphore::new(config.probe.concurrency.max(1)))
-            });
+            limits
+                .entry(endpoint.name.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(config.probe.concurrency.max(1))));
             let plan = ProbePlan {
                 endpoint: endpoint.name.clone(),
                 target: Target {
@@ -414,11 +414,8 @@ impl Engine {
             }
             Err(missing) => {
                 let now = fixed.unwrap_or_else(Utc::now);
-                let events = lock(&self.inner.book).set_missing_key(
-                    model,
-                    Some(missing.to_string()),
-                    now,
-                );
+                let events =
+                    lock(&self.inner.book).set_missing_key(model, Some(missing.to_string()), now);
                 events
                     .into_iter()
                     .for_each(|e| self.emit(EngineEvent::Health(e)));

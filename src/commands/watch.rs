@@ -30,7 +30,11 @@ pub struct WatchArgs {
 
 /// Runs the engine until Ctrl-C or SIGTERM, printing events to stdout
 /// (warnings to stderr), then saves the state.
-pub async fn run(args: WatchArgs, config: Config, store: Option<Store>) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    args: WatchArgs,
+    config: Config,
+    store: Option<Store>,
+) -> anyhow::Result<ExitCode> {
     let client = Client::new(config.probe.connect_timeout);
     let engine = Engine::new(config, client, store);
     let cancel = CancellationToken::new();
@@ -43,6 +47,10 @@ pub async fn run(args: WatchArgs, config: Config, store: Option<Store>) -> anyho
     let _ = live.await;
     let saved = engine.save();
     printed?;
+    eprintln!(
+        "chainwatch: probes spent ${:.4} today (UTC)",
+        engine.spend_today(Utc::now())
+    );
     if let Err(e) = saved {
         eprintln!("chainwatch: {e:#}");
         return Ok(ExitCode::from(1));
@@ -94,7 +102,10 @@ pub async fn print_events(
         );
         for snap in engine.snapshots(Utc::now()) {
             if snap.status == crate::health::Status::Misconfigured {
-                eprintln!("chainwatch: {}  misconfigured  ({})", snap.name, snap.reason);
+                eprintln!(
+                    "chainwatch: {}  misconfigured  ({})",
+                    snap.name, snap.reason
+                );
             }
         }
     }
