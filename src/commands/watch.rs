@@ -233,3 +233,106 @@ pub fn human_line(event: &EngineEvent, verbose: bool) -> Option<String> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Attempt, Failure, FailureClass};
+    use crate::health::{HealthEvent, Status};
+    use chrono::TimeZone;
+    use std::time::Duration;
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 3, 1, 12, 1, 3).single().unwrap()
+    }
+
+    fn state_event() -> EngineEvent {
+        EngineEvent::Health(HealthEvent {
+            at: at(),
+            model: "gpt-4o".into(),
+            kind: HealthEventKind::State {
+                from: Status::Healthy,
+                to: Status::Unhealthy,
+                reason: "9/15 ok; last: 502 provider unavailable".into(),
+            },
+        })
+    }
+
+    fn failed_probe() -> EngineEvent {
+        EngineEvent::Probe {
+            model: "gpt-4o".into(),
+            attempt: Attempt {
+                started_at: at(),
+                failure: Some(Failure {
+                    class: FailureClass::ServerError,
+                    message: "provider unavailable".into(),
+                    retry_after: None,
+                }),
+                http_status: Some(502),
+                latency: Duration::from_millis(120),
+                ttft: None,
+                tokens_per_s: None,
+                served_model: None,
+                served_by: None,
+                fingerprint: None,
+                usage: None,
+                reply: String::new(),
+                finish_reason: None,
+            },
+        }
+    }
+
+    #[test]
+    fn json_lines_have_the_documented_fields() {
+        let v = json_line(&state_event(), false).unwrap();
+        assert_eq!(v["at"], "2025-03-01T12:01:03.000Z");
+        assert_eq!(v["kind"], "state");
+        assert_eq!(v["model"], "gpt-4o");
+        assert_eq!(v["from"], "healthy");
+        assert_eq!(v["to"], "unhealthy");
+        assert_eq!(v["reason"], "9/15 ok; last: 502 provider unavailable");
+        assert!(
+            json_line(&failed_probe(), false).is_none(),
+            "probes need -v"
+        );
+        let p = json_line(&failed_probe(), true).unwrap();
+        assert_eq!(
+            (&p["kind"], &p["ok"], &p["class"], &p["http_status"]),
+            (
+                &json!("probe"),
+                &json!(false),
+                &json!("server_error"),
+                &json!(502)
+            )
+        );
+        let b = EngineEvent::Budget {
+            at: at(),
+            message: "m".into(),
+        };
+        assert_eq!(json_line(&b, false).unwrap()["kind"], "budget");
+        let w = EngineEvent::Warning {
+            at: at(),
+            message: "m".into(),
+        };
+        assert!(json_line(&w, true).is_none(), "warnings go to stderr");
+    }
+
+    #[test]
+    fn human_lines_read_like_the_event_log() {
+        assert_eq!(
+            human_line(&state_event(), false).unwrap(),
+            "2025-03-01T12:01:03.000Z  gpt-4o  healthy → unhealthy  (9/15 ok; last: 502 provider unavailable)"
+        );
+        assert_eq!(
+            human_line(&failed_probe(), true).unwrap(),
+            "2025-03-01T12:01:03.000Z  gpt-4o  probe 502 provider unavailable (server_error) after 120ms"
+        );
+        let prices = EngineEvent::Prices {
+            at: at(),
+            models: 7,
+        };
+        assert!(human_line(&prices, false)
+            .unwrap()
+            .ends_with("7 models priced"));
+    }
+}
