@@ -640,7 +640,7 @@ impl ModelHealth {
             .filter(|(_, n)| *n > 0)
             .map(|(c, n)| (*c, n))
             .collect();
-        failures_by_class.sort_by_key(|c| std::cmp::Reverse(c.1));
+        failures_by_class.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
         let trend = self
             .samples
             .iter()
@@ -1065,14 +1065,14 @@ fn percentiles_raw(values: &mut [u32]) -> Option<(u32, u32)> {
 
 /// "502 provider unavailable", "timeout no first token within 10s".
 pub fn describe_failure(class: FailureClass, status: Option<u16>, message: Option<&str>) -> String {
-    let head = match status {
-        Some(code) if code >= 400 => code.to_string(),
-        _ => class.as_str().to_string(),
-    };
-    match message.filter(|m| !m.is_empty()) {
-        Some(m) => format!("{head} {m}"),
-        None if head == class.as_str() => head,
-        None => format!("{head} {class}"),
+    let message = message.filter(|m| !m.is_empty());
+    match (status.filter(|code| *code >= 400), message) {
+        // Providers often start their message with the code already.
+        (Some(code), Some(m)) if m.starts_with(&code.to_string()) => m.to_string(),
+        (Some(code), Some(m)) => format!("{code} {m}"),
+        (Some(code), None) => format!("{code} {class}"),
+        (None, Some(m)) => format!("{class}: {m}"),
+        (None, None) => class.to_string(),
     }
 }
 

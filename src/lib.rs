@@ -5,6 +5,7 @@
 //! sends it commands. Time is always passed in as `now`.
 
 pub mod api;
+pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod engine;
