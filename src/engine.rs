@@ -106,7 +106,7 @@ struct Money {
 struct Inner {
     config: Config,
     client: Client,
-    http: reqwest::Client,
+    http: Option<reqwest::Client>,
     store: Option<Store>,
     plans: HashMap<String, ProbePlan>,
     limits: HashMap<String, Arc<Semaphore>>,
@@ -222,13 +222,16 @@ impl Engine {
             ledger: state.ledger.clone(),
             ..Money::default()
         };
+        // Only for `/models` and `/key`: without it, prices are unknown and
+        // probes still run (they go through `client`).
         let http = reqwest::Client::builder()
             .use_rustls_tls()
             .connect_timeout(config.probe.connect_timeout)
             .user_agent(concat!("chainwatch/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .unwrap_or_default();
+            .map_err(|e| warnings.push(format!("prices cannot be fetched: {e}")))
+            .ok();
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         Engine {
             inner: Arc::new(Inner {
@@ -523,6 +526,9 @@ impl Engine {
     /// key is set; marks free models so their probes respect the free limits.
     pub async fn refresh_prices(&self, now: DateTime<Utc>) {
         lock(&self.inner.money).fetched = true;
+        let Some(http) = &self.inner.http else {
+            return;
+        };
         let mut table = PriceTable::default();
         let mut key_info = None;
         let mut any_ok = false;
@@ -531,7 +537,7 @@ impl Engine {
                 continue;
             }
             let key = endpoint.api_key().ok().flatten();
-            match pricing::fetch_prices(&self.inner.http, &endpoint.base_url, key.as_ref()).await {
+            match pricing::fetch_prices(http, &endpoint.base_url, key.as_ref()).await {
                 Ok(t) => {
                     any_ok = true;
                     table.merge(t);
@@ -543,7 +549,7 @@ impl Engine {
             }
             if let (Some(key), None) = (&key, &key_info) {
                 // Not every OpenAI-compatible API has `/key`; silence is fine.
-                match pricing::fetch_key(&self.inner.http, &endpoint.base_url, key).await {
+                match pricing::fetch_key(http, &endpoint.base_url, key).await {
                     Ok(info) => key_info = Some(info),
                     Err(e) => tracing::debug!("no /key at {}: {e}", endpoint.name),
                 }

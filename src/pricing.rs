@@ -40,6 +40,11 @@ pub enum PricingError {
     Json { url: String, message: String },
 }
 
+/// A `/models` or `/key` body that is not the JSON expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
 /// USD per token (and per request), as `/models` lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Price {
@@ -103,15 +108,15 @@ impl PriceTable {
     /// entries without an id or a readable price are skipped; prices may be
     /// strings or numbers; negative prices ("varies", as for routers) are
     /// treated as unknown.
-    pub fn parse(body: &[u8]) -> Result<PriceTable, String> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    pub fn parse(body: &[u8]) -> Result<PriceTable, ParseError> {
+        let value: Value = serde_json::from_slice(body).map_err(|e| ParseError(e.to_string()))?;
         let list = match &value {
             Value::Array(items) => items,
             Value::Object(map) => match map.get("data") {
                 Some(Value::Array(items)) => items,
-                _ => return Err("no `data` array".into()),
+                _ => return Err(ParseError("no `data` array".into())),
             },
-            _ => return Err("neither an object nor an array".into()),
+            _ => return Err(ParseError("neither an object nor an array".into())),
         };
         let mut prices = HashMap::new();
         for item in list {
@@ -204,11 +209,11 @@ pub struct KeyInfo {
 
 impl KeyInfo {
     /// Parses `{"data": {...}}` (or the object itself) leniently.
-    pub fn parse(body: &[u8]) -> Result<KeyInfo, String> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    pub fn parse(body: &[u8]) -> Result<KeyInfo, ParseError> {
+        let value: Value = serde_json::from_slice(body).map_err(|e| ParseError(e.to_string()))?;
         let data = value.get("data").unwrap_or(&value);
         if !data.is_object() {
-            return Err("no `data` object".into());
+            return Err(ParseError("no `data` object".into()));
         }
         let num = |k: &str| data.get(k).and_then(decimal);
         Ok(KeyInfo {
@@ -455,7 +460,7 @@ pub async fn fetch_prices(
 ) -> Result<PriceTable, PricingError> {
     let url = endpoint_url(base_url, "models");
     let body = get_capped(http, &url, key, MODELS_BODY_MAX).await?;
-    PriceTable::parse(&body).map_err(|message| PricingError::Json { url, message })
+    PriceTable::parse(&body).map_err(|e| PricingError::Json { url, message: e.0 })
 }
 
 /// Fetches the key's limits and remaining credit.
@@ -466,7 +471,7 @@ pub async fn fetch_key(
 ) -> Result<KeyInfo, PricingError> {
     let url = endpoint_url(base_url, "key");
     let body = get_capped(http, &url, Some(key), KEY_BODY_MAX).await?;
-    KeyInfo::parse(&body).map_err(|message| PricingError::Json { url, message })
+    KeyInfo::parse(&body).map_err(|e| PricingError::Json { url, message: e.0 })
 }
 
 #[cfg(test)]
