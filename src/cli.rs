@@ -9,6 +9,7 @@ use crate::commands::ask::AskArgs;
 use crate::commands::chain::ChainArgs;
 use crate::commands::check::CheckArgs;
 use crate::commands::sim::SimArgs;
+use crate::commands::watch::WatchArgs;
 
 /// A terminal dashboard that keeps LLM providers honest: live health of every
 /// model in your fallback chain, test prompts through the healthy part of it.
@@ -25,6 +26,12 @@ pub struct Cli {
     /// Watch the built-in simulator instead of real models.
     #[arg(long, global = true)]
     pub demo: bool,
+
+    /// State file: chain order, drift acknowledgements, recent history
+    /// [default: beside --config, else $XDG_STATE_HOME/chainwatch/state.json;
+    /// demo mode keeps its own demo-state.json].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub state: Option<PathBuf>,
 
     /// Seed for the demo simulator, for a reproducible run.
     #[arg(long, global = true, default_value_t = 7, hide = true)]
@@ -45,6 +52,9 @@ pub enum Command {
     Ask(AskArgs),
     /// Show or edit the saved order of the fallback chain.
     Chain(ChainArgs),
+    /// Run the engine without the screen, printing one line (or JSON
+    /// object) per event until Ctrl-C: for scripts, loggers and services.
+    Watch(WatchArgs),
     /// Run the simulated OpenRouter-dialect server on its own.
     Sim(SimArgs),
 }

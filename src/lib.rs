@@ -8,6 +8,7 @@ pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod engine;
 pub mod health;
 pub mod pricing;
 pub mod probe;

@@ -40,15 +40,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    let store = store_for(&cli, &config);
     let mut stdout = std::io::stdout().lock();
     match cli.command {
-        Some(Command::Check(args)) => commands::check::run(args, &config, &mut stdout).await,
+        Some(Command::Check(args)) => commands::check::run(args, config, store, &mut stdout).await,
+        Some(Command::Watch(args)) => commands::watch::run(args, config, store).await,
         Some(Command::Ask(args)) => {
-            let store = store_for(&config);
             commands::ask::run(args, &config, store, &mut stdout, &mut std::io::stderr()).await
         }
         Some(Command::Chain(args)) => {
-            let store = store_for(&config);
             commands::chain::run(args, &config, store, &mut stdout, &mut std::io::stderr()).await
         }
         Some(Command::Sim(_)) => unreachable!("handled above"),
@@ -58,16 +58,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 json: false,
                 rounds: 1,
             };
-            commands::check::run(args, &config, &mut stdout).await
+            commands::check::run(args, config, store, &mut stdout).await
         }
-    }
-}
-
-/// The state file: beside the config file when there is one.
-fn store_for(config: &Config) -> Option<Store> {
-    match &config.source {
-        ConfigSource::File(path) => Store::default_for(Some(path)),
-        _ => Store::default_for(None),
     }
 }
 
@@ -84,13 +76,24 @@ async fn settle(cli: &Cli) -> anyhow::Result<(Config, Option<SimServer>)> {
         .models()
         .iter()
         .map(|m| {
-            (
-                m.name.clone(),
-                m.id.clone(),
-                m.tier.as_deref().and_then(|t| t.parse().ok()),
-            )
+            let tier = m.tier.as_deref().and_then(|t| t.parse().ok());
+            (m.name.clone(), m.id.clone(), tier)
         })
         .collect();
     let sim = SimServer::start(scenario, ([127, 0, 0, 1], 0).into(), cli.seed).await?;
     Ok((Config::demo(&sim.base_url(), &models), Some(sim)))
+}
+
+/// Where state lives: `--state`, else beside `--config`, else the XDG state
+/// directory. The demo keeps its own file, so simulated history never mixes
+/// with real history of models that share a name.
+fn store_for(cli: &Cli, config: &Config) -> Option<Store> {
+    if let Some(path) = &cli.state {
+        return Some(Store::at(path));
+    }
+    let store = Store::default_for(cli.config.as_deref())?;
+    Some(match config.source {
+        ConfigSource::Demo => Store::at(store.path().with_file_name("demo-state.json")),
+        _ => store,
+    })
 }

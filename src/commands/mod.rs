@@ -4,3 +4,4 @@ pub mod ask;
 pub mod chain;
 pub mod check;
 pub mod sim;
+pub mod watch;
