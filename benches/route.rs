@@ -15,6 +15,7 @@ use chainwatch::api::{
     Attempt, ChatRequest, Client, Deadlines, Failure, FailureClass, Message, Target,
 };
 use chainwatch::config::{Config, Hedge, Tier};
+use chainwatch::engine::Engine;
 use chainwatch::health::{HealthBook, HealthPolicy, SampleKind, Status};
 use chainwatch::route::{HealthView, RouteRequest, RouteTarget, Router};
 use chainwatch::sim::{Scenario, SimServer};
@@ -65,27 +66,30 @@ impl Book {
     }
 
     fn add(&self, model: &str, class: Option<FailureClass>, now: DateTime<Utc>) {
-        let attempt = Attempt {
-            started_at: now,
-            failure: class.map(|class| Failure {
-                class,
-                message: "bad gateway".into(),
-                retry_after: None,
-            }),
-            http_status: Some(if class.is_some() { 502 } else { 200 }),
-            latency: Duration::from_millis(800),
-            ttft: Some(Duration::from_millis(300)),
-            tokens_per_s: None,
-            served_model: None,
-            served_by: None,
-            fingerprint: None,
-            usage: None,
-            reply: String::new(),
-            finish_reason: None,
-        };
         if let Ok(mut book) = self.0.lock() {
-            book.record_attempt(model, &attempt, SampleKind::Probe, now);
+            book.record_attempt(model, &attempt(class, now), SampleKind::Probe, now);
         }
+    }
+}
+
+fn attempt(class: Option<FailureClass>, now: DateTime<Utc>) -> Attempt {
+    Attempt {
+        started_at: now,
+        failure: class.map(|class| Failure {
+            class,
+            message: "bad gateway".into(),
+            retry_after: None,
+        }),
+        http_status: Some(if class.is_some() { 502 } else { 200 }),
+        latency: Duration::from_millis(800),
+        ttft: Some(Duration::from_millis(300)),
+        tokens_per_s: None,
+        served_model: None,
+        served_by: None,
+        fingerprint: None,
+        usage: None,
+        reply: String::new(),
+        finish_reason: None,
     }
 }
 
@@ -113,7 +117,9 @@ impl HealthView for Book {
 fn bench_plan(c: &mut Criterion) {
     // The article's seven models, each with a full window of history, two
     // of them down.
-    let config = Config::builtin();
+    let mut config = Config::builtin();
+    // No key needed: otherwise every model is misconfigured, a shortcut.
+    config.endpoints[0].api_key_env = None;
     let router = Router::new(config.clone(), Client::new(Duration::from_secs(5)));
     let book = Book::new(&config);
     let now = Utc::now();
@@ -125,6 +131,23 @@ fn bench_plan(c: &mut Criterion) {
         }
     }
     let chain = config.chain.clone();
+    // The same history in the engine, as the dashboard and `ask` use it.
+    let engine = Engine::new(config.clone(), Client::new(Duration::from_secs(5)), None);
+    for m in &config.models {
+        for i in 0..100 {
+            let at = now - chrono::Duration::seconds(600 - i * 5);
+            let down = matches!(m.name.as_str(), "gpt-4o" | "gemini-flash") && i > 80;
+            engine.record(
+                &m.name,
+                &attempt(down.then_some(FailureClass::ServerError), at),
+                SampleKind::Probe,
+                at,
+            );
+        }
+    }
+    c.bench_function("plan: chain of 4 through the engine", |b| {
+        b.iter(|| router.plan(&engine, &chain, &RouteTarget::Chain, now))
+    });
     c.bench_function("plan: chain of 4, 100 samples each", |b| {
         b.iter(|| router.plan(&book, &chain, &RouteTarget::Chain, now))
     });
