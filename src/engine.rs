@@ -194,14 +194,8 @@ impl Engine {
                 .or_insert_with(|| Arc::new(Semaphore::new(config.probe.concurrency.max(1))));
             let plan = ProbePlan {
                 endpoint: endpoint.name.clone(),
-                target: Target {
-                    base_url: endpoint.base_url.clone(),
-                    dialect: endpoint.dialect,
-                    api_key: None, // looked up at each probe: the variable may change
-                    model_id: model.id.clone(),
-                    extra: model.extra.clone(),
-                    fallback_models: Vec::new(),
-                },
+                // The key is looked up at each probe: the variable may change.
+                target: config.target(model, None),
                 request: ChatRequest {
                     messages: vec![Message::user(settings.prompt.clone())],
                     max_tokens: settings.max_tokens,
