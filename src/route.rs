@@ -727,20 +727,7 @@ impl Race<'_> {
                 model: r.model,
                 hedged: r.hedged,
                 cancelled: true,
-                attempt: Attempt {
-                    started_at: r.started_at,
-                    failure: None,
-                    http_status: None,
-                    latency: r.t0.elapsed(),
-                    ttft: None,
-                    tokens_per_s: None,
-                    served_model: None,
-                    served_by: None,
-                    fingerprint: None,
-                    usage: None,
-                    reply: String::new(),
-                    finish_reason: None,
-                },
+                attempt: Attempt::blank(r.started_at, r.t0.elapsed()),
             });
         }
     }
