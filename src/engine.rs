@@ -676,9 +676,14 @@ impl Engine {
             if instant >= next_save && self.inner.store.is_some() {
                 let engine = self.clone();
                 side.spawn(async move {
-                    let saved = tokio::task::spawn_blocking(move || engine.save()).await;
+                    let saver = engine.clone();
+                    let saved = tokio::task::spawn_blocking(move || saver.save()).await;
                     if let Ok(Err(e)) = saved {
                         tracing::warn!("{e:#}");
+                        engine.emit(EngineEvent::Warning {
+                            at: Utc::now(),
+                            message: format!("{e:#}"),
+                        });
                     }
                 });
                 next_save = instant + AUTOSAVE;
@@ -697,9 +702,16 @@ impl Engine {
                 () = cancel.cancelled() => break,
                 () = tokio::time::sleep_until(wake_at) => {}
                 () = self.inner.wake.notified() => {}
-                Some(_) = probes.join_next(), if !probes.is_empty() => {
-                    // Reap everything else that finished too, in one go.
-                    while probes.try_join_next().is_some() {}
+                Some(done) = probes.join_next(), if !probes.is_empty() => {
+                    // Reap everything else that finished too, in one go. A
+                    // probe that panicked is a bug: say so rather than lose
+                    // the model silently.
+                    for result in std::iter::once(done).chain(std::iter::from_fn(|| probes.try_join_next())) {
+                        if let Err(e) = result.map_err(|e| e.to_string()) {
+                            tracing::error!("a probe task failed: {e}");
+                            self.emit(EngineEvent::Warning { at: Utc::now(), message: format!("a probe task failed: {e}") });
+                        }
+                    }
                 }
                 Some(_) = side.join_next(), if !side.is_empty() => {}
             }

@@ -117,14 +117,14 @@ pub struct RouteAnswer {
 
 /// Every attempt failed (or nothing could be tried).
 #[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
-#[error("{}", describe_failure(self))]
+#[error("{}", failure_summary(self))]
 pub struct RouteFailure {
     pub attempts: Vec<AttemptRecord>,
     pub skipped: Vec<Skip>,
     pub last_resort: bool,
 }
 
-fn describe_failure(failure: &RouteFailure) -> String {
+fn failure_summary(failure: &RouteFailure) -> String {
     if failure.attempts.is_empty() {
         return match failure.skipped.first() {
             Some(skip) if failure.skipped.len() == 1 => {

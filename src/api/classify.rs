@@ -51,7 +51,9 @@ impl ErrorInfo {
                 text.push_str(&format!(": {raw}"));
             }
         }
-        short_message(&text, MESSAGE_CHARS)
+        // Cut generously here: the attempt scrubs the exact key out before
+        // the final cut, and a key straddling an early cut would escape it.
+        short_message(&text, MESSAGE_CHARS * 20)
     }
 
     fn mentions(&self, needle: &str) -> bool {
@@ -661,14 +663,15 @@ mod tests {
     }
 
     #[test]
-    fn display_is_masked_and_short() {
-        let long = "x ".repeat(500);
+    fn display_is_masked_and_bounded() {
+        let long = "x ".repeat(5000);
         let i = info(
             &format!(r#"{{"error":{{"message":"bad key sk-or-v1-0123456789abcdef0123 {long}"}}}}"#),
             401,
         );
         let d = i.display();
-        assert!(d.chars().count() <= MESSAGE_CHARS);
+        // The final cut to MESSAGE_CHARS comes after the exact key is scrubbed.
+        assert!(d.chars().count() <= MESSAGE_CHARS * 20);
         assert!(d.starts_with("bad key sk-or-v1-…***"), "{d}");
         assert!(d.ends_with('…'));
     }

@@ -975,6 +975,23 @@ async fn the_key_never_appears_in_the_attempt() {
     assert_eq!(a.class(), Some(FailureClass::Auth));
     assert!(!format!("{a:?}").contains(odd_key));
     assert!(!format!("{t:?}").contains(odd_key));
+
+    // Nor when the message is long enough that the key straddles the cut.
+    let padding = "x".repeat(180);
+    let (base, server) = serve(vec![response(
+        "401 Unauthorized",
+        &[],
+        &format!(r#"{{"error":{{"code":401,"message":"{padding} bad key {odd_key}"}}}}"#),
+    )])
+    .await;
+    let mut t = target(base, Dialect::Openai);
+    t.api_key = Some(Secret::new(odd_key));
+    let a = Client::new(Duration::from_secs(2))
+        .send(&t, &request(false), deadlines(5000, 5000), None)
+        .await;
+    server.await.unwrap();
+    let shown = a.failure.map(|f| f.message).unwrap_or_default();
+    assert!(!shown.contains(&odd_key[..8]), "{shown}");
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use futures_util::future::join_all;
 use serde_json::{json, Value};
 
 use crate::api::Client;
+use crate::commands::chain::load_chain;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::health::{fmt_ago, fmt_secs, ModelSnapshot};
@@ -33,6 +34,8 @@ pub async fn run(
     store: Option<Store>,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
+    // The user's saved order decides what "the chain" is, as for `ask`.
+    let (chain, _) = load_chain(&config, store.as_ref());
     let client = Client::new(config.probe.connect_timeout);
     let engine = Engine::new(config, client, store);
     for warning in engine.warnings() {
@@ -49,12 +52,12 @@ pub async fn run(
         serde_json::to_writer_pretty(&mut *out, &report_json(config, &snapshots, now))?;
         writeln!(out)?;
     } else {
-        write_table(out, config, &snapshots, now)?;
+        write_table(out, chain.order(), &snapshots, now)?;
     }
     if let Err(err) = engine.save() {
         eprintln!("chainwatch: {err:#}");
     }
-    let all_fine = config.chain.iter().all(|name| {
+    let all_fine = chain.order().iter().all(|name| {
         snapshots
             .iter()
             .any(|s| &s.name == name && s.status.is_ok())
@@ -106,7 +109,7 @@ fn report_json(config: &Config, snapshots: &[ModelSnapshot], now: DateTime<Utc>)
 
 fn write_table(
     out: &mut impl Write,
-    config: &Config,
+    chain: &[String],
     snapshots: &[ModelSnapshot],
     now: DateTime<Utc>,
 ) -> std::io::Result<()> {
@@ -122,8 +125,7 @@ fn write_table(
         "#", "model", "provider", "status", "ok%", "n", "p50", "p95", "ttft"
     )?;
     for s in snapshots {
-        let position = config
-            .chain
+        let position = chain
             .iter()
             .position(|n| n == &s.name)
             .map_or("-".to_string(), |i| (i + 1).to_string());
@@ -131,13 +133,13 @@ fn write_table(
                   pick: fn(&crate::health::Percentiles) -> std::time::Duration| {
             p.map_or("—".to_string(), |p| fmt_secs(pick(&p)))
         };
-        let detail = match (&s.last_failure, s.status.is_ok()) {
-            (Some(f), _) => format!(
+        let detail = match &s.last_failure {
+            Some(f) => format!(
                 "{} {}",
                 fmt_ago(f.at, now),
                 crate::health::describe_failure(f.class, f.http_status, Some(&f.message))
             ),
-            (None, _) => match (&s.served_model, &s.served_by) {
+            None => match (&s.served_model, &s.served_by) {
                 (Some(m), Some(by)) => format!("served {m} via {by}"),
                 (Some(m), None) => format!("served {m}"),
                 _ => "—".to_string(),
