@@ -597,3 +597,151 @@ fn screen_prompt_answered() {
         key(app, KeyCode::Esc);
     });
 }
+
+// ---------------------------------------------------------------- event loop
+
+mod event_loop {
+    use super::*;
+    use chainwatch::tui::run::{event_loop, News, RouteFuture, Services};
+    use crossterm::event::Event;
+    use std::sync::{Arc, Mutex};
+    use tokio::sync::mpsc;
+    use futures_util::StreamExt;
+    use tokio_util::sync::CancellationToken;
+
+    #[derive(Default)]
+    struct Fake {
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl Services for Fake {
+        fn snapshots(&self, _now: chrono::DateTime<chrono::Utc>) -> Vec<chainwatch::health::ModelSnapshot> {
+            fixture::models()
+        }
+        fn spend_today(&self, _now: chrono::DateTime<chrono::Utc>) -> f64 {
+            0.5
+        }
+        fn probe_now(&self, model: Option<&str>) {
+            self.calls.lock().unwrap().push(format!("probe {model:?}"));
+        }
+        fn acknowledge_drift(&self, model: &str, _now: chrono::DateTime<chrono::Utc>) {
+            self.calls.lock().unwrap().push(format!("ack {model}"));
+        }
+        fn save_chain(&self, order: &[String]) -> anyhow::Result<()> {
+            self.calls.lock().unwrap().push(format!("save {}", order.join(",")));
+            Ok(())
+        }
+        fn route(
+            &self,
+            chain: Vec<String>,
+            text: String,
+            _target: RouteTarget,
+            events: mpsc::UnboundedSender<RouteEvent>,
+        ) -> RouteFuture {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("route {text:?} via {}", chain.join(",")));
+            Box::pin(async move {
+                let _ = events.send(RouteEvent::Delta {
+                    model: "claude-sonnet".into(),
+                    text: "hi".into(),
+                });
+                Ok(answer())
+            })
+        }
+    }
+
+    fn press(c: char) -> std::io::Result<Event> {
+        let mods = if c.is_ascii_uppercase() {
+            KeyModifiers::SHIFT
+        } else {
+            KeyModifiers::NONE
+        };
+        Ok(Event::Key(KeyEvent::new(KeyCode::Char(c), mods)))
+    }
+
+    #[tokio::test]
+    async fn keys_drive_commands_and_q_quits() {
+        let fake = Arc::new(Fake::default());
+        let mut keys: Vec<std::io::Result<Event>> = vec![press('J'), press('p'), press('/')];
+        keys.extend("hello".chars().map(press));
+        keys.push(Ok(Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))));
+        keys.push(Ok(Event::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE))));
+        keys.push(Ok(Event::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE))));
+        keys.push(press('q'));
+        // After 'q' the stream stays open: the loop must end by itself.
+        let stream = futures_util::stream::iter(keys).chain(futures_util::stream::pending());
+        let (_news_tx, news_rx) = mpsc::unbounded_channel::<News>();
+        let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+        let mut app = fixture::app(100, 30);
+        let run = event_loop(
+            &mut terminal,
+            &mut app,
+            Arc::clone(&fake),
+            Box::pin(stream),
+            news_rx,
+            CancellationToken::new(),
+        );
+        tokio::time::timeout(std::time::Duration::from_secs(10), run)
+            .await
+            .expect("the loop ends on q")
+            .unwrap();
+        assert!(app.quit);
+        // The blocking save runs on its own thread: give it a bounded wait.
+        let mut calls = Vec::new();
+        for _ in 0..200 {
+            calls = fake.calls.lock().unwrap().clone();
+            if calls.iter().any(|c| c.starts_with("save")) {
+                break;
+            }
+            tokio::task::yield_now().await;
+            std::thread::yield_now();
+        }
+        assert!(calls.contains(&"probe Some(\"claude-sonnet\")".to_string()), "{calls:?}");
+        assert!(
+            calls.contains(&"route \"hello\" via gpt-4o,claude-sonnet,gemini-pro,deepseek".to_string()),
+            "the prompt follows the new order: {calls:?}"
+        );
+        assert!(
+            calls.contains(&"save gpt-4o,claude-sonnet,gemini-pro,deepseek".to_string()),
+            "{calls:?}"
+        );
+        let buf = terminal.backend().buffer();
+        let top: String = (0..100).map(|x| buf[(x, 0u16)].symbol()).collect();
+        assert!(top.contains("$0.5000"), "spend comes from the services: {top}");
+    }
+
+    #[tokio::test]
+    async fn stop_token_and_news_end_and_feed_the_loop() {
+        let fake = Arc::new(Fake::default());
+        let (news_tx, news_rx) = mpsc::unbounded_channel::<News>();
+        news_tx
+            .send(News::Act(Action::Budget("probes paused: budget spent".into())))
+            .unwrap();
+        news_tx.send(News::Changed).unwrap();
+        let stop = CancellationToken::new();
+        let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+        let mut app = fixture::app(100, 30);
+        let stopper = stop.clone();
+        let run = event_loop(
+            &mut terminal,
+            &mut app,
+            fake,
+            Box::pin(futures_util::stream::pending()),
+            news_rx,
+            stop,
+        );
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            tokio::join!(run, async {
+                tokio::task::yield_now().await;
+                stopper.cancel();
+            })
+        })
+        .await
+        .expect("cancelling stops the loop");
+        ended.0.unwrap();
+        assert!(app.events.iter().any(|e| e.text.contains("budget spent")));
+        assert!(!app.quit);
+    }
+}

@@ -13,6 +13,7 @@ pub mod keys;
 pub mod models;
 pub mod prompt;
 pub mod providers;
+pub mod run;
 pub mod theme;
 pub mod view;
 
