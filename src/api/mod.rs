@@ -8,6 +8,18 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+mod anthropic;
+pub mod classify;
+mod client;
+mod openai;
+mod piece;
+pub mod sse;
+#[cfg(test)]
+mod tests;
+
+pub use classify::{mask_secrets, short_message};
+pub use client::{ChatRequest, Client, Deadlines, Message, Target, DEFAULT_REPLY_CAP};
+
 /// Every failed attempt ends in exactly one class; the class decides what the
 /// health engine does with it (see DESIGN.md, "Failure classes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -1,0 +1,823 @@
+//! The scenario file: which models the simulator serves and how each one
+//! behaves over scenario time. The schema is documented at the top of
+//! `assets/scenarios/demo.toml`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::api::FailureClass;
+
+const DEMO_TOML: &str = include_str!("../../assets/scenarios/demo.toml");
+
+/// A scenario file that cannot be used. `Invalid` names the file, line and
+/// column (1-based) of the offending value.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read scenario file {}: {source} (check the path passed with --scenario)", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+/// What the simulator serves: options for the whole server, what `GET /key`
+/// reports, and the models.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The file it was read from (or a pseudo path such as `<demo>`).
+    pub origin: PathBuf,
+    pub server: ServerOptions,
+    pub key: KeyInfo,
+    models: Vec<ModelScenario>,
+}
+
+/// `[server]`: behaviour that is not per model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerOptions {
+    /// Reject requests that carry no key at all (OpenRouter does).
+    pub require_auth: bool,
+    /// When set, only this key is accepted on any model (401 otherwise).
+    pub key: Option<String>,
+    /// How often `: OPENROUTER PROCESSING` (or Anthropic's `ping`, or the
+    /// keep-alive whitespace) is sent while a model is "thinking".
+    #[serde(deserialize_with = "de_interval")]
+    pub processing_every: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            require_auth: true,
+            key: None,
+            processing_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// `[key]`: what `GET /key` reports. `usage` grows with the cost served.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyInfo {
+    pub label: String,
+    /// Credit limit in USD; `None` is unlimited.
+    pub limit: Option<f64>,
+    /// USD already spent when the server starts.
+    pub usage: f64,
+    pub is_free_tier: bool,
+}
+
+impl Default for KeyInfo {
+    fn default() -> Self {
+        KeyInfo {
+            label: "sk-or-v1-sim...0000".into(),
+            limit: None,
+            usage: 0.0,
+            is_free_tier: false,
+        }
+    }
+}
+
+/// One simulated model (`[[model]]`).
+#[derive(Debug, Clone)]
+pub struct ModelScenario {
+    /// What a chainwatch config calls it.
+    pub name: String,
+    /// The OpenRouter model id, e.g. `anthropic/claude-sonnet-4`.
+    pub id: String,
+    pub tier: Option<String>,
+    /// The serving provider reported in `provider`, e.g. `Anthropic`.
+    pub provider: String,
+    pub context_length: u64,
+    pub price: Price,
+    /// Time to first token.
+    pub ttft: Option<Dist>,
+    /// Total time; when set, the tokens after the first are spread so the
+    /// whole reply takes this long (and `tokens_per_s` is not used).
+    pub latency: Option<Dist>,
+    /// Pace after the first token; `None` sends the tokens at once.
+    pub tokens_per_s: Option<f64>,
+    /// Send whitespace before a non-streamed JSON body while thinking.
+    pub keepalive: bool,
+    /// The `model` reported in replies (defaults to `id`).
+    pub served_model: Option<String>,
+    pub fingerprint: Option<String>,
+    /// When set, this model accepts only this key.
+    pub key: Option<String>,
+    pub faults: Vec<Fault>,
+    pub changes: Vec<Change>,
+}
+
+/// Prices in USD per token, as `/models` reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Price {
+    pub prompt: f64,
+    pub completion: f64,
+    pub request: f64,
+    pub image: f64,
+}
+
+/// A latency distribution: log-normal through the given median and 95th
+/// percentile (constant when they are equal).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dist {
+    pub p50: Duration,
+    pub p95: Duration,
+}
+
+/// When a fault applies: `[start, end)` in scenario time, repeated every
+/// `every` when given. `end = None` lasts for ever.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Window {
+    pub start: Duration,
+    pub end: Option<Duration>,
+    pub every: Option<Duration>,
+}
+
+impl Window {
+    pub fn contains(&self, t: Duration) -> bool {
+        let Some(since) = t.checked_sub(self.start) else {
+            return false;
+        };
+        let Some(end) = self.end else { return true };
+        let len = end.saturating_sub(self.start);
+        match self.every {
+            Some(every) if !every.is_zero() => {
+                let phase = since.as_nanos() % every.as_nanos();
+                phase < len.as_nanos()
+            }
+            _ => since < len,
+        }
+    }
+}
+
+/// How a fault looks on the wire, where a class has more than one form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// timeout: no response at all.
+    Silent,
+    /// timeout: headers, then nothing.
+    Headers,
+    /// timeout: headers, then `: OPENROUTER PROCESSING` (or whitespace) for ever.
+    Processing,
+    /// timeout: one token every `drip`.
+    Drip,
+    /// connect: TCP reset. / truncated: the connection is cut.
+    Reset,
+    /// connect: orderly close without a response.
+    Close,
+    /// server_error / malformed: a JSON body (malformed: broken JSON).
+    Json,
+    /// server_error / malformed: an HTML page.
+    Html,
+    /// provider_error: a top-level `error` object. / truncated: the body ends cleanly.
+    Body,
+    /// provider_error: the `error` sits inside the choice.
+    Choice,
+    /// Classes with a single form.
+    Plain,
+}
+
+/// What a fault produces: one failure class, or a huge reply (which is not
+/// a class of its own: the client's size cap decides what it becomes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    Class(FailureClass),
+    Huge,
+}
+
+impl FaultKind {
+    pub fn class(self) -> Option<FailureClass> {
+        match self {
+            FaultKind::Class(c) => Some(c),
+            FaultKind::Huge => None,
+        }
+    }
+}
+
+impl std::fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FaultKind::Class(c) => f.write_str(c.as_str()),
+            FaultKind::Huge => f.write_str("huge"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for FaultKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s == "huge" {
+            return Ok(FaultKind::Huge);
+        }
+        FailureClass::ALL
+            .iter()
+            .find(|c| c.as_str() == s)
+            .map(|c| FaultKind::Class(*c))
+            .ok_or_else(|| {
+                let names: Vec<&str> = FailureClass::ALL.iter().map(|c| c.as_str()).collect();
+                serde::de::Error::custom(format!(
+                    "unknown fault class `{s}`; expected one of: {}, huge",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+/// One way a model fails (`[[model.fault]]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    pub kind: FaultKind,
+    /// Probability per request while the window is open.
+    pub p: f64,
+    pub window: Option<Window>,
+    /// HTTP status for classes that answer with one.
+    pub status: u16,
+    pub variant: Variant,
+    pub retry_after: Option<Duration>,
+    /// provider_error / truncated / malformed: tokens sent before the fault.
+    pub after_tokens: u32,
+    /// timeout drip: time between tokens.
+    pub drip: Duration,
+    /// timeout: how long a hang lasts before the server closes the connection.
+    pub hang_for: Duration,
+    /// huge: reply size in bytes.
+    pub size: u64,
+    /// Overrides the error message.
+    pub message: Option<String>,
+    /// wrong_answer: the reply text.
+    pub content: Option<String>,
+}
+
+impl Fault {
+    /// A fault of `class` in its default form, always on.
+    pub fn always(kind: FaultKind) -> Fault {
+        let (status, variant) = defaults(kind);
+        Fault {
+            kind,
+            p: 1.0,
+            window: None,
+            status,
+            variant,
+            retry_after: None,
+            after_tokens: 1,
+            drip: Duration::from_secs(2),
+            hang_for: Duration::from_secs(300),
+            size: 64 << 20,
+            message: None,
+            content: None,
+        }
+    }
+
+    pub fn active_at(&self, t: Duration) -> bool {
+        self.window.is_none_or(|w| w.contains(t))
+    }
+}
+
+/// What changes at scenario time `at` (`[[model.change]]`): drift.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    #[serde(deserialize_with = "de_duration")]
+    pub at: Duration,
+    pub served_model: Option<String>,
+    pub fingerprint: Option<String>,
+    pub provider: Option<String>,
+}
+
+/// The served identity of a model at some moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Served<'a> {
+    pub model: &'a str,
+    pub fingerprint: Option<&'a str>,
+    pub provider: &'a str,
+}
+
+impl ModelScenario {
+    /// A healthy model that answers at once.
+    pub fn healthy(name: &str, id: &str) -> ModelScenario {
+        ModelScenario {
+            name: name.into(),
+            id: id.into(),
+            tier: None,
+            provider: default_provider(id),
+            context_length: 128_000,
+            price: Price::default(),
+            ttft: None,
+            latency: None,
+            tokens_per_s: None,
+            keepalive: false,
+            served_model: None,
+            fingerprint: None,
+            key: None,
+            faults: Vec::new(),
+            changes: Vec::new(),
+        }
+    }
+
+    /// Served model, fingerprint and provider at scenario time `t`, after
+    /// every change whose `at` has passed.
+    pub fn served_at(&self, t: Duration) -> Served<'_> {
+        let mut s = Served {
+            model: self.served_model.as_deref().unwrap_or(&self.id),
+            fingerprint: self.fingerprint.as_deref(),
+            provider: &self.provider,
+        };
+        for c in self.changes.iter().filter(|c| c.at <= t) {
+            if let Some(m) = &c.served_model {
+                s.model = m;
+            }
+            if let Some(f) = &c.fingerprint {
+                s.fingerprint = Some(f);
+            }
+            if let Some(p) = &c.provider {
+                s.provider = p;
+            }
+        }
+        s
+    }
+}
+
+impl Scenario {
+    /// The built-in demo (`assets/scenarios/demo.toml`).
+    pub fn demo() -> Scenario {
+        // The file is compiled in and covered by a test, so this cannot fail
+        // at run time; fall back to a plain scenario rather than panic.
+        Scenario::parse(DEMO_TOML, Path::new("<demo>"))
+            .unwrap_or_else(|_| Scenario::from_models(Vec::new()))
+    }
+
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Scenario::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, origin: &Path) -> Result<Scenario, ScenarioError> {
+        let invalid = |span: Option<std::ops::Range<usize>>, message: String| {
+            let (line, column) = line_col(text, span.map_or(0, |s| s.start));
+            ScenarioError::Invalid {
+                path: origin.to_path_buf(),
+                line,
+                column,
+                message,
+            }
+        };
+        let raw: RawScenario =
+            toml::from_str(text).map_err(|e| invalid(e.span(), e.message().trim().to_string()))?;
+        let mut models: Vec<ModelScenario> = Vec::with_capacity(raw.model.len());
+        for m in raw.model {
+            let span = Some(m.span());
+            let m = m.into_inner();
+            if let Some(other) = models.iter().find(|o| o.id == m.id || o.name == m.name) {
+                return Err(invalid(
+                    span,
+                    format!(
+                        "model `{}` ({}) repeats the name or id of model `{}` ({}); each must be unique",
+                        m.name, m.id, other.name, other.id
+                    ),
+                ));
+            }
+            models.push(m);
+        }
+        Ok(Scenario {
+            origin: origin.to_path_buf(),
+            server: raw.server,
+            key: raw.key,
+            models,
+        })
+    }
+
+    pub fn models(&self) -> &[ModelScenario] {
+        &self.models
+    }
+
+    /// `n` healthy fast models `sim/model-0001`.. (named `model-0001`..),
+    /// for benchmarks.
+    pub fn many(n: usize) -> Scenario {
+        let models = (1..=n)
+            .map(|i| {
+                let mut m =
+                    ModelScenario::healthy(&format!("model-{i:04}"), &format!("sim/model-{i:04}"));
+                m.provider = "Sim".into();
+                m.ttft = Some(Dist {
+                    p50: Duration::from_millis(5),
+                    p95: Duration::from_millis(20),
+                });
+                m
+            })
+            .collect();
+        let mut s = Scenario::from_models(models);
+        s.server.require_auth = false;
+        s
+    }
+
+    /// A scenario of the given models with default server options.
+    pub fn from_models(models: Vec<ModelScenario>) -> Scenario {
+        Scenario {
+            origin: PathBuf::from("<built-in>"),
+            server: ServerOptions::default(),
+            key: KeyInfo::default(),
+            models,
+        }
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+fn default_provider(id: &str) -> String {
+    let author = id.split('/').next().unwrap_or(id);
+    match author {
+        "openai" => "OpenAI".into(),
+        "anthropic" => "Anthropic".into(),
+        "google" => "Google".into(),
+        "deepseek" => "DeepSeek".into(),
+        "meta-llama" => "Meta".into(),
+        other => {
+            let mut c = other.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect())
+                .unwrap_or_else(|| "Sim".into())
+        }
+    }
+}
+
+/// Default status and form per class.
+fn defaults(kind: FaultKind) -> (u16, Variant) {
+    use FailureClass as C;
+    let FaultKind::Class(class) = kind else {
+        return (200, Variant::Plain);
+    };
+    match class {
+        C::Timeout => (0, Variant::Silent),
+        C::Connect => (0, Variant::Reset),
+        C::ServerError => (502, Variant::Json),
+        C::ProviderError => (200, Variant::Body),
+        C::Truncated => (200, Variant::Body),
+        C::Malformed => (200, Variant::Html),
+        C::Empty | C::WrongAnswer => (200, Variant::Plain),
+        C::RateLimited => (429, Variant::Plain),
+        C::Auth => (401, Variant::Plain),
+        C::Credits => (402, Variant::Plain),
+        C::NotFound => (404, Variant::Plain),
+        C::BadRequest => (400, Variant::Plain),
+    }
+}
+
+// ---- the raw TOML shapes; validation turns them into the types above ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    #[serde(default)]
+    server: ServerOptions,
+    #[serde(default)]
+    key: KeyInfo,
+    #[serde(default)]
+    model: Vec<toml::Spanned<ModelScenario>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    id: String,
+    name: Option<String>,
+    tier: Option<String>,
+    provider: Option<String>,
+    context_length: Option<u64>,
+    #[serde(default)]
+    price: RawPrice,
+    ttft: Option<Dist>,
+    latency: Option<Dist>,
+    tokens_per_s: Option<f64>,
+    #[serde(default)]
+    keepalive: bool,
+    served_model: Option<String>,
+    fingerprint: Option<String>,
+    key: Option<String>,
+    #[serde(default)]
+    fault: Vec<Fault>,
+    #[serde(default)]
+    change: Vec<Change>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPrice {
+    #[serde(default, deserialize_with = "de_price")]
+    prompt: f64,
+    #[serde(default, deserialize_with = "de_price")]
+    completion: f64,
+    #[serde(default, deserialize_with = "de_price")]
+    request: f64,
+    #[serde(default, deserialize_with = "de_price")]
+    image: f64,
+}
+
+impl<'de> Deserialize<'de> for ModelScenario {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let r = RawModel::deserialize(d)?;
+        if r.id.trim().is_empty() || r.id.chars().any(char::is_whitespace) {
+            return Err(D::Error::custom(format!(
+                "model id `{}` must be non-empty and without spaces, e.g. \"openai/gpt-4o\"",
+                r.id
+            )));
+        }
+        if let Some(tps) = r.tokens_per_s {
+            if !(tps.is_finite() && tps > 0.0) {
+                return Err(D::Error::custom(
+                    "tokens_per_s must be a positive number (leave it out for instant replies)",
+                ));
+            }
+        }
+        let name = r
+            .name
+            .unwrap_or_else(|| r.id.rsplit('/').next().unwrap_or(&r.id).to_string());
+        let mut changes = r.change;
+        changes.sort_by_key(|c| c.at);
+        Ok(ModelScenario {
+            provider: r.provider.unwrap_or_else(|| default_provider(&r.id)),
+            name,
+            id: r.id,
+            tier: r.tier,
+            context_length: r.context_length.unwrap_or(128_000),
+            price: Price {
+                prompt: r.price.prompt,
+                completion: r.price.completion,
+                request: r.price.request,
+                image: r.price.image,
+            },
+            ttft: r.ttft,
+            latency: r.latency,
+            tokens_per_s: r.tokens_per_s,
+            keepalive: r.keepalive,
+            served_model: r.served_model,
+            fingerprint: r.fingerprint,
+            key: r.key,
+            faults: r.fault,
+            changes,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDist {
+    #[serde(deserialize_with = "de_duration")]
+    p50: Duration,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    p95: Option<Duration>,
+}
+
+impl<'de> Deserialize<'de> for Dist {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let r = RawDist::deserialize(d)?;
+        let p95 = r.p95.unwrap_or(r.p50);
+        if p95 < r.p50 {
+            return Err(D::Error::custom("p95 must not be below p50"));
+        }
+        Ok(Dist { p50: r.p50, p95 })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFault {
+    class: FaultKind,
+    p: Option<f64>,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    start: Option<Duration>,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    end: Option<Duration>,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    every: Option<Duration>,
+    status: Option<u16>,
+    variant: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    retry_after: Option<Duration>,
+    after_tokens: Option<u32>,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    drip: Option<Duration>,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    hang_for: Option<Duration>,
+    #[serde(default, deserialize_with = "de_opt_size")]
+    size: Option<u64>,
+    message: Option<String>,
+    content: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Fault {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let r = RawFault::deserialize(d)?;
+        let mut f = Fault::always(r.class);
+        let kind = r.class;
+        if let Some(p) = r.p {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(D::Error::custom(format!(
+                    "p = {p}: a probability must be between 0 and 1"
+                )));
+            }
+            f.p = p;
+        }
+        if r.start.is_some() || r.end.is_some() || r.every.is_some() {
+            let start = r.start.unwrap_or_default();
+            if r.end.is_some_and(|e| e <= start) {
+                return Err(D::Error::custom("`end` must come after `start`"));
+            }
+            if let Some(every) = r.every {
+                let Some(end) = r.end else {
+                    return Err(D::Error::custom("`every` repeats a window: give `end` too"));
+                };
+                if every < end - start {
+                    return Err(D::Error::custom(
+                        "`every` must be at least as long as the window (`end` - `start`)",
+                    ));
+                }
+            }
+            f.window = Some(Window {
+                start,
+                end: r.end,
+                every: r.every,
+            });
+        }
+        if let Some(status) = r.status {
+            use FailureClass as C;
+            let ok = match kind.class().unwrap_or(C::Empty) {
+                C::ServerError => (500..=599).contains(&status),
+                C::Auth => matches!(status, 401 | 403),
+                C::Credits => matches!(status, 402 | 429),
+                C::BadRequest => (400..=499).contains(&status),
+                C::RateLimited => status == 429,
+                C::NotFound => status == 404,
+                _ => false,
+            };
+            if !ok {
+                return Err(D::Error::custom(format!(
+                    "status {status} does not fit class {kind} (server_error: 5xx; auth: 401|403; credits: 402|429; bad_request: 4xx; others take no status)"
+                )));
+            }
+            f.status = status;
+        }
+        if let Some(v) = r.variant {
+            f.variant = parse_variant(kind, &v).map_err(D::Error::custom)?;
+        }
+        if r.retry_after.is_some() {
+            f.retry_after = r.retry_after;
+        }
+        if let Some(n) = r.after_tokens {
+            f.after_tokens = n;
+        }
+        if let Some(d) = r.drip {
+            if d.is_zero() {
+                return Err(D::Error::custom("drip must be longer than 0s"));
+            }
+            f.drip = d;
+        }
+        if let Some(h) = r.hang_for {
+            f.hang_for = h;
+        }
+        if let Some(s) = r.size {
+            f.size = s;
+        }
+        f.message = r.message;
+        f.content = r.content;
+        Ok(f)
+    }
+}
+
+fn parse_variant(kind: FaultKind, v: &str) -> Result<Variant, String> {
+    use FailureClass as C;
+    let FaultKind::Class(class) = kind else {
+        return Err("class huge has no variants (remove `variant`)".into());
+    };
+    let allowed: &[(&str, Variant)] = match class {
+        C::Timeout => &[
+            ("silent", Variant::Silent),
+            ("headers", Variant::Headers),
+            ("processing", Variant::Processing),
+            ("drip", Variant::Drip),
+        ],
+        C::Connect => &[("reset", Variant::Reset), ("close", Variant::Close)],
+        C::ServerError => &[("json", Variant::Json), ("html", Variant::Html)],
+        C::ProviderError => &[("body", Variant::Body), ("choice", Variant::Choice)],
+        C::Truncated => &[("clean", Variant::Body), ("reset", Variant::Reset)],
+        C::Malformed => &[("html", Variant::Html), ("json", Variant::Json)],
+        _ => &[],
+    };
+    allowed
+        .iter()
+        .find(|(n, _)| *n == v)
+        .map(|(_, var)| *var)
+        .ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
+            if names.is_empty() {
+                format!("class {class} has no variants (remove `variant`)")
+            } else {
+                format!(
+                    "unknown variant `{v}` for class {class}; expected one of: {}",
+                    names.join(", ")
+                )
+            }
+        })
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(s.trim()).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "`{s}` is not a duration ({e}); write e.g. \"250ms\", \"30s\", \"2m\""
+        ))
+    })
+}
+
+/// A pace for repeated keep-alive output: at least 10 ms, so a typo cannot
+/// make a hanging reply spin.
+fn de_interval<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let v = de_duration(d)?;
+    if v < Duration::from_millis(10) {
+        return Err(serde::de::Error::custom(
+            "processing_every must be at least 10ms",
+        ));
+    }
+    Ok(v)
+}
+
+fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    de_duration(d).map(Some)
+}
+
+/// A size as bytes (integer) or a string with a unit: "64MiB", "512KiB", "1MB".
+fn de_opt_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        N(u64),
+        S(String),
+    }
+    let s = match Raw::deserialize(d)? {
+        Raw::N(n) => return Ok(Some(n)),
+        Raw::S(s) => s,
+    };
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => u64::MAX,
+    };
+    num.parse::<u64>()
+        .ok()
+        .filter(|_| mult != u64::MAX)
+        .and_then(|n| n.checked_mul(mult))
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{s}` is not a size; write bytes or e.g. \"64MiB\", \"512KiB\""
+            ))
+        })
+}
+
+/// A price in USD per token: a decimal string as `/models` has it, or a number.
+fn de_price<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        F(f64),
+        S(String),
+    }
+    let v = match Raw::deserialize(d)? {
+        Raw::F(f) => Some(f),
+        Raw::S(s) => s.trim().parse::<f64>().ok(),
+    };
+    v.filter(|p| p.is_finite() && *p >= 0.0).ok_or_else(|| {
+        serde::de::Error::custom(
+            "a price is USD per token, a non-negative decimal such as \"0.000003\"",
+        )
+    })
+}
