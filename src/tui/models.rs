@@ -1,9 +1,10 @@
 //! The models table: one row per model, columns dropped by priority as the
 //! terminal narrows, and flexible columns that take the spare width.
 
-use ratatui::layout::{Constraint, Rect};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Row, Table};
 use ratatui::Frame;
 
 use crate::health::{describe_failure, fmt_ago, fmt_secs, provider_of, ModelSnapshot, TrendPoint};
@@ -169,70 +170,105 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let rows = app.rows();
     let selected = app.selected_row(&rows);
     let body = usize::from(area.height.saturating_sub(1));
-    let visible = rows.iter().enumerate().skip(app.offset).take(body);
+    let buf = frame.buffer_mut();
 
-    let table_rows: Vec<Row> = visible
-        .filter_map(|(row, i)| app.models.get(*i).map(|m| (row, m)))
-        .map(|(row, m)| {
-            let cells: Vec<Cell> = cols
-                .iter()
-                .map(|(col, _, width)| cell(*col, m, app, *width, theme))
-                .collect();
-            let r = Row::new(cells);
-            if row == selected && app.focus != super::app::Focus::Prompt {
-                r.style(theme.selected())
+    // Widths are known exactly, so cells are placed directly: the Table
+    // widget's constraint solver cost more than everything else per frame.
+    let header: Vec<Cell> = cols
+        .iter()
+        .map(|(col, title, _)| {
+            if is_numeric(*col) {
+                Cell::Right(Line::from(*title))
             } else {
-                r
+                Cell::Left(Line::from(*title))
             }
         })
         .collect();
+    put_row(buf, area.x, area.y, &cols, header, theme.header_row());
 
-    let header = Row::new(cols.iter().map(|(col, title, _)| {
-        let text = if matches!(
-            col,
-            Col::Pos | Col::Ratio | Col::Samples | Col::P50 | Col::P95 | Col::Ttft | Col::Tps
-        ) {
-            Line::from(*title).right_aligned()
+    let visible = rows.iter().enumerate().skip(app.offset).take(body);
+    for (n, (row, i)) in visible.enumerate() {
+        let Some(m) = app.models.get(*i) else {
+            continue;
+        };
+        let y = area.y + 1 + n as u16;
+        let style = if row == selected && app.focus != super::app::Focus::Prompt {
+            theme.selected()
         } else {
-            Line::from(*title)
+            Style::new()
         };
-        Cell::from(text)
-    }))
-    .style(theme.header_row());
-    let widths: Vec<Constraint> = cols.iter().map(|(_, _, w)| Constraint::Length(*w)).collect();
-    let table = Table::new(table_rows, widths)
-        .header(header)
-        .column_spacing(SPACING);
-    frame.render_widget(table, area);
+        let cells: Vec<Cell> = cols
+            .iter()
+            .map(|(col, _, width)| cell(*col, m, app, *width, theme))
+            .collect();
+        put_row(buf, area.x, y, &cols, cells, style);
+    }
 
-    if app.models.is_empty() {
+    if app.models.is_empty() && area.height > 1 {
         let msg = Line::from(Span::styled("waiting for the first probes…", theme.dim()));
-        let at = Rect {
-            y: area.y.saturating_add(1),
-            height: 1.min(area.height.saturating_sub(1)),
-            ..area
-        };
-        frame.render_widget(msg, at);
+        buf.set_line(area.x, area.y + 1, &msg, area.width);
     }
 }
 
-fn right(text: String) -> Cell<'static> {
-    Cell::from(Line::from(text).right_aligned())
+fn is_numeric(col: Col) -> bool {
+    matches!(
+        col,
+        Col::Pos | Col::Ratio | Col::Samples | Col::P50 | Col::P95 | Col::Ttft | Col::Tps
+    )
+}
+
+/// A cell's text and which side of its column it keeps to.
+enum Cell {
+    Left(Line<'static>),
+    Right(Line<'static>),
+}
+
+fn put_row(
+    buf: &mut Buffer,
+    x0: u16,
+    y: u16,
+    cols: &[(Col, &'static str, u16)],
+    cells: Vec<Cell>,
+    style: Style,
+) {
+    let total: u16 = cols.iter().map(|(_, _, w)| w + SPACING).sum::<u16>().saturating_sub(SPACING);
+    buf.set_style(Rect::new(x0, y, total, 1), style);
+    let mut x = x0;
+    for ((_, _, width), cell) in cols.iter().zip(cells) {
+        match cell {
+            Cell::Left(line) => {
+                buf.set_line(x, y, &line, *width);
+            }
+            Cell::Right(line) => {
+                let w = (line.width() as u16).min(*width);
+                buf.set_line(x + width - w, y, &line, w);
+            }
+        }
+        x = x.saturating_add(width + SPACING);
+    }
+}
+
+fn right(text: String) -> Cell {
+    Cell::Right(Line::from(text))
+}
+
+fn left(line: impl Into<Line<'static>>) -> Cell {
+    Cell::Left(line.into())
 }
 
 fn dash() -> String {
     "—".to_string()
 }
 
-fn cell(col: Col, m: &ModelSnapshot, app: &App, width: u16, theme: Theme) -> Cell<'static> {
+fn cell(col: Col, m: &ModelSnapshot, app: &App, width: u16, theme: Theme) -> Cell {
     match col {
         Col::Pos => match app.chain.position(&m.name) {
             Some(p) => right(p.to_string()),
             None => right("·".to_string()),
         },
-        Col::Name => Cell::from(m.name.clone()),
-        Col::Provider => Cell::from(provider_of(&m.id).to_string()),
-        Col::Status => Cell::from(Span::styled(
+        Col::Name => left(m.name.clone()),
+        Col::Provider => left(provider_of(&m.id).to_string()),
+        Col::Status => left(Span::styled(
             format!("{} {}", m.status.symbol(), m.status.as_str()),
             theme.status(m.status),
         )),
@@ -243,7 +279,7 @@ fn cell(col: Col, m: &ModelSnapshot, app: &App, width: u16, theme: Theme) -> Cel
         Col::Ttft => right(m.ttft.map_or_else(dash, |t| fmt_secs(t.p50))),
         Col::Tps => right(m.tokens_per_s.map_or_else(dash, |t| format!("{t:.0}"))),
         Col::LastFailure => match &m.last_failure {
-            Some(f) => Cell::from(Line::from(vec![
+            Some(f) => left(Line::from(vec![
                 Span::styled(fmt_ago(f.at, app.now), theme.dim()),
                 Span::raw(" "),
                 Span::raw(describe_failure(
@@ -252,10 +288,10 @@ fn cell(col: Col, m: &ModelSnapshot, app: &App, width: u16, theme: Theme) -> Cel
                     Some(f.message.as_str()),
                 )),
             ])),
-            None => Cell::from(Span::styled(dash(), theme.dim())),
+            None => left(Span::styled(dash(), theme.dim())),
         },
-        Col::Served => Cell::from(served_differs(m).unwrap_or_default().to_string()),
-        Col::Trend => Cell::from(sparkline(&m.trend, usize::from(width), theme)),
+        Col::Served => left(served_differs(m).unwrap_or_default().to_string()),
+        Col::Trend => left(sparkline(&m.trend, usize::from(width), theme)),
     }
 }
 
