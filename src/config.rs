@@ -456,14 +456,16 @@ impl Config {
             .collect();
         let probe = ProbeSettings {
             interval: Duration::from_secs(5),
-            ttft_timeout: Duration::from_secs(3),
-            timeout: Duration::from_secs(8),
+            ttft_timeout: Duration::from_secs(8),
+            timeout: Duration::from_secs(15),
             ..ProbeSettings::default()
         };
         Config {
             chain: models.iter().map(|m| m.name.clone()).collect(),
             health: HealthSettings {
                 window: Duration::from_secs(5 * 60),
+                // The simulator's slow model should show as degraded, not down.
+                slow: Some(Duration::from_secs(3)),
                 ..HealthSettings::default()
             },
             route: RouteSettings::from_probe(&probe),
@@ -1593,9 +1595,9 @@ budget = ["b"]
         let secs = Duration::from_secs;
         assert_eq!(
             (c.probe.interval, c.probe.ttft_timeout, c.probe.timeout),
-            (secs(5), secs(3), secs(8))
+            (secs(5), secs(8), secs(15))
         );
-        assert_eq!((c.health.window, c.route.timeout), (secs(300), secs(8)));
+        assert_eq!((c.health.window, c.route.timeout), (secs(300), secs(15)));
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! sends it commands. Time is always passed in as `now`.
 
 pub mod api;
+pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod engine;
 pub mod health;
 pub mod pricing;
 pub mod probe;

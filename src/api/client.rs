@@ -527,6 +527,17 @@ impl Run<'_> {
             return Err(fail(classify_in_band(error), error.display()));
         }
         self.absorb(piece)?;
+        // OpenRouter always names a finish reason; a whole reply without one
+        // was cut upstream (its text may still look plausible).
+        if self.finish_reason.is_none() {
+            return Err(fail(
+                FailureClass::Truncated,
+                format!(
+                    "the reply has no finish reason ({} chars)",
+                    self.text.chars().count()
+                ),
+            ));
+        }
         self.check_content()
     }
 

@@ -1,1 +1,5 @@
 //! One module per subcommand; `main.rs` parses the command line and hands over.
+
+pub mod check;
+pub mod sim;
+pub mod watch;

@@ -75,7 +75,11 @@ pub(crate) struct PlanBody {
     steps: VecDeque<Step>,
     sleep: Option<Pin<Box<Sleep>>>,
     meter: Meter,
+    abort_armed: bool,
 }
+
+/// How long a cut waits after the last bytes sent.
+const ABORT_GRACE: Duration = Duration::from_millis(50);
 
 impl PlanBody {
     pub fn new(steps: Vec<Step>, meter: Meter) -> PlanBody {
@@ -83,6 +87,7 @@ impl PlanBody {
             steps: steps.into(),
             sleep: None,
             meter,
+            abort_armed: false,
         }
     }
 
@@ -144,6 +149,13 @@ impl Stream for PlanBody {
                         this.steps.pop_front();
                     }
                     return this.emit(b);
+                }
+                Step::Abort if !this.abort_armed => {
+                    // Let what was sent reach the client first: a reset
+                    // discards data the peer has not read yet, and a real
+                    // upstream cuts a stream some time after its last bytes.
+                    this.abort_armed = true;
+                    this.sleep = Some(Box::pin(tokio::time::sleep(ABORT_GRACE)));
                 }
                 Step::Abort => {
                     this.steps.clear();

@@ -290,6 +290,8 @@ impl Shared {
         // rest evenly spread.
         let n = u32::try_from(tokens.len().max(1)).unwrap_or(u32::MAX);
         let (ttft, per_token) = match model.latency {
+            // One token (a probe's "pong") is done at its first token.
+            Some(_) if n == 1 && model.ttft.is_some() => (ttft.min(total), Duration::ZERO),
             Some(_) if n == 1 => (total, Duration::ZERO),
             Some(_) => {
                 let first = if model.ttft.is_some() {

@@ -1,0 +1,42 @@
+//! The command line (clap). Each subcommand's own flags live beside its code
+//! in `commands/`; this file only lists them.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::check::CheckArgs;
+use crate::commands::sim::SimArgs;
+
+/// A terminal dashboard that keeps LLM providers honest: live health of every
+/// model in your fallback chain, test prompts through the healthy part of it.
+///
+/// With no config file and no OPENROUTER_API_KEY, chainwatch runs on its
+/// built-in simulator (demo mode).
+#[derive(Debug, Parser)]
+#[command(name = "chainwatch", version, about, long_about)]
+pub struct Cli {
+    /// Config file [default: $XDG_CONFIG_HOME/chainwatch/config.toml].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Watch the built-in simulator instead of real models.
+    #[arg(long, global = true)]
+    pub demo: bool,
+
+    /// Seed for the demo simulator, for a reproducible run.
+    #[arg(long, global = true, default_value_t = 7, hide = true)]
+    pub seed: u64,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe every model now, print the table (or JSON); exit 0 when every
+    /// chain model is healthy, 1 when any is not, 2 on a usage or config error.
+    Check(CheckArgs),
+    /// Run the simulated OpenRouter-dialect server on its own.
+    Sim(SimArgs),
+}

@@ -1,0 +1,208 @@
+//! `chainwatch check`: probe every model now, print a verdict per model.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::Args;
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+
+use crate::api::{ChatRequest, Client, Deadlines, Message, Target};
+use crate::config::{Config, MissingKey, ModelConfig};
+use crate::health::{fmt_ago, fmt_secs, HealthBook, HealthPolicy, ModelSnapshot, SampleKind};
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Probe every model this many times.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rounds: u32,
+}
+
+/// Probes every model `rounds` times (models concurrently), prints the table
+/// or JSON, and says whether every chain model is fine.
+pub async fn run(
+    args: CheckArgs,
+    config: &Config,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let client = Client::new(config.probe.connect_timeout);
+    let mut book = HealthBook::new(HealthPolicy::from(&config.health));
+    let mut probed = Vec::new();
+    for model in &config.models {
+        book.add_model(&model.name, &model.id);
+        match probe_plan(config, model) {
+            Ok(plan) => probed.push((model, plan)),
+            Err(missing) => {
+                book.set_missing_key(&model.name, Some(missing.to_string()), Utc::now());
+            }
+        }
+    }
+    for _ in 0..args.rounds {
+        let attempts = join_all(
+            probed
+                .iter()
+                .map(|(_, (target, req, deadlines))| client.send(target, req, *deadlines, None)),
+        )
+        .await;
+        for ((model, _), attempt) in probed.iter().zip(attempts) {
+            book.record_attempt(&model.name, &attempt, SampleKind::Probe, Utc::now());
+        }
+    }
+    let now = Utc::now();
+    let snapshots = book.snapshots(now);
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &report_json(config, &snapshots, now))?;
+        writeln!(out)?;
+    } else {
+        write_table(out, config, &snapshots, now)?;
+    }
+    let all_fine = config.chain.iter().all(|name| {
+        snapshots
+            .iter()
+            .any(|s| &s.name == name && s.status.is_ok())
+    });
+    Ok(if all_fine {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The probe request for one model: its endpoint, key, prompt and deadlines.
+pub fn probe_plan(
+    config: &Config,
+    model: &ModelConfig,
+) -> Result<(Target, ChatRequest, Deadlines), MissingKey> {
+    let endpoint = config.endpoint_of(model);
+    let probe = config.probe_for(model);
+    let target = Target {
+        base_url: endpoint.base_url.clone(),
+        dialect: endpoint.dialect,
+        api_key: endpoint.api_key()?,
+        model_id: model.id.clone(),
+        extra: model.extra.clone(),
+        fallback_models: Vec::new(),
+    };
+    let request = ChatRequest {
+        messages: vec![Message {
+            role: "user".into(),
+            content: probe.prompt.clone(),
+        }],
+        max_tokens: probe.max_tokens,
+        stream: probe.stream,
+        expect: probe.expect.clone(),
+    };
+    let deadlines = Deadlines {
+        connect: probe.connect_timeout,
+        first_token: probe.ttft_timeout,
+        total: probe.timeout,
+    };
+    Ok((target, request, deadlines))
+}
+
+fn report_json(config: &Config, snapshots: &[ModelSnapshot], now: DateTime<Utc>) -> Value {
+    let models: Vec<Value> = snapshots
+        .iter()
+        .map(|s| {
+            let endpoint = config.model(&s.name).map(|m| m.endpoint.as_str());
+            let pair = |p: Option<crate::health::Percentiles>| {
+                p.map(|p| json!({"p50": p.p50.as_millis() as u64, "p95": p.p95.as_millis() as u64}))
+            };
+            json!({
+                "name": s.name,
+                "id": s.id,
+                "endpoint": endpoint,
+                "provider": crate::health::provider_of(&s.id),
+                "status": s.status,
+                "reason": s.reason,
+                "ratio": s.ratio,
+                "samples": s.samples,
+                "last_failure": s.last_failure.as_ref().map(|f| json!({
+                    "at": f.at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    "class": f.class,
+                    "http_status": f.http_status,
+                    "message": f.message,
+                })),
+                "latency_ms": pair(s.latency),
+                "ttft_ms": pair(s.ttft),
+                "served_model": s.served_model,
+                "served_by": s.served_by,
+            })
+        })
+        .collect();
+    json!({
+        "generated_at": now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        "threshold": config.health.threshold,
+        "window_s": config.health.window.as_secs(),
+        "models": models,
+    })
+}
+
+fn write_table(
+    out: &mut impl Write,
+    config: &Config,
+    snapshots: &[ModelSnapshot],
+    now: DateTime<Utc>,
+) -> std::io::Result<()> {
+    let width = snapshots
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    writeln!(
+        out,
+        "{:>2}  {:<width$}  {:<10}  {:<15}  {:>5}  {:>3}  {:>6}  {:>6}  {:>6}  last failure / served",
+        "#", "model", "provider", "status", "ok%", "n", "p50", "p95", "ttft"
+    )?;
+    for s in snapshots {
+        let position = config
+            .chain
+            .iter()
+            .position(|n| n == &s.name)
+            .map_or("-".to_string(), |i| (i + 1).to_string());
+        let ms = |p: Option<crate::health::Percentiles>,
+                  pick: fn(&crate::health::Percentiles) -> std::time::Duration| {
+            p.map_or("—".to_string(), |p| fmt_secs(pick(&p)))
+        };
+        let detail = match (&s.last_failure, s.status.is_ok()) {
+            (Some(f), _) => format!(
+                "{} {}",
+                fmt_ago(f.at, now),
+                crate::health::describe_failure(f.class, f.http_status, Some(&f.message))
+            ),
+            (None, _) => match (&s.served_model, &s.served_by) {
+                (Some(m), Some(by)) => format!("served {m} via {by}"),
+                (Some(m), None) => format!("served {m}"),
+                _ => "—".to_string(),
+            },
+        };
+        writeln!(
+            out,
+            "{:>2}  {:<width$}  {:<10}  {} {:<13}  {:>5}  {:>3}  {:>6}  {:>6}  {:>6}  {}",
+            position,
+            s.name,
+            crate::health::provider_of(&s.id),
+            s.status.symbol(),
+            s.status.as_str(),
+            s.ratio
+                .map_or("—".to_string(), |r| format!("{:.1}", r * 100.0)),
+            s.samples,
+            ms(s.latency, |p| p.p50),
+            ms(s.latency, |p| p.p95),
+            ms(s.ttft, |p| p.p50),
+            detail,
+        )?;
+        if !s.status.is_ok()
+            && s.status != crate::health::Status::Unknown
+            && s.last_failure.is_none()
+        {
+            writeln!(out, "    {}", s.reason)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,338 @@
+//! `chainwatch watch [--json] [-v]`: the engine without the screen, for
+//! scripts, loggers and systemd units. One line per event (state changes,
+//! drift, budget, prices; every probe with `-v`), or one JSON object per line
+//! with `--json`. Runs until Ctrl-C (or SIGTERM), then saves the state.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Value};
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::Client;
+use crate::config::Config;
+use crate::engine::{Engine, EngineEvent};
+use crate::health::{describe_failure, fmt_secs, HealthEventKind};
+use crate::store::Store;
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WatchArgs {
+    /// One JSON object per line: {"at","kind","model","from","to","reason",...}
+    /// with kind one of state, drift, probe, budget, prices.
+    #[arg(long)]
+    pub json: bool,
+    /// Print every probe, not only changes.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// Runs the engine until Ctrl-C or SIGTERM, printing events to stdout
+/// (warnings to stderr), then saves the state.
+pub async fn run(
+    args: WatchArgs,
+    config: Config,
+    store: Option<Store>,
+) -> anyhow::Result<ExitCode> {
+    let client = Client::new(config.probe.connect_timeout);
+    let engine = Engine::new(config, client, store);
+    let cancel = CancellationToken::new();
+    tokio::spawn(stop_on_signal(cancel.clone()));
+    // Subscribe before the loop starts, so the first events are not missed.
+    let events = engine.subscribe();
+    let live = engine.spawn(cancel.clone());
+    let printed = print_events(&engine, events, &args, cancel.clone(), std::io::stdout()).await;
+    cancel.cancel();
+    let _ = live.await;
+    let saved = engine.save();
+    printed?;
+    eprintln!(
+        "chainwatch: probes spent ${:.4} today (UTC)",
+        engine.spend_today(Utc::now())
+    );
+    if let Err(e) = saved {
+        eprintln!("chainwatch: {e:#}");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stop_on_signal(cancel: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            cancel.cancel();
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    cancel.cancel();
+}
+
+/// Prints `events` (from `engine.subscribe()`) to `out` until `cancel`.
+/// Start-up warnings and dropped events go to stderr. Separate from [`run`]
+/// so a test can drive the engine with chosen times and read what `watch`
+/// would print.
+pub async fn print_events(
+    engine: &Engine,
+    mut events: broadcast::Receiver<EngineEvent>,
+    args: &WatchArgs,
+    cancel: CancellationToken,
+    mut out: impl Write,
+) -> anyhow::Result<()> {
+    for warning in engine.warnings() {
+        eprintln!("chainwatch: {warning}");
+    }
+    if !args.json {
+        let config = engine.config();
+        eprintln!(
+            "chainwatch: watching {} models, probing every {}; Ctrl-C to stop",
+            config.models.len(),
+            humantime::format_duration(config.probe.interval)
+        );
+        for snap in engine.snapshots(Utc::now()) {
+            if snap.status == crate::health::Status::Misconfigured {
+                eprintln!(
+                    "chainwatch: {}  misconfigured  ({})",
+                    snap.name, snap.reason
+                );
+            }
+        }
+    }
+    loop {
+        let event = tokio::select! {
+            () = cancel.cancelled() => break,
+            event = events.recv() => event,
+        };
+        let event = match event {
+            Ok(event) => event,
+            Err(RecvError::Lagged(n)) => {
+                eprintln!("chainwatch: {n} events dropped: the output is too slow to keep up");
+                continue;
+            }
+            Err(RecvError::Closed) => break,
+        };
+        let line = if args.json {
+            json_line(&event, args.verbose).map(|v| v.to_string())
+        } else {
+            human_line(&event, args.verbose)
+        };
+        if let Some(line) = line {
+            writeln!(out, "{line}")?;
+            out.flush()?;
+        } else if let EngineEvent::Warning { message, .. } = &event {
+            eprintln!("chainwatch: {message}");
+        }
+    }
+    // Whatever arrived before the cancel is still worth printing.
+    while let Ok(event) = events.try_recv() {
+        let line = if args.json {
+            json_line(&event, args.verbose).map(|v| v.to_string())
+        } else {
+            human_line(&event, args.verbose)
+        };
+        if let Some(line) = line {
+            writeln!(out, "{line}")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn stamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// One JSON object for an event, or `None` for events `watch` does not print
+/// on stdout (warnings, saves, probes without `-v`).
+pub fn json_line(event: &EngineEvent, verbose: bool) -> Option<Value> {
+    Some(match event {
+        EngineEvent::Health(e) => match &e.kind {
+            HealthEventKind::State { from, to, reason } => json!({
+                "at": stamp(e.at), "kind": "state", "model": e.model,
+                "from": from, "to": to, "reason": reason,
+            }),
+            HealthEventKind::Drift { from, to } => json!({
+                "at": stamp(e.at), "kind": "drift", "model": e.model,
+                "from": from, "to": to,
+                "reason": format!("served model changed: {from} → {to}"),
+            }),
+        },
+        EngineEvent::Probe { model, attempt } if verbose => {
+            let failure = attempt.failure.as_ref();
+            json!({
+                "at": stamp(attempt.started_at), "kind": "probe", "model": model,
+                "ok": attempt.is_ok(),
+                "class": failure.map(|f| f.class),
+                "http_status": attempt.http_status,
+                "reason": failure.map(|f| describe_failure(f.class, attempt.http_status, Some(&f.message))),
+                "latency_ms": attempt.latency.as_millis() as u64,
+                "ttft_ms": attempt.ttft.map(|d| d.as_millis() as u64),
+                "served_model": attempt.served_model,
+                "served_by": attempt.served_by,
+                "cost": attempt.usage.as_ref().and_then(|u| u.cost),
+            })
+        }
+        EngineEvent::Budget { at, message } => json!({
+            "at": stamp(*at), "kind": "budget", "reason": message,
+        }),
+        EngineEvent::Prices { at, models } => json!({
+            "at": stamp(*at), "kind": "prices", "models": models,
+            "reason": format!("prices for {models} models"),
+        }),
+        EngineEvent::Probe { .. } | EngineEvent::Warning { .. } | EngineEvent::Saved { .. } => {
+            return None
+        }
+    })
+}
+
+/// One line of text for an event, or `None` (as for [`json_line`]).
+pub fn human_line(event: &EngineEvent, verbose: bool) -> Option<String> {
+    Some(match event {
+        EngineEvent::Health(e) => format!("{}  {e}", stamp(e.at)),
+        EngineEvent::Probe { model, attempt } if verbose => {
+            let what = match &attempt.failure {
+                None => {
+                    let mut s = format!("ok in {}", fmt_secs(attempt.latency));
+                    if let Some(ttft) = attempt.ttft {
+                        s.push_str(&format!(", first token {}", fmt_secs(ttft)));
+                    }
+                    if let Some(served) = &attempt.served_model {
+                        s.push_str(&format!("; served {served}"));
+                    }
+                    if let Some(by) = &attempt.served_by {
+                        s.push_str(&format!(" via {by}"));
+                    }
+                    s
+                }
+                Some(f) => format!(
+                    "{} ({}) after {}",
+                    describe_failure(f.class, attempt.http_status, Some(&f.message)),
+                    f.class,
+                    fmt_secs(attempt.latency)
+                ),
+            };
+            format!("{}  {model}  probe {what}", stamp(attempt.started_at))
+        }
+        EngineEvent::Budget { at, message } => format!("{}  budget  {message}", stamp(*at)),
+        EngineEvent::Prices { at, models } => {
+            format!("{}  prices  refreshed: {models} models priced", stamp(*at))
+        }
+        EngineEvent::Probe { .. } | EngineEvent::Warning { .. } | EngineEvent::Saved { .. } => {
+            return None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Attempt, Failure, FailureClass};
+    use crate::health::{HealthEvent, Status};
+    use chrono::TimeZone;
+    use std::time::Duration;
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 3, 1, 12, 1, 3).single().unwrap()
+    }
+
+    fn state_event() -> EngineEvent {
+        EngineEvent::Health(HealthEvent {
+            at: at(),
+            model: "gpt-4o".into(),
+            kind: HealthEventKind::State {
+                from: Status::Healthy,
+                to: Status::Unhealthy,
+                reason: "9/15 ok; last: 502 provider unavailable".into(),
+            },
+        })
+    }
+
+    fn failed_probe() -> EngineEvent {
+        EngineEvent::Probe {
+            model: "gpt-4o".into(),
+            attempt: Attempt {
+                started_at: at(),
+                failure: Some(Failure {
+                    class: FailureClass::ServerError,
+                    message: "provider unavailable".into(),
+                    retry_after: None,
+                }),
+                http_status: Some(502),
+                latency: Duration::from_millis(120),
+                ttft: None,
+                tokens_per_s: None,
+                served_model: None,
+                served_by: None,
+                fingerprint: None,
+                usage: None,
+                reply: String::new(),
+                finish_reason: None,
+            },
+        }
+    }
+
+    #[test]
+    fn json_lines_have_the_documented_fields() {
+        let v = json_line(&state_event(), false).unwrap();
+        assert_eq!(v["at"], "2025-03-01T12:01:03.000Z");
+        assert_eq!(v["kind"], "state");
+        assert_eq!(v["model"], "gpt-4o");
+        assert_eq!(v["from"], "healthy");
+        assert_eq!(v["to"], "unhealthy");
+        assert_eq!(v["reason"], "9/15 ok; last: 502 provider unavailable");
+        assert!(
+            json_line(&failed_probe(), false).is_none(),
+            "probes need -v"
+        );
+        let p = json_line(&failed_probe(), true).unwrap();
+        assert_eq!(
+            (&p["kind"], &p["ok"], &p["class"], &p["http_status"]),
+            (
+                &json!("probe"),
+                &json!(false),
+                &json!("server_error"),
+                &json!(502)
+            )
+        );
+        let b = EngineEvent::Budget {
+            at: at(),
+            message: "m".into(),
+        };
+        assert_eq!(json_line(&b, false).unwrap()["kind"], "budget");
+        let w = EngineEvent::Warning {
+            at: at(),
+            message: "m".into(),
+        };
+        assert!(json_line(&w, true).is_none(), "warnings go to stderr");
+    }
+
+    #[test]
+    fn human_lines_read_like_the_event_log() {
+        assert_eq!(
+            human_line(&state_event(), false).unwrap(),
+            "2025-03-01T12:01:03.000Z  gpt-4o  healthy → unhealthy  (9/15 ok; last: 502 provider unavailable)"
+        );
+        assert_eq!(
+            human_line(&failed_probe(), true).unwrap(),
+            "2025-03-01T12:01:03.000Z  gpt-4o  probe 502 provider unavailable (server_error) after 120ms"
+        );
+        let prices = EngineEvent::Prices {
+            at: at(),
+            models: 7,
+        };
+        assert!(human_line(&prices, false)
+            .unwrap()
+            .ends_with("7 models priced"));
+    }
+}
