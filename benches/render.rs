@@ -23,7 +23,10 @@ fn render(c: &mut Criterion) {
         c.bench_function(&format!("frame_500_models_{w}x{h}"), |b| {
             b.iter(|| {
                 // Move the selection so the frame really differs.
-                app.update(Action::Key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE)));
+                app.update(Action::Key(KeyEvent::new(
+                    KeyCode::Down,
+                    KeyModifiers::NONE,
+                )));
                 terminal
                     .draw(|f| view::draw(f, std::hint::black_box(&app)))
                     .expect("draw");

@@ -136,7 +136,10 @@ fn demo_dashboard_in_a_pty() {
         .find(|l| !l.trim_matches(|c| c == '│' || c == ' ').is_empty())
         .unwrap_or_default()
         .to_string();
-    assert!(answer.contains("pong"), "the answer line: {answer:?}\n{text}");
+    assert!(
+        answer.contains("pong"),
+        "the answer line: {answer:?}\n{text}"
+    );
 
     // Leave the input, then quit.
     press(b"\x1b");
@@ -150,7 +153,10 @@ fn demo_dashboard_in_a_pty() {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("chainwatch did not exit after q; the screen:\n{}", screen.text());
+            panic!(
+                "chainwatch did not exit after q; the screen:\n{}",
+                screen.text()
+            );
         }
     };
     // Take the last bytes (leaving the alternate screen, showing the cursor).

@@ -11,9 +11,7 @@ use chainwatch::health::{HealthEvent, HealthEventKind, Status};
 use chainwatch::route::{AttemptRecord, RouteAnswer, RouteEvent, RouteFailure, RouteTarget, Skip};
 use chainwatch::tui::app::{Action, Command, Focus, PromptState, Sort, EVENTS_CAP};
 use chainwatch::tui::{view, App};
-use crossterm::event::{
-    KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
-};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use support::fixture::{self, now};
@@ -164,7 +162,11 @@ fn reorder_with_j_and_k_saves_the_chain() {
     let order = names(&["gpt-4o", "claude-sonnet", "gemini-pro", "deepseek"]);
     assert_eq!(cmds, vec![Command::SaveChain(order.clone())]);
     assert_eq!(app.chain.order(), order);
-    assert_eq!(app.selected.as_deref(), Some("claude-sonnet"), "selection follows");
+    assert_eq!(
+        app.selected.as_deref(),
+        Some("claude-sonnet"),
+        "selection follows"
+    );
     // In chain order the row moved too.
     let rows = app.rows();
     assert_eq!(app.selected_row(&rows), 1);
@@ -183,7 +185,10 @@ fn toggle_reset_and_models_outside_the_chain() {
         ch(&mut app, 'j');
     }
     assert_eq!(app.selected.as_deref(), Some("gemini-flash"));
-    assert!(ch(&mut app, 'J').is_empty(), "not in the chain: nothing to move");
+    assert!(
+        ch(&mut app, 'J').is_empty(),
+        "not in the chain: nothing to move"
+    );
     assert!(app.events[0].text.contains("not in the chain"));
     let cmds = ch(&mut app, ' ');
     assert_eq!(
@@ -320,7 +325,10 @@ fn focus_typing_and_leaving_the_prompt() {
     typed(&mut app, "q Jk");
     assert_eq!(app.focus, Focus::Prompt);
     assert!(!app.quit);
-    app.update(Action::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::ALT)));
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::ALT,
+    )));
     typed(&mut app, "x");
     key(&mut app, KeyCode::Backspace);
     assert_eq!(app.input, "q Jk\n");
@@ -329,7 +337,10 @@ fn focus_typing_and_leaving_the_prompt() {
     assert_eq!(app.input, "q Jk\n", "leaving keeps the draft");
     // An empty prompt is not sent.
     ch(&mut app, '/');
-    app.update(Action::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('u'),
+        KeyModifiers::CONTROL,
+    )));
     assert!(key(&mut app, KeyCode::Enter).is_empty());
     // Ctrl-C quits from anywhere.
     let cmds = app.update(Action::Key(KeyEvent::new(
@@ -348,8 +359,14 @@ fn views_help_and_probe_commands() {
     assert_eq!(ch(&mut app, 'a'), vec![], "claude-sonnet has no drift");
     ch(&mut app, 'j');
     ch(&mut app, 'j');
-    assert_eq!(ch(&mut app, 'a'), vec![Command::AckDrift("gemini-pro".into())]);
-    assert_eq!(ch(&mut app, 'p'), vec![Command::ProbeNow(Some("gemini-pro".into()))]);
+    assert_eq!(
+        ch(&mut app, 'a'),
+        vec![Command::AckDrift("gemini-pro".into())]
+    );
+    assert_eq!(
+        ch(&mut app, 'p'),
+        vec![Command::ProbeNow(Some("gemini-pro".into()))]
+    );
     ch(&mut app, '?');
     assert_eq!(app.focus, Focus::Help);
     ch(&mut app, 'x');
@@ -454,10 +471,11 @@ fn a_failed_route_lists_every_attempt() {
         result: Err(failure),
     });
     let p = app.prompt.as_ref().unwrap();
-    assert!(matches!(&p.state, PromptState::Failed(m) if m.contains("claude-sonnet: server_error")));
+    assert!(
+        matches!(&p.state, PromptState::Failed(m) if m.contains("claude-sonnet: server_error"))
+    );
     assert_eq!(
-        p.steps[0].text,
-        "claude-sonnet: server_error (provider unavailable)",
+        p.steps[0].text, "claude-sonnet: server_error (provider unavailable)",
         "rebuilt from the failure when no events came"
     );
 }
@@ -477,7 +495,9 @@ fn events_ring_is_bounded() {
         }));
     }
     assert_eq!(app.events.len(), EVENTS_CAP);
-    assert!(app.events[0].text.starts_with(&format!("m{}", EVENTS_CAP + 19)));
+    assert!(app.events[0]
+        .text
+        .starts_with(&format!("m{}", EVENTS_CAP + 19)));
     ch(&mut app, ']');
     assert_eq!(app.events_scroll, 1);
 }
@@ -604,9 +624,9 @@ mod event_loop {
     use super::*;
     use chainwatch::tui::run::{event_loop, News, RouteFuture, Services};
     use crossterm::event::Event;
+    use futures_util::StreamExt;
     use std::sync::{Arc, Mutex};
     use tokio::sync::mpsc;
-    use futures_util::StreamExt;
     use tokio_util::sync::CancellationToken;
 
     #[derive(Default)]
@@ -615,7 +635,10 @@ mod event_loop {
     }
 
     impl Services for Fake {
-        fn snapshots(&self, _now: chrono::DateTime<chrono::Utc>) -> Vec<chainwatch::health::ModelSnapshot> {
+        fn snapshots(
+            &self,
+            _now: chrono::DateTime<chrono::Utc>,
+        ) -> Vec<chainwatch::health::ModelSnapshot> {
             fixture::models()
         }
         fn spend_today(&self, _now: chrono::DateTime<chrono::Utc>) -> f64 {
@@ -628,7 +651,10 @@ mod event_loop {
             self.calls.lock().unwrap().push(format!("ack {model}"));
         }
         fn save_chain(&self, order: &[String]) -> anyhow::Result<()> {
-            self.calls.lock().unwrap().push(format!("save {}", order.join(",")));
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("save {}", order.join(",")));
             Ok(())
         }
         fn route(
@@ -666,9 +692,18 @@ mod event_loop {
         let fake = Arc::new(Fake::default());
         let mut keys: Vec<std::io::Result<Event>> = vec![press('J'), press('p'), press('/')];
         keys.extend("hello".chars().map(press));
-        keys.push(Ok(Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))));
-        keys.push(Ok(Event::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE))));
-        keys.push(Ok(Event::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE))));
+        keys.push(Ok(Event::Key(KeyEvent::new(
+            KeyCode::Enter,
+            KeyModifiers::NONE,
+        ))));
+        keys.push(Ok(Event::Key(KeyEvent::new(
+            KeyCode::Esc,
+            KeyModifiers::NONE,
+        ))));
+        keys.push(Ok(Event::Key(KeyEvent::new(
+            KeyCode::Esc,
+            KeyModifiers::NONE,
+        ))));
         keys.push(press('q'));
         // After 'q' the stream stays open: the loop must end by itself.
         let stream = futures_util::stream::iter(keys).chain(futures_util::stream::pending());
@@ -698,9 +733,14 @@ mod event_loop {
             tokio::task::yield_now().await;
             std::thread::yield_now();
         }
-        assert!(calls.contains(&"probe Some(\"claude-sonnet\")".to_string()), "{calls:?}");
         assert!(
-            calls.contains(&"route \"hello\" via gpt-4o,claude-sonnet,gemini-pro,deepseek".to_string()),
+            calls.contains(&"probe Some(\"claude-sonnet\")".to_string()),
+            "{calls:?}"
+        );
+        assert!(
+            calls.contains(
+                &"route \"hello\" via gpt-4o,claude-sonnet,gemini-pro,deepseek".to_string()
+            ),
             "the prompt follows the new order: {calls:?}"
         );
         assert!(
@@ -709,7 +749,10 @@ mod event_loop {
         );
         let buf = terminal.backend().buffer();
         let top: String = (0..100).map(|x| buf[(x, 0u16)].symbol()).collect();
-        assert!(top.contains("$0.5000"), "spend comes from the services: {top}");
+        assert!(
+            top.contains("$0.5000"),
+            "spend comes from the services: {top}"
+        );
     }
 
     #[tokio::test]
@@ -717,7 +760,9 @@ mod event_loop {
         let fake = Arc::new(Fake::default());
         let (news_tx, news_rx) = mpsc::unbounded_channel::<News>();
         news_tx
-            .send(News::Act(Action::Budget("probes paused: budget spent".into())))
+            .send(News::Act(Box::new(Action::Budget(
+                "probes paused: budget spent".into(),
+            ))))
             .unwrap();
         news_tx.send(News::Changed).unwrap();
         let stop = CancellationToken::new();

@@ -526,7 +526,8 @@ impl App {
             }
             KeyAction::EventsUp => self.events_scroll = self.events_scroll.saturating_sub(1),
             KeyAction::EventsDown => {
-                self.events_scroll = (self.events_scroll + 1).min(self.events.len().saturating_sub(1));
+                self.events_scroll =
+                    (self.events_scroll + 1).min(self.events.len().saturating_sub(1));
             }
             KeyAction::Send | KeyAction::Newline => {}
         }
@@ -631,10 +632,7 @@ impl App {
             RouteTarget::Model(_) => order.len() - 1,
             t => order.iter().position(|o| o == t).unwrap_or(0),
         };
-        self.target = order
-            .get(at + 1)
-            .cloned()
-            .unwrap_or(RouteTarget::Chain);
+        self.target = order.get(at + 1).cloned().unwrap_or(RouteTarget::Chain);
     }
 
     fn shift_selected(&mut self, by: isize) -> Vec<Command> {
@@ -770,7 +768,10 @@ impl App {
                 after_first_token,
             } => {
                 let text = if after_first_token {
-                    format!("{model}: failed mid-answer, {}", short_failure(class, &message))
+                    format!(
+                        "{model}: failed mid-answer, {}",
+                        short_failure(class, &message)
+                    )
                 } else {
                     format!("{model}: {}", short_failure(class, &message))
                 };

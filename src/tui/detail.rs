@@ -27,7 +27,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let (text_area, chart_area) = if area.width >= 110 {
         let left = area.width / 2;
         (
-            Rect { width: left, ..area },
+            Rect {
+                width: left,
+                ..area
+            },
             Rect {
                 x: area.x + left,
                 width: area.width - left,
@@ -35,7 +38,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             },
         )
     } else {
-        let text_h = (lines.len() as u16 + 1).min(area.height.saturating_sub(5).max(area.height / 2));
+        let text_h =
+            (lines.len() as u16 + 1).min(area.height.saturating_sub(5).max(area.height / 2));
         (
             Rect {
                 height: text_h,
@@ -101,7 +105,11 @@ fn info(m: &ModelSnapshot, app: &App) -> Vec<Line<'static>> {
         speed.push(format!("p50 {}  p95 {}", fmt_secs(l.p50), fmt_secs(l.p95)));
     }
     if let Some(t) = m.ttft {
-        speed.push(format!("ttft p50 {}  p95 {}", fmt_secs(t.p50), fmt_secs(t.p95)));
+        speed.push(format!(
+            "ttft p50 {}  p95 {}",
+            fmt_secs(t.p50),
+            fmt_secs(t.p95)
+        ));
     }
     if let Some(tps) = m.tokens_per_s {
         speed.push(format!("{tps:.0} tok/s"));
@@ -177,7 +185,10 @@ fn info(m: &ModelSnapshot, app: &App) -> Vec<Line<'static>> {
     ]));
     lines.push(Line::from(vec![
         label("last success", theme),
-        Span::raw(m.last_success.map_or("—".to_string(), |at| fmt_ago(at, now))),
+        Span::raw(
+            m.last_success
+                .map_or("—".to_string(), |at| fmt_ago(at, now)),
+        ),
     ]));
     if let Some(reply) = &m.last_reply {
         let one_line: String = reply.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -132,33 +132,152 @@ pub const BINDINGS: &[Binding] = &[
     bind!(Global, Quit, "^C", "quit", false, [ctrl('c')]),
     bind!(Screen, Quit, "q", "quit", true, [ch('q')]),
     bind!(Table, Up, "↑↓", "select", true, [key(KeyCode::Up), ch('k')]),
-    bind!(Table, Down, "↑↓", "select", false, [key(KeyCode::Down), ch('j')]),
-    bind!(Table, MoveUp, "K/J", "move in chain", true, [ch('K'), shift(KeyCode::Up)]),
-    bind!(Table, MoveDown, "K/J", "move in chain", false, [ch('J'), shift(KeyCode::Down)]),
-    bind!(Table, ToggleChain, "space", "in/out of chain", true, [ch(' ')]),
-    bind!(Table, ResetChain, "R", "reset chain order", false, [ch('R')]),
+    bind!(
+        Table,
+        Down,
+        "↑↓",
+        "select",
+        false,
+        [key(KeyCode::Down), ch('j')]
+    ),
+    bind!(
+        Table,
+        MoveUp,
+        "K/J",
+        "move in chain",
+        true,
+        [ch('K'), shift(KeyCode::Up)]
+    ),
+    bind!(
+        Table,
+        MoveDown,
+        "K/J",
+        "move in chain",
+        false,
+        [ch('J'), shift(KeyCode::Down)]
+    ),
+    bind!(
+        Table,
+        ToggleChain,
+        "space",
+        "in/out of chain",
+        true,
+        [ch(' ')]
+    ),
+    bind!(
+        Table,
+        ResetChain,
+        "R",
+        "reset chain order",
+        false,
+        [ch('R')]
+    ),
     bind!(Table, Probe, "p", "probe now", true, [ch('p')]),
     bind!(Table, ProbeAll, "P", "probe all now", false, [ch('P')]),
     bind!(Table, FocusPrompt, "/", "prompt", true, [ch('/'), ch('i')]),
     bind!(Table, CycleTarget, "t", "prompt target", true, [ch('t')]),
-    bind!(Table, Detail, "enter", "detail", true, [key(KeyCode::Enter)]),
-    bind!(Screen, Providers, "tab", "providers", true, [key(KeyCode::Tab)]),
+    bind!(
+        Table,
+        Detail,
+        "enter",
+        "detail",
+        true,
+        [key(KeyCode::Enter)]
+    ),
+    bind!(
+        Screen,
+        Providers,
+        "tab",
+        "providers",
+        true,
+        [key(KeyCode::Tab)]
+    ),
     bind!(Table, CycleSort, "s", "sort", true, [ch('s')]),
-    bind!(Table, PageUp, "pgup", "page up", false, [key(KeyCode::PageUp)]),
-    bind!(Table, PageDown, "pgdn", "page down", false, [key(KeyCode::PageDown)]),
-    bind!(Table, Top, "home", "first model", false, [key(KeyCode::Home), ch('g')]),
-    bind!(Table, Bottom, "end", "last model", false, [key(KeyCode::End), ch('G')]),
+    bind!(
+        Table,
+        PageUp,
+        "pgup",
+        "page up",
+        false,
+        [key(KeyCode::PageUp)]
+    ),
+    bind!(
+        Table,
+        PageDown,
+        "pgdn",
+        "page down",
+        false,
+        [key(KeyCode::PageDown)]
+    ),
+    bind!(
+        Table,
+        Top,
+        "home",
+        "first model",
+        false,
+        [key(KeyCode::Home), ch('g')]
+    ),
+    bind!(
+        Table,
+        Bottom,
+        "end",
+        "last model",
+        false,
+        [key(KeyCode::End), ch('G')]
+    ),
     bind!(Screen, EventsUp, "[ ]", "scroll events", false, [ch('[')]),
     bind!(Screen, EventsDown, "[ ]", "scroll events", false, [ch(']')]),
-    bind!(Detail, Acknowledge, "a", "acknowledge drift", true, [ch('a')]),
+    bind!(
+        Detail,
+        Acknowledge,
+        "a",
+        "acknowledge drift",
+        true,
+        [ch('a')]
+    ),
     bind!(Detail, Probe, "p", "probe now", true, [ch('p')]),
-    bind!(Detail, Up, "↑↓", "previous/next model", true, [key(KeyCode::Up), ch('k')]),
-    bind!(Detail, Down, "↑↓", "previous/next model", false, [key(KeyCode::Down), ch('j')]),
-    bind!(Screen, Back, "esc", "back / cancel prompt", true, [key(KeyCode::Esc)]),
+    bind!(
+        Detail,
+        Up,
+        "↑↓",
+        "previous/next model",
+        true,
+        [key(KeyCode::Up), ch('k')]
+    ),
+    bind!(
+        Detail,
+        Down,
+        "↑↓",
+        "previous/next model",
+        false,
+        [key(KeyCode::Down), ch('j')]
+    ),
+    bind!(
+        Screen,
+        Back,
+        "esc",
+        "back / cancel prompt",
+        true,
+        [key(KeyCode::Esc)]
+    ),
     bind!(Screen, Help, "?", "help", true, [ch('?')]),
     bind!(Prompt, Send, "enter", "send", true, [key(KeyCode::Enter)]),
-    bind!(Prompt, Newline, "alt+enter", "new line", true, [alt(KeyCode::Enter), shift(KeyCode::Enter)]),
-    bind!(Prompt, Back, "esc", "cancel / leave", true, [key(KeyCode::Esc)]),
+    bind!(
+        Prompt,
+        Newline,
+        "alt+enter",
+        "new line",
+        true,
+        [alt(KeyCode::Enter), shift(KeyCode::Enter)]
+    ),
+    bind!(
+        Prompt,
+        Back,
+        "esc",
+        "cancel / leave",
+        true,
+        [key(KeyCode::Esc)]
+    ),
 ];
 
 impl Key {
@@ -263,10 +382,16 @@ mod tests {
             Some(KeyAction::Up)
         );
         assert_eq!(
-            lookup(&press(KeyCode::Char('C'), KeyModifiers::CONTROL), &[Context::Global]),
+            lookup(
+                &press(KeyCode::Char('C'), KeyModifiers::CONTROL),
+                &[Context::Global]
+            ),
             Some(KeyAction::Quit)
         );
-        assert_eq!(lookup(&press(KeyCode::Char('x'), KeyModifiers::NONE), &t), None);
+        assert_eq!(
+            lookup(&press(KeyCode::Char('x'), KeyModifiers::NONE), &t),
+            None
+        );
         assert_eq!(
             lookup(&press(KeyCode::Char('q'), KeyModifiers::CONTROL), &t),
             None,

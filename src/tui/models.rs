@@ -231,7 +231,11 @@ fn put_row(
     cells: Vec<Cell>,
     style: Style,
 ) {
-    let total: u16 = cols.iter().map(|(_, _, w)| w + SPACING).sum::<u16>().saturating_sub(SPACING);
+    let total: u16 = cols
+        .iter()
+        .map(|(_, _, w)| w + SPACING)
+        .sum::<u16>()
+        .saturating_sub(SPACING);
     buf.set_style(Rect::new(x0, y, total, 1), style);
     let mut x = x0;
     for ((_, _, width), cell) in cols.iter().zip(cells) {

@@ -35,7 +35,10 @@ fn title_at(app: &App, compact: bool) -> Line<'static> {
         let all: Vec<&str> = preview.skipped.iter().map(|(n, _)| n.as_str()).collect();
         spans.push(Span::raw(all.join(" › ")));
     } else if preview.order.is_empty() {
-        spans.push(Span::styled("no models (space adds one to the chain)", theme.warn()));
+        spans.push(Span::styled(
+            "no models (space adds one to the chain)",
+            theme.warn(),
+        ));
     } else {
         spans.push(Span::raw(preview.order.join(" › ")));
         if let Some(then) = preview.then {
@@ -85,7 +88,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         let all: Vec<&str> = app.input.split('\n').collect();
         let shown = &all[all.len().saturating_sub(usize::from(input_rows))..];
         for (i, text) in shown.iter().enumerate() {
-            let lead = if i == 0 && shown.len() == all.len() { "> " } else { "  " };
+            let lead = if i == 0 && shown.len() == all.len() {
+                "> "
+            } else {
+                "  "
+            };
             // Keep the end of a long line in view: that is where the cursor is.
             let room = width.saturating_sub(3);
             let count = text.chars().count();
@@ -137,9 +144,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         }
         PromptState::Running => pieces.push(Span::styled("esc cancels", theme.dim())),
         PromptState::Answered => {}
-        PromptState::Failed(_) => {
-            pieces.push(Span::styled("every model failed", theme.failure()))
-        }
+        PromptState::Failed(_) => pieces.push(Span::styled("every model failed", theme.failure())),
         PromptState::Cancelled => pieces.push(Span::styled("cancelled", theme.warn())),
     }
     let route = flow(pieces, width, theme);
@@ -164,14 +169,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         _ => run.answer.clone(),
     };
     let wrapped = wrap(&text, width);
-    let shown = &wrapped[wrapped.len().saturating_sub(usize::from(answer_area.height))..];
+    let shown = &wrapped[wrapped
+        .len()
+        .saturating_sub(usize::from(answer_area.height))..];
     let lines: Vec<Line> = shown.iter().map(|l| Line::from(l.clone())).collect();
     frame.render_widget(Paragraph::new(lines), answer_area);
 }
 
 /// Lays pieces out on lines of `width`, " · " between them, a piece that
 /// does not fit on the current line starting the next.
-fn flow(pieces: Vec<Span<'static>>, width: usize, theme: super::theme::Theme) -> Vec<Line<'static>> {
+fn flow(
+    pieces: Vec<Span<'static>>,
+    width: usize,
+    theme: super::theme::Theme,
+) -> Vec<Line<'static>> {
     let mut lines: Vec<Line> = Vec::new();
     let mut current: Vec<Span> = Vec::new();
     let mut used = 0;

@@ -25,7 +25,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let (a, b) = if area.width >= 140 {
         let half = area.width / 2;
         (
-            Rect { width: half - 1, ..area },
+            Rect {
+                width: half - 1,
+                ..area
+            },
             Rect {
                 x: area.x + half + 1,
                 width: area.width - half - 1,
@@ -33,9 +36,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             },
         )
     } else {
-        let top = (by_id.len() as u16 + 2).min(area.height / 2).max(area.height.min(3));
+        let top = (by_id.len() as u16 + 2)
+            .min(area.height / 2)
+            .max(area.height.min(3));
         (
-            Rect { height: top, ..area },
+            Rect {
+                height: top,
+                ..area
+            },
             Rect {
                 y: area.y + top,
                 height: area.height - top,
@@ -44,7 +52,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         )
     };
     table(frame, a, app, "by provider (model id prefix)", &by_id);
-    table(frame, b, app, "by serving provider (as responses report it)", &by_served);
+    table(
+        frame,
+        b,
+        app,
+        "by serving provider (as responses report it)",
+        &by_served,
+    );
 }
 
 fn table(frame: &mut Frame, area: Rect, app: &App, title: &str, list: &[ProviderSnapshot]) {
@@ -74,8 +88,11 @@ fn table(frame: &mut Frame, area: Rect, app: &App, title: &str, list: &[Provider
                     theme.status(p.status),
                 )),
                 Cell::from(
-                    Line::from(p.ratio.map_or("—".to_string(), |r| format!("{:.1}", r * 100.0)))
-                        .right_aligned(),
+                    Line::from(
+                        p.ratio
+                            .map_or("—".to_string(), |r| format!("{:.1}", r * 100.0)),
+                    )
+                    .right_aligned(),
                 ),
                 Cell::from(Line::from(format!("{}/{}", p.ok, p.counted)).right_aligned()),
                 Cell::from(format!("{}/{} ok", p.healthy_models, p.models.len())),

@@ -56,7 +56,7 @@ pub trait Services: Send + Sync + 'static {
 /// News from the engine's side, already translated.
 #[derive(Debug, Clone)]
 pub enum News {
-    Act(Action),
+    Act(Box<Action>),
     /// Figures changed (a probe ended): take fresh snapshots.
     Changed,
 }
@@ -105,7 +105,7 @@ where
                     // Take the whole burst, then refresh once.
                     let mut changed = false;
                     let mut take = |n: News, actions: &mut Vec<Action>| match n {
-                        News::Act(a) => actions.push(a),
+                        News::Act(a) => actions.push(*a),
                         News::Changed => changed = true,
                     };
                     take(first, &mut actions);

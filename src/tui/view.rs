@@ -167,17 +167,27 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Focus::Detail => detail::render(frame, l.main, app),
         Focus::Providers => providers::render(frame, l.main, app),
         Focus::Help if app.prev_focus == Focus::Detail => detail::render(frame, l.main, app),
-        Focus::Help if app.prev_focus == Focus::Providers => {
-            providers::render(frame, l.main, app)
-        }
+        Focus::Help if app.prev_focus == Focus::Providers => providers::render(frame, l.main, app),
         _ => models::render(frame, l.main, app),
     }
     if let Some(y) = l.prompt_sep {
-        separator(frame.buffer_mut(), area, y, prompt::title(app, area.width.saturating_sub(4)), theme.border());
+        separator(
+            frame.buffer_mut(),
+            area,
+            y,
+            prompt::title(app, area.width.saturating_sub(4)),
+            theme.border(),
+        );
         prompt::render(frame, l.prompt, app);
     }
     if let Some(y) = l.events_sep {
-        separator(frame.buffer_mut(), area, y, events::title(app), theme.border());
+        separator(
+            frame.buffer_mut(),
+            area,
+            y,
+            events::title(app),
+            theme.border(),
+        );
         events::render(frame, l.events, app);
     }
     if app.focus == Focus::Help {
@@ -279,7 +289,10 @@ fn header_right(app: &App, compact: bool) -> Line<'static> {
     if compact {
         spans.push(Span::raw(format!(" · {}", fmt_usd(app.spend_today))));
     } else {
-        spans.push(Span::raw(format!(" ── probes today {}", fmt_usd(app.spend_today))));
+        spans.push(Span::raw(format!(
+            " ── probes today {}",
+            fmt_usd(app.spend_today)
+        )));
     }
     if let Some(budget) = app.settings.daily_budget {
         spans.push(Span::raw(format!(" of {}", fmt_usd(budget))));
@@ -291,9 +304,9 @@ fn header_right(app: &App, compact: bool) -> Line<'static> {
 /// "15m", "1h", "90s": a window reads better than "900s".
 pub fn fmt_window(d: std::time::Duration) -> String {
     let secs = d.as_secs();
-    if secs >= 3600 && secs % 3600 == 0 {
+    if secs >= 3600 && secs.is_multiple_of(3600) {
         format!("{}h", secs / 3600)
-    } else if secs >= 60 && secs % 60 == 0 {
+    } else if secs >= 60 && secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         fmt_secs(d)

@@ -13,7 +13,9 @@ use chainwatch::tui::App;
 use chrono::{DateTime, TimeZone, Utc};
 
 pub fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 1, 15, 12, 0, 0).single().unwrap()
+    Utc.with_ymd_and_hms(2025, 1, 15, 12, 0, 0)
+        .single()
+        .unwrap()
 }
 
 fn ago(secs: i64) -> DateTime<Utc> {
@@ -74,7 +76,11 @@ pub fn snapshot(name: &str, id: &str, status: Status) -> ModelSnapshot {
 
 /// The article's seven models in every state the screen must show.
 pub fn models() -> Vec<ModelSnapshot> {
-    let mut claude = snapshot("claude-sonnet", "anthropic/claude-sonnet-4", Status::Healthy);
+    let mut claude = snapshot(
+        "claude-sonnet",
+        "anthropic/claude-sonnet-4",
+        Status::Healthy,
+    );
     claude.served_by = Some("Anthropic".into());
 
     let mut gpt = snapshot("gpt-4o", "openai/gpt-4o", Status::Unhealthy);
@@ -141,7 +147,11 @@ pub fn models() -> Vec<ModelSnapshot> {
     mini.trend = vec![TrendPoint::Failed; 3];
     mini.served_model = None;
 
-    let mut lite = snapshot("gemini-flash-lite", "google/gemini-2.5-flash-lite", Status::Unknown);
+    let mut lite = snapshot(
+        "gemini-flash-lite",
+        "google/gemini-2.5-flash-lite",
+        Status::Unknown,
+    );
     lite.reason = "no samples yet".into();
     lite.ratio = None;
     lite.ok = 0;
