@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::check::CheckArgs;
 use crate::commands::sim::SimArgs;
+use crate::commands::watch::WatchArgs;
 
 /// A terminal dashboard that keeps LLM providers honest: live health of every
 /// model in your fallback chain, test prompts through the healthy part of it.
@@ -24,6 +25,12 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub demo: bool,
 
+    /// State file: chain order, drift acknowledgements, recent history
+    /// [default: beside --config, else $XDG_STATE_HOME/chainwatch/state.json;
+    /// demo mode keeps its own demo-state.json].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+
     /// Seed for the demo simulator, for a reproducible run.
     #[arg(long, global = true, default_value_t = 7, hide = true)]
     pub seed: u64,
@@ -37,6 +44,9 @@ pub enum Command {
     /// Probe every model now, print the table (or JSON); exit 0 when every
     /// chain model is healthy, 1 when any is not, 2 on a usage or config error.
     Check(CheckArgs),
+    /// Run the engine without the screen, printing one line (or JSON
+    /// object) per event until Ctrl-C: for scripts, loggers and services.
+    Watch(WatchArgs),
     /// Run the simulated OpenRouter-dialect server on its own.
     Sim(SimArgs),
 }

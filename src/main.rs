@@ -6,8 +6,9 @@ use clap::Parser;
 
 use chainwatch::cli::{Cli, Command};
 use chainwatch::commands;
-use chainwatch::config::{self, Config, Resolved};
+use chainwatch::config::{self, Config, ConfigSource, Resolved};
 use chainwatch::sim::{Scenario, SimServer};
+use chainwatch::store::Store;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -39,9 +40,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    let store = store_for(&cli, &config);
     let mut stdout = std::io::stdout().lock();
     match cli.command {
-        Some(Command::Check(args)) => commands::check::run(args, &config, &mut stdout).await,
+        Some(Command::Check(args)) => commands::check::run(args, config, store, &mut stdout).await,
+        Some(Command::Watch(args)) => commands::watch::run(args, config, store).await,
         Some(Command::Sim(_)) => unreachable!("handled above"),
         None => {
             // Until the dashboard lands: what `check` prints.
@@ -49,7 +52,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 json: false,
                 rounds: 1,
             };
-            commands::check::run(args, &config, &mut stdout).await
+            commands::check::run(args, config, store, &mut stdout).await
         }
     }
 }
@@ -67,13 +70,24 @@ async fn settle(cli: &Cli) -> anyhow::Result<(Config, Option<SimServer>)> {
         .models()
         .iter()
         .map(|m| {
-            (
-                m.name.clone(),
-                m.id.clone(),
-                m.tier.as_deref().and_then(|t| t.parse().ok()),
-            )
+            let tier = m.tier.as_deref().and_then(|t| t.parse().ok());
+            (m.name.clone(), m.id.clone(), tier)
         })
         .collect();
     let sim = SimServer::start(scenario, ([127, 0, 0, 1], 0).into(), cli.seed).await?;
     Ok((Config::demo(&sim.base_url(), &models), Some(sim)))
+}
+
+/// Where state lives: `--state`, else beside `--config`, else the XDG state
+/// directory. The demo keeps its own file, so simulated history never mixes
+/// with real history of models that share a name.
+fn store_for(cli: &Cli, config: &Config) -> Option<Store> {
+    if let Some(path) = &cli.state {
+        return Some(Store::at(path));
+    }
+    let store = Store::default_for(cli.config.as_deref())?;
+    Some(match config.source {
+        ConfigSource::Demo => Store::at(store.path().with_file_name("demo-state.json")),
+        _ => store,
+    })
 }

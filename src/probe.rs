@@ -34,7 +34,9 @@ use crate::health::Status;
 use crate::pricing::Pace;
 
 /// Misconfigured models (bad key, no credits, unknown model) are retried this
-/// rarely: the fix is the user's, not the provider's.
+/// many intervals apart, and at most this rarely: the fix is the user's, not
+/// the provider's (with the default 60 s interval: every 10 min).
+pub const MISCONFIGURED_INTERVALS: u32 = 10;
 pub const MISCONFIGURED_EVERY: Duration = Duration::from_secs(10 * 60);
 /// Unhealthy models are probed this many times more often (half-open).
 pub const HALF_OPEN_DIVISOR: u32 = 4;
@@ -363,7 +365,9 @@ impl Schedule {
         let mut period = match cond {
             Condition::Normal | Condition::CoolingUntil(_) => slot.interval,
             Condition::HalfOpen => slot.interval / HALF_OPEN_DIVISOR,
-            Condition::Misconfigured => slot.interval.max(MISCONFIGURED_EVERY),
+            Condition::Misconfigured => (slot.interval * MISCONFIGURED_INTERVALS)
+                .min(MISCONFIGURED_EVERY)
+                .max(slot.interval),
         };
         if slot.free {
             let n_free = self.slots.iter().filter(|s| s.free).count() as u32;
@@ -578,6 +582,20 @@ mod tests {
             );
         }
         let _ = until;
+    }
+
+    #[test]
+    fn misconfigured_retry_scales_with_a_short_interval() {
+        // The demo probes every 5 s: a model gone for a spell is retried
+        // within a minute, not after 10.
+        let mut s = Schedule::new(3);
+        s.add("m", S(5), t(0.0));
+        let taken = simulate(&mut s, 300.0, 0.5, |_, _| Condition::Misconfigured);
+        let gaps: Vec<f64> = taken["m"].windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(
+            gaps.len() >= 3 && gaps.iter().all(|g| (g - 50.0).abs() < 0.6),
+            "{gaps:?}"
+        );
     }
 
     #[test]

@@ -45,7 +45,7 @@ async fn check_json(scenario_file: &str, stream: bool) -> (Value, String) {
         json: true,
         rounds: 1,
     };
-    check::run(args, &config, &mut out)
+    check::run(args, config, None, &mut out)
         .await
         .expect("check runs");
     sim.shutdown().await;
@@ -140,7 +140,8 @@ async fn demo_scenario_gives_a_mixed_verdict() {
             json: false,
             rounds: 1,
         },
-        &config,
+        config,
+        None,
         &mut out,
     )
     .await

@@ -8,9 +8,11 @@ use clap::Args;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-use crate::api::{ChatRequest, Client, Deadlines, Message, Target};
-use crate::config::{Config, MissingKey, ModelConfig};
-use crate::health::{fmt_ago, fmt_secs, HealthBook, HealthPolicy, ModelSnapshot, SampleKind};
+use crate::api::Client;
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::health::{fmt_ago, fmt_secs, ModelSnapshot};
+use crate::store::Store;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -22,43 +24,35 @@ pub struct CheckArgs {
     pub rounds: u32,
 }
 
-/// Probes every model `rounds` times (models concurrently), prints the table
-/// or JSON, and says whether every chain model is fine.
+/// Probes every model `rounds` times (models concurrently), records the
+/// samples in the state file (so `ask` and the dashboard know what is down),
+/// prints the table or JSON, and says whether every chain model is fine.
 pub async fn run(
     args: CheckArgs,
-    config: &Config,
+    config: Config,
+    store: Option<Store>,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
     let client = Client::new(config.probe.connect_timeout);
-    let mut book = HealthBook::new(HealthPolicy::from(&config.health));
-    let mut probed = Vec::new();
-    for model in &config.models {
-        book.add_model(&model.name, &model.id);
-        match probe_plan(config, model) {
-            Ok(plan) => probed.push((model, plan)),
-            Err(missing) => {
-                book.set_missing_key(&model.name, Some(missing.to_string()), Utc::now());
-            }
-        }
+    let engine = Engine::new(config, client, store);
+    for warning in engine.warnings() {
+        eprintln!("chainwatch: {warning}");
     }
+    let config = engine.config();
     for _ in 0..args.rounds {
-        let attempts = join_all(
-            probed
-                .iter()
-                .map(|(_, (target, req, deadlines))| client.send(target, req, *deadlines, None)),
-        )
-        .await;
-        for ((model, _), attempt) in probed.iter().zip(attempts) {
-            book.record_attempt(&model.name, &attempt, SampleKind::Probe, Utc::now());
-        }
+        join_all(config.models.iter().map(|m| engine.probe(&m.name))).await;
     }
     let now = Utc::now();
-    let snapshots = book.snapshots(now);
+    engine.tick(now);
+    let snapshots = engine.snapshots(now);
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &report_json(config, &snapshots, now))?;
         writeln!(out)?;
     } else {
         write_table(out, config, &snapshots, now)?;
+    }
+    if let Err(err) = engine.save() {
+        eprintln!("chainwatch: {err:#}");
     }
     let all_fine = config.chain.iter().all(|name| {
         snapshots
@@ -70,38 +64,6 @@ pub async fn run(
     } else {
         ExitCode::from(1)
     })
-}
-
-/// The probe request for one model: its endpoint, key, prompt and deadlines.
-pub fn probe_plan(
-    config: &Config,
-    model: &ModelConfig,
-) -> Result<(Target, ChatRequest, Deadlines), MissingKey> {
-    let endpoint = config.endpoint_of(model);
-    let probe = config.probe_for(model);
-    let target = Target {
-        base_url: endpoint.base_url.clone(),
-        dialect: endpoint.dialect,
-        api_key: endpoint.api_key()?,
-        model_id: model.id.clone(),
-        extra: model.extra.clone(),
-        fallback_models: Vec::new(),
-    };
-    let request = ChatRequest {
-        messages: vec![Message {
-            role: "user".into(),
-            content: probe.prompt.clone(),
-        }],
-        max_tokens: probe.max_tokens,
-        stream: probe.stream,
-        expect: probe.expect.clone(),
-    };
-    let deadlines = Deadlines {
-        connect: probe.connect_timeout,
-        first_token: probe.ttft_timeout,
-        total: probe.timeout,
-    };
-    Ok((target, request, deadlines))
 }
 
 fn report_json(config: &Config, snapshots: &[ModelSnapshot], now: DateTime<Utc>) -> Value {
