@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::commands::ask::AskArgs;
+use crate::commands::chain::ChainArgs;
 use crate::commands::check::CheckArgs;
 use crate::commands::sim::SimArgs;
 use crate::commands::watch::WatchArgs;
@@ -44,6 +46,12 @@ pub enum Command {
     /// Probe every model now, print the table (or JSON); exit 0 when every
     /// chain model is healthy, 1 when any is not, 2 on a usage or config error.
     Check(CheckArgs),
+    /// Route one prompt through the healthy part of the chain and stream the
+    /// answer; what was skipped and tried goes to stderr. Exit 0 answered,
+    /// 1 every model failed, 2 on a usage or config error.
+    Ask(AskArgs),
+    /// Show or edit the saved order of the fallback chain.
+    Chain(ChainArgs),
     /// Run the engine without the screen, printing one line (or JSON
     /// object) per event until Ctrl-C: for scripts, loggers and services.
     Watch(WatchArgs),

@@ -45,6 +45,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Check(args)) => commands::check::run(args, config, store, &mut stdout).await,
         Some(Command::Watch(args)) => commands::watch::run(args, config, store).await,
+        Some(Command::Ask(args)) => {
+            commands::ask::run(args, &config, store, &mut stdout, &mut std::io::stderr()).await
+        }
+        Some(Command::Chain(args)) => {
+            commands::chain::run(args, &config, store, &mut stdout, &mut std::io::stderr()).await
+        }
         Some(Command::Sim(_)) => unreachable!("handled above"),
         None => {
             // Until the dashboard lands: what `check` prints.

@@ -1,5 +1,7 @@
 //! One module per subcommand; `main.rs` parses the command line and hands over.
 
+pub mod ask;
+pub mod chain;
 pub mod check;
 pub mod sim;
 pub mod watch;

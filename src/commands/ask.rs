@@ -1,0 +1,655 @@
+//! `chainwatch ask [--tier T] [--model NAME] [--json] [--no-hedge] "prompt"`:
+//! one prompt through the healthy part of the chain.
+//!
+//! The answer streams to stdout; what the router skipped, tried and chose
+//! goes to stderr, so `ask … > answer.txt` keeps only the answer. Health comes
+//! from the state file (what a running dashboard, `watch` or `check`
+//! recorded), and this prompt's attempts are saved back to it.
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use serde_json::{json, Value};
+use tokio::sync::mpsc::unbounded_channel;
+
+use crate::api::{Client, Message};
+use crate::commands::chain::load_chain;
+use crate::config::{Config, Hedge, Tier};
+use crate::engine::Engine;
+use crate::health::fmt_secs;
+use crate::route::{
+    AttemptRecord, RouteAnswer, RouteEvent, RouteFailure, RouteRequest, RouteTarget, Router, Skip,
+    DEFAULT_MAX_TOKENS,
+};
+use crate::store::Store;
+
+/// A prompt larger than this (from stdin) is refused rather than sent.
+const PROMPT_MAX_BYTES: u64 = 1024 * 1024;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct AskArgs {
+    /// Route through a cost tier (budget, standard, premium), escalating
+    /// upward when the whole tier fails.
+    #[arg(long, value_name = "TIER", conflicts_with = "model")]
+    pub tier: Option<Tier>,
+    /// Send to this one model, whatever its health.
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Print one JSON object with the answer and every attempt.
+    #[arg(long)]
+    pub json: bool,
+    /// Never start a second model while the first is slow.
+    #[arg(long)]
+    pub no_hedge: bool,
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_TOKENS)]
+    pub max_tokens: u32,
+    /// The prompt; `-` reads it from stdin.
+    pub prompt: String,
+}
+
+pub async fn run(
+    args: AskArgs,
+    config: &Config,
+    store: Option<Store>,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    run_with_input(args, config, store, &mut std::io::stdin().lock(), out, err).await
+}
+
+/// [`run`] with stdin passed in (tests).
+pub async fn run_with_input(
+    args: AskArgs,
+    config: &Config,
+    store: Option<Store>,
+    input: &mut impl Read,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let prompt = match read_prompt(&args.prompt, input) {
+        Ok(p) => p,
+        Err(why) => return usage(err, &why),
+    };
+    let target = match (&args.model, args.tier) {
+        (Some(name), _) if config.model(name).is_none() => {
+            let known: Vec<&str> = config.models.iter().map(|m| m.name.as_str()).collect();
+            return usage(
+                err,
+                &format!("unknown model {name:?}; known models: {}", known.join(", ")),
+            );
+        }
+        (Some(name), _) => RouteTarget::Model(name.clone()),
+        (None, Some(tier)) => {
+            if Tier::ALL
+                .iter()
+                .filter(|t| **t >= tier)
+                .all(|t| config.tiers.get(*t).is_empty())
+            {
+                return usage(
+                    err,
+                    &format!("no models in the {tier} tier or above; list some under [tiers] in the config"),
+                );
+            }
+            RouteTarget::Tier(tier)
+        }
+        (None, None) => RouteTarget::Chain,
+    };
+
+    let (chain, warning) = load_chain(config, store.as_ref());
+    if let Some(w) = warning {
+        writeln!(err, "warning: {w}")?;
+    }
+    if target == RouteTarget::Chain && chain.order().is_empty() {
+        return usage(
+            err,
+            "the chain is empty; add a model with `chainwatch chain add NAME`",
+        );
+    }
+    let client = Client::new(config.route.connect_timeout);
+    // No probe loop: only the history saved by whoever ran last.
+    let engine = Engine::new(config.clone(), client.clone(), store);
+    let router = Router::new(config.clone(), client);
+    let request = RouteRequest {
+        messages: vec![Message::user(prompt)],
+        target,
+        max_tokens: args.max_tokens,
+        hedge: args.no_hedge.then_some(Hedge::Off),
+    };
+
+    let (tx, mut rx) = unbounded_channel();
+    let mut printer = Printer {
+        json: args.json,
+        streamed_text: false,
+        ends_with_newline: true,
+    };
+    let routed = router.route(&engine, chain.order(), request, Some(tx));
+    tokio::pin!(routed);
+    let result = loop {
+        tokio::select! {
+            // Events first, so the answer's text is printed before the verdict.
+            biased;
+            Some(event) = rx.recv() => printer.event(&event, out, err)?,
+            result = &mut routed => break result,
+        }
+    };
+    while let Ok(event) = rx.try_recv() {
+        printer.event(&event, out, err)?;
+    }
+    if let Err(e) = engine.save() {
+        writeln!(err, "warning: {e}")?;
+    }
+    printer.finish(&result, out, err)?;
+    Ok(match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(1),
+    })
+}
+
+fn usage(err: &mut impl Write, why: &str) -> anyhow::Result<ExitCode> {
+    writeln!(err, "error: {why}")?;
+    Ok(ExitCode::from(2))
+}
+
+fn read_prompt(arg: &str, input: &mut impl Read) -> Result<String, String> {
+    let prompt = if arg == "-" {
+        let mut bytes = Vec::new();
+        input
+            .take(PROMPT_MAX_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("could not read the prompt from stdin: {e}"))?;
+        if bytes.len() as u64 > PROMPT_MAX_BYTES {
+            return Err(format!(
+                "the prompt on stdin is over {} MiB; send less",
+                PROMPT_MAX_BYTES / (1024 * 1024)
+            ));
+        }
+        String::from_utf8(bytes).map_err(|_| "the prompt on stdin is not UTF-8".to_string())?
+    } else {
+        arg.to_string()
+    };
+    if prompt.trim().is_empty() {
+        return Err("the prompt is empty".to_string());
+    }
+    Ok(prompt)
+}
+
+/// Turns route events into text: the answer to stdout, the rest to stderr.
+struct Printer {
+    json: bool,
+    streamed_text: bool,
+    ends_with_newline: bool,
+}
+
+impl Printer {
+    fn event(
+        &mut self,
+        event: &RouteEvent,
+        out: &mut impl Write,
+        err: &mut impl Write,
+    ) -> std::io::Result<()> {
+        if self.json {
+            return Ok(());
+        }
+        match event {
+            RouteEvent::Plan {
+                skipped,
+                last_resort,
+                ..
+            } => {
+                for skip in skipped {
+                    writeln!(err, "{}", skip_line(skip))?;
+                }
+                if *last_resort {
+                    writeln!(
+                        err,
+                        "nothing is known to be healthy: trying every model anyway (last resort)"
+                    )?;
+                }
+            }
+            RouteEvent::Escalate { from, to } => {
+                writeln!(err, "no {from} model answered: escalating to {to}")?;
+            }
+            RouteEvent::Trying { model, hedge: true } => {
+                writeln!(err, "no first token yet: also trying {model} (hedge)")?;
+            }
+            RouteEvent::Trying { .. } | RouteEvent::FirstToken { .. } => {}
+            RouteEvent::Delta { text, .. } => {
+                out.write_all(text.as_bytes())?;
+                out.flush()?;
+                self.streamed_text = true;
+                self.ends_with_newline = text.ends_with('\n');
+            }
+            RouteEvent::Failed {
+                model,
+                class,
+                message,
+                after_first_token,
+            } => {
+                self.end_text(out)?;
+                let when = if *after_first_token {
+                    " after it had started answering"
+                } else {
+                    ""
+                };
+                let message = if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({message})")
+                };
+                writeln!(err, "{model} failed{when}: {class}{message}")?;
+            }
+            RouteEvent::Cancelled { model, reason } => {
+                writeln!(err, "{model} cancelled: {reason}")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn end_text(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        if self.streamed_text && !self.ends_with_newline {
+            writeln!(out)?;
+            self.ends_with_newline = true;
+        }
+        Ok(())
+    }
+
+    fn finish(
+        &mut self,
+        result: &Result<RouteAnswer, RouteFailure>,
+        out: &mut impl Write,
+        err: &mut impl Write,
+    ) -> std::io::Result<()> {
+        if self.json {
+            let value = match result {
+                Ok(answer) => answer_json(answer),
+                Err(failure) => failure_json(failure),
+            };
+            serde_json::to_writer_pretty(&mut *out, &value)?;
+            writeln!(out)?;
+            return Ok(());
+        }
+        match result {
+            Ok(answer) => {
+                if !self.streamed_text {
+                    // Nothing streamed (a reply with no deltas): print it whole.
+                    out.write_all(answer.text.as_bytes())?;
+                    self.streamed_text = true;
+                    self.ends_with_newline = answer.text.ends_with('\n');
+                }
+                self.end_text(out)?;
+                writeln!(err, "{}", verdict(answer))?;
+            }
+            Err(failure) => {
+                self.end_text(out)?;
+                writeln!(err, "error: {failure}")?;
+            }
+        }
+        out.flush()
+    }
+}
+
+/// "gpt-4o skipped: unhealthy (2/3 ok; last: 502 …)"
+fn skip_line(skip: &Skip) -> String {
+    format!("{} skipped: {} ({})", skip.model, skip.status, skip.reason)
+}
+
+/// "claude-sonnet answered in 1.3s (first token 0.4s), served
+/// anthropic/claude-sonnet-4 via Anthropic · 12+40 tokens · $0.000612"
+fn verdict(answer: &RouteAnswer) -> String {
+    let mut line = format!("{} answered in {}", answer.model, fmt_secs(answer.total));
+    if let Some(ttft) = answer.ttft {
+        line.push_str(&format!(" (first token {})", fmt_secs(ttft)));
+    }
+    match (&answer.served_model, &answer.served_by) {
+        (Some(model), Some(by)) => line.push_str(&format!(", served {model} via {by}")),
+        (Some(model), None) => line.push_str(&format!(", served {model}")),
+        (None, Some(by)) => line.push_str(&format!(", via {by}")),
+        (None, None) => {}
+    }
+    if let Some(u) = &answer.usage {
+        line.push_str(&format!(
+            " · {}+{} tokens",
+            u.prompt_tokens, u.completion_tokens
+        ));
+    }
+    if let Some(cost) = answer.cost {
+        line.push_str(&format!(" · ${cost:.6}"));
+    }
+    let failed = answer
+        .attempts
+        .iter()
+        .filter(|a| !a.cancelled && !a.attempt.is_ok())
+        .count();
+    if failed > 0 {
+        line.push_str(&format!(
+            " · after {failed} failed attempt{}",
+            if failed == 1 { "" } else { "s" }
+        ));
+    }
+    if answer.last_resort {
+        line.push_str(" · last resort");
+    }
+    line
+}
+
+fn secs(d: Option<std::time::Duration>) -> Value {
+    d.map_or(Value::Null, |d| json!(d.as_secs_f64()))
+}
+
+fn attempt_json(r: &AttemptRecord) -> Value {
+    let a = &r.attempt;
+    let outcome = if r.cancelled {
+        "cancelled"
+    } else if a.is_ok() {
+        "ok"
+    } else {
+        "failed"
+    };
+    json!({
+        "model": r.model,
+        "outcome": outcome,
+        "hedged": r.hedged,
+        "class": a.class(),
+        "message": a.failure.as_ref().map(|f| f.message.as_str()),
+        "http_status": a.http_status,
+        "latency_s": a.latency.as_secs_f64(),
+        "ttft_s": secs(a.ttft),
+        "served_model": a.served_model,
+        "served_by": a.served_by,
+    })
+}
+
+fn skips_json(skipped: &[Skip]) -> Value {
+    skipped
+        .iter()
+        .map(|s| json!({"model": s.model, "status": s.status, "reason": s.reason}))
+        .collect()
+}
+
+fn answer_json(a: &RouteAnswer) -> Value {
+    json!({
+        "ok": true,
+        "model": a.model,
+        "model_id": a.model_id,
+        "served_model": a.served_model,
+        "served_by": a.served_by,
+        "ttft_s": secs(a.ttft),
+        "total_s": a.total.as_secs_f64(),
+        "usage": a.usage,
+        "cost": a.cost,
+        "text": a.text,
+        "last_resort": a.last_resort,
+        "skipped": skips_json(&a.skipped),
+        "attempts": a.attempts.iter().map(attempt_json).collect::<Vec<_>>(),
+    })
+}
+
+fn failure_json(f: &RouteFailure) -> Value {
+    json!({
+        "ok": false,
+        "error": f.to_string(),
+        "last_resort": f.last_resort,
+        "skipped": skips_json(&f.skipped),
+        "attempts": f.attempts.iter().map(attempt_json).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{Scenario, SimServer};
+    use std::time::Duration;
+
+    struct Run {
+        code: u8,
+        out: String,
+        err: String,
+    }
+
+    async fn sim() -> SimServer {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/assets/scenarios/route-basic.toml"
+        );
+        let scenario = Scenario::load(path.as_ref()).expect("scenario");
+        SimServer::start(scenario, "127.0.0.1:0".parse().expect("addr"), 3)
+            .await
+            .expect("sim")
+    }
+
+    fn config(sim: &SimServer, chain: &[&str]) -> Config {
+        let models: Vec<(String, String, Option<Tier>)> = sim
+            .scenario()
+            .models()
+            .iter()
+            .map(|m| (m.name.clone(), m.id.clone(), None))
+            .collect();
+        let mut config = Config::demo(&sim.base_url(), &models);
+        config.chain = chain.iter().map(|s| s.to_string()).collect();
+        config.route.hedge = Hedge::After(Duration::from_millis(200));
+        config.tiers.budget = vec!["down".into()];
+        config.tiers.standard = vec!["fast-b".into()];
+        config
+    }
+
+    fn args(prompt: &str) -> AskArgs {
+        AskArgs {
+            tier: None,
+            model: None,
+            json: false,
+            no_hedge: false,
+            max_tokens: 64,
+            prompt: prompt.to_string(),
+        }
+    }
+
+    async fn ask(args: AskArgs, config: &Config, store: Option<Store>, stdin: &str) -> Run {
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let code = run_with_input(
+            args,
+            config,
+            store,
+            &mut stdin.as_bytes(),
+            &mut out,
+            &mut err,
+        )
+        .await
+        .expect("runs");
+        let code = [0u8, 1, 2]
+            .into_iter()
+            .find(|c| ExitCode::from(*c) == code)
+            .unwrap_or(255);
+        Run {
+            code,
+            out: String::from_utf8(out).expect("utf-8"),
+            err: String::from_utf8(err).expect("utf-8"),
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::at(dir.path().join("state.json"));
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn answers_through_the_chain_and_remembers_what_failed() {
+        let sim = sim().await;
+        let config = config(&sim, &["down", "fast-a"]);
+        let (_dir, store) = store();
+
+        let first = ask(args("hello"), &config, Some(store.clone()), "").await;
+        assert_eq!(first.code, 0, "{}", first.err);
+        assert!(
+            first.out.len() > 1 && first.out.ends_with('\n'),
+            "{:?}",
+            first.out
+        );
+        assert!(
+            first.err.contains("down failed: server_error"),
+            "{}",
+            first.err
+        );
+        assert!(
+            first.err.contains("fast-a answered in")
+                && first.err.contains("served sim/fast-a via Sim A"),
+            "{}",
+            first.err
+        );
+
+        // The failure was saved: the next `ask` skips `down` without asking it.
+        let second = ask(args("hello"), &config, Some(store.clone()), "").await;
+        assert_eq!(second.code, 0, "{}", second.err);
+        assert!(
+            second
+                .err
+                .contains("down skipped: unhealthy (0/1 ok; last: 502"),
+            "{}",
+            second.err
+        );
+        assert_eq!(sim.stats("sim/down").requests, 1);
+        sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn json_has_the_answer_and_every_attempt() {
+        let sim = sim().await;
+        let config = config(&sim, &["hang", "fast-b"]);
+        let run = ask(
+            AskArgs {
+                json: true,
+                ..args("hello")
+            },
+            &config,
+            None,
+            "",
+        )
+        .await;
+        assert_eq!(run.code, 0, "{}", run.err);
+        let v: Value = serde_json::from_str(&run.out).expect("one JSON object");
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["model"], "fast-b");
+        assert!(v["text"].as_str().is_some_and(|t| !t.is_empty()));
+        let attempts = v["attempts"].as_array().expect("attempts");
+        let outcomes: Vec<(&str, &str, bool)> = attempts
+            .iter()
+            .map(|a| {
+                (
+                    a["model"].as_str().unwrap_or(""),
+                    a["outcome"].as_str().unwrap_or(""),
+                    a["hedged"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect();
+        assert_eq!(
+            outcomes,
+            [("hang", "cancelled", false), ("fast-b", "ok", true)]
+        );
+        assert!(
+            run.err.is_empty(),
+            "JSON mode keeps stderr quiet: {}",
+            run.err
+        );
+        sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn all_failed_exits_1_with_every_attempt() {
+        let sim = sim().await;
+        let config = config(&sim, &["down", "down2"]);
+        let run = ask(args("hello"), &config, None, "").await;
+        assert_eq!(run.code, 1);
+        assert!(run.out.is_empty());
+        assert!(
+            run.err
+                .contains("error: every model failed — down: server_error")
+                && run.err.contains("down2: server_error"),
+            "{}",
+            run.err
+        );
+        let run = ask(
+            AskArgs {
+                json: true,
+                ..args("hello")
+            },
+            &config,
+            None,
+            "",
+        )
+        .await;
+        assert_eq!(run.code, 1);
+        let v: Value = serde_json::from_str(&run.out).expect("JSON");
+        assert_eq!(v["ok"], false);
+        assert_eq!(v["attempts"].as_array().map(Vec::len), Some(2));
+        sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn tier_model_and_stdin() {
+        let sim = sim().await;
+        let config = config(&sim, &["fast-a"]);
+        let run = ask(
+            AskArgs {
+                tier: Some(Tier::Budget),
+                ..args("hello")
+            },
+            &config,
+            None,
+            "",
+        )
+        .await;
+        assert_eq!(run.code, 0, "{}", run.err);
+        assert!(
+            run.err
+                .contains("no budget model answered: escalating to standard"),
+            "{}",
+            run.err
+        );
+        assert!(run.err.contains("fast-b answered"), "{}", run.err);
+
+        let run = ask(
+            AskArgs {
+                model: Some("fast-b".into()),
+                ..args("-")
+            },
+            &config,
+            None,
+            "hello from stdin\n",
+        )
+        .await;
+        assert_eq!(run.code, 0, "{}", run.err);
+        assert!(run.err.contains("fast-b answered"), "{}", run.err);
+        sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn usage_errors_exit_2() {
+        let config = Config::demo("http://127.0.0.1:9", &[("a".into(), "x/a".into(), None)]);
+        let cases = [
+            (args("   "), "", "the prompt is empty"),
+            (args("-"), "", "the prompt is empty"),
+            (
+                AskArgs {
+                    model: Some("zz".into()),
+                    ..args("hi")
+                },
+                "",
+                "unknown model \"zz\"; known models: a",
+            ),
+            (
+                AskArgs {
+                    tier: Some(Tier::Premium),
+                    ..args("hi")
+                },
+                "",
+                "no models in the premium tier or above",
+            ),
+        ];
+        for (a, stdin, expected) in cases {
+            let run = ask(a, &config, None, stdin).await;
+            assert_eq!(run.code, 2, "{expected}");
+            assert!(run.err.contains(expected), "{}", run.err);
+        }
+    }
+}
