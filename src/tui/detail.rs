@@ -24,7 +24,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme;
     let lines = info(m, app);
     // Side by side when wide, else the chart below the figures.
-    let (text_area, chart_area) = if area.width >= 110 {
+    let (text_area, chart_area) = if area.width >= 150 {
         let left = area.width / 2;
         (
             Rect {
@@ -235,7 +235,7 @@ fn chart(frame: &mut Frame, area: Rect, m: &ModelSnapshot, theme: Theme) {
         .borders(Borders::TOP)
         .border_style(theme.border())
         .title(Line::from(format!(
-            " latency of the last {} samples (· failed) ",
+            " latency of the last {} samples (• failed) ",
             m.trend.len()
         )));
     let chart = Chart::new(datasets)

@@ -6,6 +6,7 @@
 //! terminal, the engine and the router.
 
 pub mod app;
+pub mod dashboard;
 pub mod detail;
 pub mod events;
 pub mod help;
@@ -18,3 +19,4 @@ pub mod theme;
 pub mod view;
 
 pub use app::{Action, App, Command, Focus, Sort};
+pub use dashboard::{run, DashboardOptions};

@@ -12,15 +12,23 @@ use super::view::INPUT_LINES_MAX;
 /// "prompt [chain] → a › b › c (skipping d: unhealthy)", or with symbols
 /// for the skipped ones ("skipping d ✗") when that does not fit in `width`.
 pub fn title(app: &App, width: u16) -> Line<'static> {
-    let full = title_at(app, false);
-    if full.width() <= usize::from(width) {
-        full
-    } else {
-        title_at(app, true)
+    let width = usize::from(width);
+    let full = title_at(app, false, usize::MAX);
+    if full.width() <= width {
+        return full;
     }
+    // Then the order cut short ("a › b › +3"), the skips always in view.
+    let len = app.preview().order.len();
+    for keep in (1..=len).rev() {
+        let line = title_at(app, true, keep);
+        if line.width() <= width || keep == 1 {
+            return line;
+        }
+    }
+    title_at(app, true, usize::MAX)
 }
 
-fn title_at(app: &App, compact: bool) -> Line<'static> {
+fn title_at(app: &App, compact: bool, keep: usize) -> Line<'static> {
     let theme = app.theme;
     let preview = app.preview();
     let mut spans = vec![
@@ -40,7 +48,14 @@ fn title_at(app: &App, compact: bool) -> Line<'static> {
             theme.warn(),
         ));
     } else {
-        spans.push(Span::raw(preview.order.join(" › ")));
+        let shown: Vec<&str> = preview.order.iter().take(keep).map(String::as_str).collect();
+        spans.push(Span::raw(shown.join(" › ")));
+        if preview.order.len() > shown.len() {
+            spans.push(Span::styled(
+                format!(" › +{}", preview.order.len() - shown.len()),
+                theme.dim(),
+            ));
+        }
         if let Some(then) = preview.then {
             spans.push(Span::styled(format!(" › then {then}"), theme.dim()));
         }
@@ -205,23 +220,45 @@ fn flow(
     lines
 }
 
-/// Hard wrap at `width` characters per line (the answer panel is narrow and
-/// the tail matters most; word wrapping is not worth its cost here).
+/// Wraps at `width` characters, breaking after the last space that fits
+/// (a word longer than the line is cut).
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
     let mut out = Vec::new();
     for line in text.split('\n') {
-        let chars: Vec<char> = line.chars().filter(|c| *c != '\r').collect();
-        if chars.is_empty() {
+        let mut rest: Vec<char> = line.chars().filter(|c| *c != '\r').collect();
+        if rest.is_empty() {
             out.push(String::new());
             continue;
         }
-        for chunk in chars.chunks(width) {
-            out.push(chunk.iter().collect());
+        while rest.len() > width {
+            let cut = rest[..=width]
+                .iter()
+                .rposition(|c| *c == ' ')
+                .filter(|at| *at > 0)
+                .unwrap_or(width);
+            out.push(rest[..cut].iter().collect::<String>().trim_end().to_string());
+            let skip = usize::from(rest.get(cut) == Some(&' '));
+            rest.drain(..cut + skip);
         }
+        out.push(rest.into_iter().collect());
     }
     while out.last().is_some_and(|l| l.is_empty()) {
         out.pop();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wraps_at_spaces_and_cuts_long_words() {
+        assert_eq!(wrap("the quick brown fox", 10), vec!["the quick", "brown fox"]);
+        assert_eq!(wrap("abcdefghijkl", 5), vec!["abcde", "fghij", "kl"]);
+        assert_eq!(wrap("a\n\nb\n\n", 5), vec!["a", "", "b"]);
+        assert_eq!(wrap("exactly ten", 11), vec!["exactly ten"]);
+        assert!(wrap("", 3).is_empty());
+    }
 }

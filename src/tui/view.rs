@@ -248,7 +248,7 @@ fn header_left(app: &App, short: bool) -> Line<'static> {
         format!(
             "{} models · probe {} · {} · >{:.0}% ",
             app.models.len(),
-            fmt_secs(s.probe_interval),
+            fmt_window(s.probe_interval),
             fmt_window(s.window),
             s.threshold * 100.0
         )
@@ -256,7 +256,7 @@ fn header_left(app: &App, short: bool) -> Line<'static> {
         format!(
             "· {} models · probe {} · window {} · >{:.0}% ",
             app.models.len(),
-            fmt_secs(s.probe_interval),
+            fmt_window(s.probe_interval),
             fmt_window(s.window),
             s.threshold * 100.0
         )
@@ -301,10 +301,12 @@ fn header_right(app: &App, compact: bool) -> Line<'static> {
     Line::from(spans)
 }
 
-/// "15m", "1h", "90s": a window reads better than "900s".
+/// "15m", "1h", "90s", "5s": reads better than "900s" or "5.0s".
 pub fn fmt_window(d: std::time::Duration) -> String {
     let secs = d.as_secs();
-    if secs >= 3600 && secs.is_multiple_of(3600) {
+    if d.subsec_nanos() == 0 && secs > 0 && secs < 120 {
+        format!("{secs}s")
+    } else if secs >= 3600 && secs.is_multiple_of(3600) {
         format!("{}h", secs / 3600)
     } else if secs >= 60 && secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
