@@ -136,6 +136,7 @@ fn demo_dashboard_in_a_pty() {
         .find(|l| !l.trim_matches(|c| c == '│' || c == ' ').is_empty())
         .unwrap_or_default()
         .to_string();
+    eprintln!("answer line: {answer}");
     assert!(
         answer.contains("pong"),
         "the answer line: {answer:?}\n{text}"
