@@ -33,7 +33,7 @@ command -v tmux >/dev/null || { echo "tmux is needed" >&2; exit 2; }
 {
     echo '[server]'
     echo 'require_auth = false'
-    for i in $(seq -w 1 "$MODELS"); do
+    for i in $(seq -f %03g 1 "$MODELS"); do
         echo
         echo '[[model]]'
         echo "name = \"model-$i\""
@@ -45,10 +45,10 @@ command -v tmux >/dev/null || { echo "tmux is needed" >&2; exit 2; }
 } > "$WORK/scenario.toml"
 {
     printf 'chain = ['
-    for i in $(seq -w 1 5); do printf '"model-%s", ' "$i"; done
+    for i in $(seq -f %03g 1 5); do printf '"model-%s", ' "$i"; done
     printf ']\n\n[probe]\ninterval = "60s"\n\n'
     printf '[[endpoint]]\nname = "sim"\nbase_url = "http://127.0.0.1:%s/v1"\n' "$PORT"
-    for i in $(seq -w 1 "$MODELS"); do
+    for i in $(seq -f %03g 1 "$MODELS"); do
         printf '\n[[model]]\nname = "model-%s"\nid = "sim/model-%s"\nendpoint = "sim"\n' "$i" "$i"
     done
 } > "$WORK/config.toml"
@@ -60,15 +60,17 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 
+# `exec` makes the pane's process the dashboard itself; on failure the pane
+# stays to show why.
 tmux new-session -d -s "$SESSION" -x 120 -y 40 \
-    "env HOME=$WORK XDG_STATE_HOME=$WORK/state XDG_CONFIG_HOME=$WORK/cfg $BIN --config $WORK/config.toml"
-PID=""
-for _ in $(seq 50); do
-    PID="$(pgrep -P "$(tmux display-message -p -t "$SESSION" '#{pane_pid}')" chainwatch || true)"
-    [ -z "$PID" ] && PID="$(tmux display-message -p -t "$SESSION" '#{pane_pid}')"
-    [ -r "/proc/$PID/stat" ] && break
-    sleep 0.1
-done
+    "exec env HOME=$WORK XDG_STATE_HOME=$WORK/state XDG_CONFIG_HOME=$WORK/cfg $BIN --config $WORK/config.toml 2>$WORK/err.txt"
+sleep 1
+PID="$(tmux display-message -p -t "$SESSION" '#{pane_pid}' 2>/dev/null || true)"
+if [ -z "$PID" ] || ! grep -q chainwatch "/proc/$PID/cmdline" 2>/dev/null; then
+    echo "the dashboard did not start:" >&2
+    cat "$WORK/err.txt" >&2 || true
+    exit 1
+fi
 
 ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 HZ="$(getconf CLK_TCK)"

@@ -523,6 +523,17 @@ fn tiny_and_huge_terminals_do_not_panic() {
 }
 
 #[test]
+fn a_long_chain_is_cut_short_in_the_prompt_title() {
+    let app = fixture::many(60, 100, 30);
+    let text = screen(&app);
+    let title = text.lines().find(|l| l.contains("prompt [chain]")).unwrap();
+    assert!(title.contains("model-000 › model-001"), "{title}");
+    assert!(title.contains(" › +"), "the rest is counted: {title}");
+    assert!(title.contains("(skipping"), "skips stay in view: {title}");
+    assert!(title.ends_with('┤'), "it fits: {title}");
+}
+
+#[test]
 fn no_color_still_shows_status_in_words() {
     let mut app = fixture::app(120, 32);
     app.theme.color = false;

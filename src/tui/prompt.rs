@@ -13,24 +13,34 @@ use super::view::INPUT_LINES_MAX;
 /// for the skipped ones ("skipping d ✗") when that does not fit in `width`.
 pub fn title(app: &App, width: u16) -> Line<'static> {
     let width = usize::from(width);
-    let full = title_at(app, false, usize::MAX);
+    let preview = app.preview();
+    let full = title_at(app, &preview, false, usize::MAX);
     if full.width() <= width {
         return full;
     }
-    // Then the order cut short ("a › b › +3"), the skips always in view.
-    let len = app.preview().order.len();
-    for keep in (1..=len).rev() {
-        let line = title_at(app, true, keep);
-        if line.width() <= width || keep == 1 {
-            return line;
+    // Then the order cut short ("a › b › +3"), the skips always in view:
+    // find how many names fit from the widths, then build the line once.
+    let names = &preview.order;
+    // The title without any names: take off the " › +N" that keep = 0 adds.
+    let all_hidden = if names.is_empty() { 0 } else { 4 + names.len().to_string().len() };
+    let bare = title_at(app, &preview, true, 0).width() - all_hidden;
+    let mut used = bare;
+    let mut keep = 0;
+    for (i, name) in names.iter().enumerate() {
+        let more = names.len() - (i + 1);
+        let tail = if more > 0 { 4 + more.to_string().len() } else { 0 };
+        let sep = if i > 0 { 3 } else { 0 };
+        if used + sep + name.chars().count() + tail > width && keep > 0 {
+            break;
         }
+        used += sep + name.chars().count();
+        keep += 1;
     }
-    title_at(app, true, usize::MAX)
+    title_at(app, &preview, true, keep.max(1))
 }
 
-fn title_at(app: &App, compact: bool, keep: usize) -> Line<'static> {
+fn title_at(app: &App, preview: &super::app::Preview, compact: bool, keep: usize) -> Line<'static> {
     let theme = app.theme;
-    let preview = app.preview();
     let mut spans = vec![
         Span::styled("prompt", theme.title()),
         Span::raw(format!(" [{}] → ", app.target_label())),
@@ -60,9 +70,12 @@ fn title_at(app: &App, compact: bool, keep: usize) -> Line<'static> {
             spans.push(Span::styled(format!(" › then {then}"), theme.dim()));
         }
         if !preview.skipped.is_empty() {
-            let skipped: Vec<String> = preview
+            // Compact: symbols for the reasons, and at most two named.
+            let named = if compact { 2 } else { usize::MAX };
+            let mut skipped: Vec<String> = preview
                 .skipped
                 .iter()
+                .take(named)
                 .map(|(n, s)| {
                     if compact {
                         format!("{n} {}", s.symbol())
@@ -71,6 +84,9 @@ fn title_at(app: &App, compact: bool, keep: usize) -> Line<'static> {
                     }
                 })
                 .collect();
+            if preview.skipped.len() > skipped.len() {
+                skipped.push(format!("+{}", preview.skipped.len() - skipped.len()));
+            }
             spans.push(Span::styled(
                 format!(" (skipping {})", skipped.join(", ")),
                 theme.warn(),
