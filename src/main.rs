@@ -69,7 +69,13 @@ async fn dashboard(config: Config, store: Option<Store>) -> anyhow::Result<()> {
     let client = chainwatch::api::Client::new(config.probe.connect_timeout);
     let router = chainwatch::route::Router::new(config.clone(), client.clone());
     let engine = chainwatch::engine::Engine::new(config, client, store.clone());
-    chainwatch::tui::run(engine, router, store, chainwatch::tui::DashboardOptions { demo }).await
+    chainwatch::tui::run(
+        engine,
+        router,
+        store,
+        chainwatch::tui::DashboardOptions { demo },
+    )
+    .await
 }
 
 /// The config to use and, in demo mode, the simulator it points at (kept

@@ -22,13 +22,21 @@ pub fn title(app: &App, width: u16) -> Line<'static> {
     // find how many names fit from the widths, then build the line once.
     let names = &preview.order;
     // The title without any names: take off the " › +N" that keep = 0 adds.
-    let all_hidden = if names.is_empty() { 0 } else { 4 + names.len().to_string().len() };
+    let all_hidden = if names.is_empty() {
+        0
+    } else {
+        4 + names.len().to_string().len()
+    };
     let bare = title_at(app, &preview, true, 0).width() - all_hidden;
     let mut used = bare;
     let mut keep = 0;
     for (i, name) in names.iter().enumerate() {
         let more = names.len() - (i + 1);
-        let tail = if more > 0 { 4 + more.to_string().len() } else { 0 };
+        let tail = if more > 0 {
+            4 + more.to_string().len()
+        } else {
+            0
+        };
         let sep = if i > 0 { 3 } else { 0 };
         if used + sep + name.chars().count() + tail > width && keep > 0 {
             break;
@@ -58,7 +66,12 @@ fn title_at(app: &App, preview: &super::app::Preview, compact: bool, keep: usize
             theme.warn(),
         ));
     } else {
-        let shown: Vec<&str> = preview.order.iter().take(keep).map(String::as_str).collect();
+        let shown: Vec<&str> = preview
+            .order
+            .iter()
+            .take(keep)
+            .map(String::as_str)
+            .collect();
         spans.push(Span::raw(shown.join(" › ")));
         if preview.order.len() > shown.len() {
             spans.push(Span::styled(
@@ -253,7 +266,13 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
                 .rposition(|c| *c == ' ')
                 .filter(|at| *at > 0)
                 .unwrap_or(width);
-            out.push(rest[..cut].iter().collect::<String>().trim_end().to_string());
+            out.push(
+                rest[..cut]
+                    .iter()
+                    .collect::<String>()
+                    .trim_end()
+                    .to_string(),
+            );
             let skip = usize::from(rest.get(cut) == Some(&' '));
             rest.drain(..cut + skip);
         }
@@ -271,7 +290,10 @@ mod tests {
 
     #[test]
     fn wraps_at_spaces_and_cuts_long_words() {
-        assert_eq!(wrap("the quick brown fox", 10), vec!["the quick", "brown fox"]);
+        assert_eq!(
+            wrap("the quick brown fox", 10),
+            vec!["the quick", "brown fox"]
+        );
         assert_eq!(wrap("abcdefghijkl", 5), vec!["abcde", "fghij", "kl"]);
         assert_eq!(wrap("a\n\nb\n\n", 5), vec!["a", "", "b"]);
         assert_eq!(wrap("exactly ten", 11), vec!["exactly ten"]);
