@@ -74,22 +74,14 @@ impl Book {
 
 fn attempt(class: Option<FailureClass>, now: DateTime<Utc>) -> Attempt {
     Attempt {
-        started_at: now,
         failure: class.map(|class| Failure {
             class,
             message: "bad gateway".into(),
             retry_after: None,
         }),
         http_status: Some(if class.is_some() { 502 } else { 200 }),
-        latency: Duration::from_millis(800),
         ttft: Some(Duration::from_millis(300)),
-        tokens_per_s: None,
-        served_model: None,
-        served_by: None,
-        fingerprint: None,
-        usage: None,
-        reply: String::new(),
-        finish_reason: None,
+        ..Attempt::blank(now, Duration::from_millis(800))
     }
 }
 

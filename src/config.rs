@@ -483,6 +483,19 @@ impl Config {
         }
     }
 
+    /// Where and how to send a request to `model`, with the key given.
+    pub fn target(&self, model: &ModelConfig, api_key: Option<Secret>) -> crate::api::Target {
+        let endpoint = self.endpoint_of(model);
+        crate::api::Target {
+            base_url: endpoint.base_url.clone(),
+            dialect: endpoint.dialect,
+            api_key,
+            model_id: model.id.clone(),
+            extra: model.extra.clone(),
+            fallback_models: Vec::new(),
+        }
+    }
+
     pub fn model(&self, name: &str) -> Option<&ModelConfig> {
         self.models.iter().find(|m| m.name == name)
     }

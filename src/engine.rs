@@ -194,14 +194,8 @@ impl Engine {
                 .or_insert_with(|| Arc::new(Semaphore::new(config.probe.concurrency.max(1))));
             let plan = ProbePlan {
                 endpoint: endpoint.name.clone(),
-                target: Target {
-                    base_url: endpoint.base_url.clone(),
-                    dialect: endpoint.dialect,
-                    api_key: None, // looked up at each probe: the variable may change
-                    model_id: model.id.clone(),
-                    extra: model.extra.clone(),
-                    fallback_models: Vec::new(),
-                },
+                // The key is looked up at each probe: the variable may change.
+                target: config.target(model, None),
                 request: ChatRequest {
                     messages: vec![Message::user(settings.prompt.clone())],
                     max_tokens: settings.max_tokens,
@@ -608,16 +602,19 @@ impl Engine {
         let Some(store) = &self.inner.store else {
             return Ok(());
         };
-        let models: std::collections::BTreeMap<_, _> = lock(&self.inner.book)
-            .models()
-            .map(|(n, h)| (n.clone(), h.clone()))
-            .collect();
         let ledger = lock(&self.inner.money).ledger.clone();
         let acks = lock(&self.inner.acks).clone();
         let now = Utc::now();
+        let mut absorbed = Vec::new();
         store
             .update(|state| {
-                state.models = models;
+                // Another process (`ask`, `check`) may have saved samples
+                // since this one loaded: take them in rather than erase them.
+                let mut book = lock(&self.inner.book);
+                for (name, theirs) in &state.models {
+                    absorbed.extend(book.absorb(name, theirs, now));
+                }
+                state.models = book.models().map(|(n, h)| (n.clone(), h.clone())).collect();
                 state.ledger = ledger;
                 for a in acks {
                     state.acknowledge(&a.model, &a.served, a.at);
@@ -630,6 +627,9 @@ impl Engine {
                     store.path().display()
                 )
             })?;
+        for event in absorbed {
+            self.emit(EngineEvent::Health(event));
+        }
         self.emit(EngineEvent::Saved {
             at: now,
             path: store.path().to_path_buf(),

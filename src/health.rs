@@ -329,6 +329,8 @@ pub struct ModelHealth {
     rate_limited_until: Option<DateTime<Utc>>,
     /// Why the model cannot work as configured (auth, credits, missing key…).
     misconfig: Option<String>,
+    /// The environment now, not history: never saved.
+    #[serde(skip)]
     missing_key: Option<String>,
     last_failure: Option<LastFailure>,
     last_success: Option<DateTime<Utc>>,
@@ -400,9 +402,15 @@ impl ModelHealth {
                     self.consecutive_rate_limits = 0;
                     self.rate_limited_until = None;
                 }
-                self.misconfig = class
-                    .is_misconfiguration()
-                    .then(|| describe_failure(class, obs.http_status, obs.message.as_deref()));
+                // A user's prompt rejected as a bad request (too long, moderated)
+                // says nothing about the model's configuration.
+                let about_the_prompt =
+                    sample.kind == SampleKind::Prompt && class == FailureClass::BadRequest;
+                if !about_the_prompt {
+                    self.misconfig = class
+                        .is_misconfiguration()
+                        .then(|| describe_failure(class, obs.http_status, obs.message.as_deref()));
+                }
                 if class.counts_against_ratio() {
                     self.lifetime_counted += 1;
                     self.consecutive_ok = 0;
@@ -507,6 +515,45 @@ impl ModelHealth {
         if !in_step {
             self.rebuild_stats();
         }
+    }
+
+    /// Takes in the samples another process (`ask`, `check`) saved for this
+    /// model that this one has not seen, so that concurrent writers of the
+    /// state file do not erase each other's evidence. Samples are matched by
+    /// their timestamp; what is older than the window is left out.
+    pub fn absorb(
+        &mut self,
+        policy: &HealthPolicy,
+        other: &ModelHealth,
+        now: DateTime<Utc>,
+    ) -> usize {
+        let start = self.window_start(policy, now);
+        let known: std::collections::HashSet<DateTime<Utc>> =
+            self.samples.iter().map(|s| s.at).collect();
+        let foreign: Vec<Sample> = other
+            .samples
+            .iter()
+            .filter(|s| s.at >= start && !known.contains(&s.at))
+            .cloned()
+            .collect();
+        if foreign.is_empty() {
+            return 0;
+        }
+        for s in &foreign {
+            self.lifetime_ok += u64::from(s.class.is_none());
+            self.lifetime_counted += u64::from(s.counts());
+        }
+        if other.last_failure.as_ref().map(|f| f.at) > self.last_failure.as_ref().map(|f| f.at) {
+            self.last_failure.clone_from(&other.last_failure);
+        }
+        self.last_success = self.last_success.max(other.last_success);
+        let n = foreign.len();
+        let mut merged: Vec<Sample> = self.samples.drain(..).chain(foreign).collect();
+        merged.sort_by_key(|s| s.at);
+        let keep_from = merged.len().saturating_sub(RING_CAP);
+        self.samples = merged.into_iter().skip(keep_from).collect();
+        self.rebuild_stats();
+        n
     }
 
     /// Whether the running figures describe exactly the ring.
@@ -724,6 +771,24 @@ impl HealthBook {
 
     pub fn names(&self) -> &[String] {
         &self.names
+    }
+
+    /// Merges what another writer saved for `name` (see [`ModelHealth::absorb`])
+    /// and reports any status change that follows.
+    pub fn absorb(
+        &mut self,
+        name: &str,
+        other: &ModelHealth,
+        now: DateTime<Utc>,
+    ) -> Vec<HealthEvent> {
+        let absorbed = match self.models.get_mut(name) {
+            Some(model) if model.id == other.id => model.absorb(&self.policy, other, now),
+            _ => 0,
+        };
+        if absorbed == 0 {
+            return Vec::new();
+        }
+        self.update_status(name, now).into_iter().collect()
     }
 
     /// Takes every model's status at `now` as already reported, without
@@ -1383,6 +1448,22 @@ mod tests {
         assert_eq!(b.status("m", t(9)), Some(Status::Degraded));
         let (_, why) = b.model("m").unwrap().status(b.policy(), t(9));
         assert!(why.contains("slow: p95 5.0s > 2.0s"), "{why}");
+    }
+
+    #[test]
+    fn a_prompt_rejected_as_a_bad_request_does_not_misconfigure_the_model() {
+        let mut b = book();
+        feed(&mut b, vec![ok_at(0)]);
+        let (mut s, o) = fail_at(10, FailureClass::BadRequest, Some(400));
+        s.kind = SampleKind::Prompt;
+        b.record("m", s, o, t(10));
+        assert_eq!(b.status("m", t(10)), Some(Status::Healthy));
+        // The same from a probe means the probe itself is misconfigured.
+        feed(
+            &mut b,
+            vec![fail_at(20, FailureClass::BadRequest, Some(400))],
+        );
+        assert_eq!(b.status("m", t(20)), Some(Status::Misconfigured));
     }
 
     #[test]

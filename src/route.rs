@@ -422,17 +422,10 @@ impl Router {
 
     /// The request target for `model`, with the endpoint's key read now.
     fn target_for(&self, model: &ModelConfig) -> Target {
-        let endpoint = self.config.endpoint_of(model);
-        Target {
-            base_url: endpoint.base_url.clone(),
-            dialect: endpoint.dialect,
-            // A missing key is sent as none: the provider's 401 then says so,
-            // which is what "try it anyway" (last resort) asks for.
-            api_key: endpoint.api_key().ok().flatten(),
-            model_id: model.id.clone(),
-            extra: model.extra.clone(),
-            fallback_models: Vec::new(),
-        }
+        // A missing key is sent as none: the provider's 401 then says so,
+        // which is what "try it anyway" (last resort) asks for.
+        let key = self.config.endpoint_of(model).api_key().ok().flatten();
+        self.config.target(model, key)
     }
 
     fn deadlines(&self) -> Deadlines {
@@ -734,20 +727,7 @@ impl Race<'_> {
                 model: r.model,
                 hedged: r.hedged,
                 cancelled: true,
-                attempt: Attempt {
-                    started_at: r.started_at,
-                    failure: None,
-                    http_status: None,
-                    latency: r.t0.elapsed(),
-                    ttft: None,
-                    tokens_per_s: None,
-                    served_model: None,
-                    served_by: None,
-                    fingerprint: None,
-                    usage: None,
-                    reply: String::new(),
-                    finish_reason: None,
-                },
+                attempt: Attempt::blank(r.started_at, r.t0.elapsed()),
             });
         }
     }

@@ -516,22 +516,13 @@ async fn real_prompts_are_samples_too() {
     let engine = engine(config_for(&sim, Duration::from_secs(60)), None);
     let mut events = engine.subscribe();
     let attempt = chainwatch::api::Attempt {
-        started_at: at(1.0),
         failure: Some(chainwatch::api::Failure {
             class: chainwatch::api::FailureClass::ServerError,
             message: "upstream down".into(),
             retry_after: None,
         }),
         http_status: Some(502),
-        latency: Duration::from_millis(80),
-        ttft: None,
-        tokens_per_s: None,
-        served_model: None,
-        served_by: None,
-        fingerprint: None,
-        usage: None,
-        reply: String::new(),
-        finish_reason: None,
+        ..chainwatch::api::Attempt::blank(at(1.0), Duration::from_millis(80))
     };
     let before = engine.next_due("outage").unwrap();
     engine.record(
@@ -580,4 +571,63 @@ async fn key_and_price_fetches_against_the_simulator() {
         .unwrap_err();
     assert!(err.to_string().contains("HTTP 404"), "{err}");
     sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_running_engine_keeps_what_another_process_saved() {
+    // The dashboard (`running`) and an `ask` (`other`) share one state file.
+    let dir = tempfile::tempdir().unwrap();
+    let state_path = dir.path().join("state.json");
+    let sim = start_sim(Scenario::load(&scenario_file("outage.toml")).unwrap()).await;
+    let config = config_for(&sim, Duration::from_secs(60));
+    let client = Client::new(config.probe.connect_timeout);
+    let running = Engine::new(config.clone(), client.clone(), Some(Store::at(&state_path)));
+    let other = Engine::new(config, client, Some(Store::at(&state_path)));
+    let now = Utc::now();
+    let failed = chainwatch::api::Attempt {
+        failure: Some(chainwatch::api::Failure {
+            class: chainwatch::api::FailureClass::ServerError,
+            message: "upstream down".into(),
+            retry_after: None,
+        }),
+        http_status: Some(502),
+        ..chainwatch::api::Attempt::blank(now, Duration::from_millis(80))
+    };
+    other.record(
+        "outage",
+        &failed,
+        chainwatch::health::SampleKind::Prompt,
+        now,
+    );
+    other.save().unwrap();
+    let ok =
+        chainwatch::api::Attempt::blank(now + TimeDelta::seconds(1), Duration::from_millis(90));
+    running.record("healthy", &ok, chainwatch::health::SampleKind::Probe, now);
+    running.save().unwrap();
+
+    assert_eq!(
+        running.status("outage", Utc::now()),
+        Status::Unhealthy,
+        "absorbed on save"
+    );
+    let (state, warning) = Store::at(&state_path).load();
+    assert!(warning.is_none(), "{warning:?}");
+    let saved = counts_in(state);
+    assert_eq!(
+        saved.0, 1,
+        "the other process's failure survived: {saved:?}"
+    );
+    assert_eq!(saved.1, 1, "and this one's success too: {saved:?}");
+    sim.shutdown().await;
+
+    /// (outage failures, healthy successes) in a saved state.
+    fn counts_in(state: chainwatch::store::State) -> (usize, usize) {
+        let json = serde_json::to_value(&state.models).unwrap();
+        let count = |model: &str, failed: bool| {
+            json[model]["samples"].as_array().map_or(0, |s| {
+                s.iter().filter(|x| x["class"].is_null() != failed).count()
+            })
+        };
+        (count("outage", true), count("healthy", false))
+    }
 }

@@ -174,6 +174,25 @@ pub struct Attempt {
 }
 
 impl Attempt {
+    /// An attempt with nothing known yet but when it started and how long it
+    /// took: a success until a `failure` is set.
+    pub fn blank(started_at: DateTime<Utc>, latency: Duration) -> Attempt {
+        Attempt {
+            started_at,
+            failure: None,
+            http_status: None,
+            latency,
+            ttft: None,
+            tokens_per_s: None,
+            served_model: None,
+            served_by: None,
+            fingerprint: None,
+            usage: None,
+            reply: String::new(),
+            finish_reason: None,
+        }
+    }
+
     pub fn is_ok(&self) -> bool {
         self.failure.is_none()
     }

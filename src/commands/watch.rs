@@ -262,22 +262,13 @@ mod tests {
         EngineEvent::Probe {
             model: "gpt-4o".into(),
             attempt: Attempt {
-                started_at: at(),
                 failure: Some(Failure {
                     class: FailureClass::ServerError,
                     message: "provider unavailable".into(),
                     retry_after: None,
                 }),
                 http_status: Some(502),
-                latency: Duration::from_millis(120),
-                ttft: None,
-                tokens_per_s: None,
-                served_model: None,
-                served_by: None,
-                fingerprint: None,
-                usage: None,
-                reply: String::new(),
-                finish_reason: None,
+                ..Attempt::blank(at(), Duration::from_millis(120))
             },
         }
     }
