@@ -53,14 +53,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Sim(_)) => unreachable!("handled above"),
         None => {
-            // Until the dashboard lands: what `check` prints.
-            let args = commands::check::CheckArgs {
-                json: false,
-                rounds: 1,
-            };
-            commands::check::run(args, config, store, &mut stdout).await
+            drop(stdout);
+            dashboard(config, store).await?;
+            Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The live dashboard over the engine and the router.
+async fn dashboard(config: Config, store: Option<Store>) -> anyhow::Result<()> {
+    let demo = (config.source == ConfigSource::Demo).then(|| {
+        "demo: simulated models — set OPENROUTER_API_KEY or write a config to watch real ones"
+            .to_string()
+    });
+    let client = chainwatch::api::Client::new(config.probe.connect_timeout);
+    let router = chainwatch::route::Router::new(config.clone(), client.clone());
+    let engine = chainwatch::engine::Engine::new(config, client, store.clone());
+    chainwatch::tui::run(
+        engine,
+        router,
+        store,
+        chainwatch::tui::DashboardOptions { demo },
+    )
+    .await
 }
 
 /// The config to use and, in demo mode, the simulator it points at (kept

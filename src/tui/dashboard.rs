@@ -1,0 +1,208 @@
+//! The entry point: the engine, router and store behind [`Services`], the
+//! terminal set up and always given back (quit, Ctrl-C, SIGTERM, panic).
+
+use std::io::stdout;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Local, Utc};
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, EventStream};
+use crossterm::execute;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{Engine, EngineEvent};
+use crate::health::ModelSnapshot;
+use crate::route::{Chain, RouteEvent, RouteRequest, RouteTarget, Router};
+use crate::store::Store;
+
+use super::app::{Action, App};
+use super::run::{event_loop, init_file_logging, News, RouteFuture, Services};
+use super::theme::Theme;
+
+/// How the dashboard was started.
+#[derive(Debug, Clone, Default)]
+pub struct DashboardOptions {
+    /// The demo badge's text, when watching simulated models.
+    pub demo: Option<String>,
+}
+
+struct Live {
+    engine: Engine,
+    router: Router,
+    store: Option<Store>,
+}
+
+impl Services for Live {
+    fn snapshots(&self, now: DateTime<Utc>) -> Vec<ModelSnapshot> {
+        self.engine.snapshots(now)
+    }
+
+    fn spend_today(&self, now: DateTime<Utc>) -> f64 {
+        self.engine.spend_today(now)
+    }
+
+    fn probe_now(&self, model: Option<&str>) {
+        self.engine.probe_now(model);
+    }
+
+    fn acknowledge_drift(&self, model: &str, now: DateTime<Utc>) {
+        self.engine.acknowledge_drift(model, now);
+    }
+
+    fn save_chain(&self, order: &[String]) -> anyhow::Result<()> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        store
+            .update(|state| state.chain = Some(order.to_vec()))
+            .with_context(|| {
+                format!(
+                    "writing {}; check that the directory is writable",
+                    store.path().display()
+                )
+            })
+    }
+
+    fn route(
+        &self,
+        chain: Vec<String>,
+        text: String,
+        target: RouteTarget,
+        events: mpsc::UnboundedSender<RouteEvent>,
+    ) -> RouteFuture {
+        let engine = self.engine.clone();
+        let router = self.router.clone();
+        Box::pin(async move {
+            let request = RouteRequest::new(text, target);
+            router.route(&engine, &chain, request, Some(events)).await
+        })
+    }
+}
+
+/// Runs the dashboard until the user quits. The engine's live loop runs
+/// alongside and its state is saved on the way out.
+pub async fn run(
+    engine: Engine,
+    router: Router,
+    store: Option<Store>,
+    options: DashboardOptions,
+) -> anyhow::Result<()> {
+    let log = init_file_logging().ok();
+    let config = engine.config().clone();
+    let known: Vec<String> = config.models.iter().map(|m| m.name.clone()).collect();
+    let saved = store.as_ref().and_then(|s| s.load().0.chain);
+    let chain = Chain::new(&config.chain, &known, saved.as_deref());
+    let mut app = App::new(&config, chain, Utc::now());
+    app.demo = options.demo;
+    app.theme = Theme::from_env();
+    app.tz = *Local::now().offset();
+    for warning in engine.warnings() {
+        app.update(Action::Notice(warning.clone()));
+    }
+    if let Some(path) = &log {
+        tracing::info!("dashboard started; logging to {}", path.display());
+    }
+
+    let stop = CancellationToken::new();
+    let (news_tx, news_rx) = mpsc::unbounded_channel();
+    let forwarder = tokio::spawn(forward(engine.subscribe(), news_tx));
+    let engine_task = engine.spawn(stop.child_token());
+    let signals = tokio::spawn(on_signal(stop.clone()));
+
+    let mut terminal = ratatui::try_init()
+        .context("the dashboard needs a terminal; for scripts use `chainwatch check`")?;
+    // ratatui's hook restores the screen on panic; ours, run first, also
+    // gives the mouse back.
+    let _ = execute!(stdout(), EnableMouseCapture);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(stdout(), DisableMouseCapture);
+        previous(info);
+    }));
+
+    let services = Arc::new(Live {
+        engine: engine.clone(),
+        router,
+        store,
+    });
+    let result = event_loop(
+        &mut terminal,
+        &mut app,
+        services,
+        EventStream::new(),
+        news_rx,
+        stop.clone(),
+    )
+    .await;
+
+    let _ = execute!(stdout(), DisableMouseCapture);
+    let _ = terminal.show_cursor();
+    ratatui::restore();
+
+    stop.cancel();
+    signals.abort();
+    forwarder.abort();
+    let _ = engine_task.await;
+    if let Err(err) = engine.save() {
+        eprintln!("chainwatch: {err:#}");
+    }
+    result
+}
+
+/// Engine news, translated for the loop. A lagging receiver only means
+/// "things changed": fresh snapshots cover it.
+async fn forward(mut rx: broadcast::Receiver<EngineEvent>, tx: mpsc::UnboundedSender<News>) {
+    loop {
+        let news: Vec<News> = match rx.recv().await {
+            Ok(EngineEvent::Health(event)) => {
+                vec![News::Act(Box::new(Action::Health(event))), News::Changed]
+            }
+            Ok(EngineEvent::Probe { .. }) => vec![News::Changed],
+            Ok(EngineEvent::Budget { message, .. }) => {
+                vec![News::Act(Box::new(Action::Budget(message)))]
+            }
+            Ok(EngineEvent::Prices { models, .. }) => vec![
+                News::Act(Box::new(Action::Notice(format!(
+                    "prices known for {models} models"
+                )))),
+                News::Changed,
+            ],
+            Ok(EngineEvent::Warning { message, .. }) => {
+                vec![News::Act(Box::new(Action::Notice(message)))]
+            }
+            Ok(EngineEvent::Saved { .. }) => Vec::new(),
+            Err(broadcast::error::RecvError::Lagged(_)) => vec![News::Changed],
+            Err(broadcast::error::RecvError::Closed) => break,
+        };
+        for n in news {
+            if tx.send(n).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// SIGTERM and SIGINT end the loop the same way `q` does, so the terminal is
+/// restored and the state saved.
+async fn on_signal(stop: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    stop.cancel();
+}

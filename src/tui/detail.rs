@@ -1,0 +1,251 @@
+//! The detail view of one model: figures, drift, failures by class, the last
+//! reply and error, and a latency chart over the window.
+
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Wrap};
+use ratatui::Frame;
+
+use crate::health::{describe_failure, fmt_ago, fmt_secs, provider_of, ModelSnapshot, TrendPoint};
+
+use super::app::App;
+use super::theme::Theme;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    if area.height == 0 || area.width == 0 {
+        return;
+    }
+    let Some(m) = app.selected_model() else {
+        frame.render_widget(Paragraph::new("no model selected"), area);
+        return;
+    };
+    let theme = app.theme;
+    let lines = info(m, app);
+    // Side by side when wide, else the chart below the figures.
+    let (text_area, chart_area) = if area.width >= 150 {
+        let left = area.width / 2;
+        (
+            Rect {
+                width: left,
+                ..area
+            },
+            Rect {
+                x: area.x + left,
+                width: area.width - left,
+                ..area
+            },
+        )
+    } else {
+        let text_h =
+            (lines.len() as u16 + 1).min(area.height.saturating_sub(5).max(area.height / 2));
+        (
+            Rect {
+                height: text_h,
+                ..area
+            },
+            Rect {
+                y: area.y + text_h,
+                height: area.height - text_h,
+                ..area
+            },
+        )
+    };
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text_area);
+    if chart_area.height >= 4 {
+        chart(frame, chart_area, m, theme);
+    }
+}
+
+fn label(text: &'static str, theme: Theme) -> Span<'static> {
+    Span::styled(format!("{text:<14}"), theme.dim())
+}
+
+fn pct(r: Option<f64>) -> String {
+    r.map_or("—".to_string(), |r| format!("{:.1}%", r * 100.0))
+}
+
+fn info(m: &ModelSnapshot, app: &App) -> Vec<Line<'static>> {
+    let theme = app.theme;
+    let now = app.now;
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(m.name.clone(), theme.title()),
+            Span::raw(format!("  {}  ", m.id)),
+            Span::styled(
+                format!("{} {}", m.status.symbol(), m.status.as_str()),
+                theme.status(m.status),
+            ),
+        ]),
+        Line::from(vec![label("why", theme), Span::raw(m.reason.clone())]),
+        Line::from(vec![
+            label("chain", theme),
+            Span::raw(match app.chain.position(&m.name) {
+                Some(p) => format!("position {p} of {}", app.chain.order().len()),
+                None => "not in the chain (space puts it in)".to_string(),
+            }),
+        ]),
+        Line::from(vec![
+            label("window", theme),
+            Span::raw(format!(
+                "{} ({}/{} ok, {} samples)   lifetime {} ({}/{})",
+                pct(m.ratio),
+                m.ok,
+                m.counted,
+                m.samples,
+                pct(m.lifetime_ratio),
+                m.lifetime_ok,
+                m.lifetime_counted
+            )),
+        ]),
+    ];
+    let mut speed = Vec::new();
+    if let Some(l) = m.latency {
+        speed.push(format!("p50 {}  p95 {}", fmt_secs(l.p50), fmt_secs(l.p95)));
+    }
+    if let Some(t) = m.ttft {
+        speed.push(format!(
+            "ttft p50 {}  p95 {}",
+            fmt_secs(t.p50),
+            fmt_secs(t.p95)
+        ));
+    }
+    if let Some(tps) = m.tokens_per_s {
+        speed.push(format!("{tps:.0} tok/s"));
+    }
+    lines.push(Line::from(vec![
+        label("latency", theme),
+        Span::raw(if speed.is_empty() {
+            "—".to_string()
+        } else {
+            speed.join("   ")
+        }),
+    ]));
+    let served = match (&m.served_model, &m.served_by) {
+        (Some(s), Some(by)) => format!("{s} via {by}"),
+        (Some(s), None) => s.clone(),
+        (None, Some(by)) => format!("via {by}"),
+        (None, None) => "—".to_string(),
+    };
+    lines.push(Line::from(vec![
+        label("served", theme),
+        Span::raw(format!("{served}   (provider {})", provider_of(&m.id))),
+    ]));
+    if let Some(d) = &m.drift {
+        lines.push(Line::from(vec![
+            label("drift", theme),
+            Span::styled(
+                format!("{} {} → {}", fmt_ago(d.at, now), d.from, d.to),
+                theme.warn(),
+            ),
+        ]));
+        lines.push(Line::from(vec![
+            label("", theme),
+            Span::styled("a", theme.key()),
+            Span::raw(" acknowledges it (degraded until then)"),
+        ]));
+    }
+    for d in m.served_history.iter().rev().take(3) {
+        lines.push(Line::from(vec![
+            label("served before", theme),
+            Span::raw(format!("{} {} → {}", fmt_ago(d.at, now), d.from, d.to)),
+        ]));
+    }
+    if let Some(until) = m.rate_limited_until {
+        if until > now {
+            let left = (until - now).num_seconds();
+            lines.push(Line::from(vec![
+                label("rate limited", theme),
+                Span::styled(format!("for {left}s more"), theme.status(m.status)),
+            ]));
+        }
+    }
+    if !m.failures_by_class.is_empty() {
+        let by: Vec<String> = m
+            .failures_by_class
+            .iter()
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect();
+        lines.push(Line::from(vec![
+            label("failures", theme),
+            Span::styled(by.join(" · "), theme.failure()),
+        ]));
+    }
+    lines.push(Line::from(vec![
+        label("last failure", theme),
+        Span::raw(match &m.last_failure {
+            Some(f) => format!(
+                "{} {}",
+                fmt_ago(f.at, now),
+                describe_failure(f.class, f.http_status, Some(f.message.as_str()))
+            ),
+            None => "—".to_string(),
+        }),
+    ]));
+    lines.push(Line::from(vec![
+        label("last success", theme),
+        Span::raw(
+            m.last_success
+                .map_or("—".to_string(), |at| fmt_ago(at, now)),
+        ),
+    ]));
+    if let Some(reply) = &m.last_reply {
+        let one_line: String = reply.split_whitespace().collect::<Vec<_>>().join(" ");
+        let cut: String = one_line.chars().take(200).collect();
+        lines.push(Line::from(vec![label("last reply", theme), Span::raw(cut)]));
+    }
+    lines
+}
+
+fn chart(frame: &mut Frame, area: Rect, m: &ModelSnapshot, theme: Theme) {
+    let ok: Vec<(f64, f64)> = m
+        .trend
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| match p {
+            TrendPoint::Ok(ms) => Some((i as f64, f64::from(*ms) / 1000.0)),
+            TrendPoint::Failed => None,
+        })
+        .collect();
+    let failed: Vec<(f64, f64)> = m
+        .trend
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| matches!(p, TrendPoint::Failed))
+        .map(|(i, _)| (i as f64, 0.0))
+        .collect();
+    let top = ok.iter().map(|(_, y)| *y).fold(0.0_f64, f64::max).max(0.1) * 1.1;
+    let n = (m.trend.len().max(2) - 1) as f64;
+    let datasets = vec![
+        Dataset::default()
+            .name("latency s")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(theme.ok())
+            .data(&ok),
+        Dataset::default()
+            .name("failed")
+            .marker(Marker::Dot)
+            .graph_type(GraphType::Scatter)
+            .style(theme.failure())
+            .data(&failed),
+    ];
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(theme.border())
+        .title(Line::from(format!(
+            " latency of the last {} samples (• failed) ",
+            m.trend.len()
+        )));
+    let chart = Chart::new(datasets)
+        .block(block)
+        .legend_position(None)
+        .x_axis(Axis::default().bounds([0.0, n]).style(Style::new()))
+        .y_axis(
+            Axis::default()
+                .bounds([0.0, top])
+                .labels(vec![Line::from("0"), Line::from(format!("{top:.1}s"))]),
+        );
+    frame.render_widget(chart, area);
+}

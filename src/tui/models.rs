@@ -1,0 +1,339 @@
+//! The models table: one row per model, columns dropped by priority as the
+//! terminal narrows, and flexible columns that take the spare width.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::Frame;
+
+use crate::health::{describe_failure, fmt_ago, fmt_secs, provider_of, ModelSnapshot, TrendPoint};
+
+use super::app::App;
+use super::theme::Theme;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Col {
+    Pos,
+    Name,
+    Provider,
+    Status,
+    Ratio,
+    Samples,
+    P50,
+    P95,
+    Ttft,
+    Tps,
+    LastFailure,
+    Served,
+    Trend,
+}
+
+struct Spec {
+    col: Col,
+    title: &'static str,
+    width: u16,
+    /// Extra width it may take from the spare room.
+    grow: u16,
+}
+
+const SPACING: u16 = 1;
+
+/// Columns in the order they are dropped last-first: the first ones stay at
+/// any width.
+const PRIORITY: [Col; 13] = [
+    Col::Name,
+    Col::Status,
+    Col::Pos,
+    Col::Ratio,
+    Col::LastFailure,
+    Col::P95,
+    Col::Trend,
+    Col::Samples,
+    Col::Provider,
+    Col::Ttft,
+    Col::P50,
+    Col::Tps,
+    Col::Served,
+];
+
+/// Screen order.
+const ORDER: [Col; 13] = [
+    Col::Pos,
+    Col::Name,
+    Col::Provider,
+    Col::Status,
+    Col::Ratio,
+    Col::Samples,
+    Col::P50,
+    Col::P95,
+    Col::Ttft,
+    Col::Tps,
+    Col::LastFailure,
+    Col::Served,
+    Col::Trend,
+];
+
+fn max_len<'a>(items: impl Iterator<Item = &'a str>) -> u16 {
+    items.map(|s| s.chars().count()).max().unwrap_or(0) as u16
+}
+
+fn served_differs(m: &ModelSnapshot) -> Option<&str> {
+    m.served_model.as_deref().filter(|s| *s != m.id)
+}
+
+fn spec(col: Col, app: &App) -> Spec {
+    let models = &app.models;
+    let (title, width, grow) = match col {
+        Col::Pos => ("#", 3, 0),
+        Col::Name => (
+            "model",
+            max_len(models.iter().map(|m| m.name.as_str())).clamp(5, 24),
+            0,
+        ),
+        Col::Provider => (
+            "provider",
+            max_len(models.iter().map(|m| provider_of(&m.id))).clamp(8, 14),
+            0,
+        ),
+        Col::Status => (
+            "status",
+            2 + max_len(models.iter().map(|m| m.status.as_str())).max(7),
+            0,
+        ),
+        Col::Ratio => ("ok%", 5, 0),
+        Col::Samples => ("n", 4, 0),
+        Col::P50 => ("p50", 5, 0),
+        Col::P95 => ("p95", 5, 0),
+        Col::Ttft => ("ttft", 5, 0),
+        Col::Tps => ("tok/s", 5, 0),
+        Col::LastFailure => ("last failure", 18, 40),
+        Col::Served => (
+            "served",
+            max_len(models.iter().filter_map(served_differs)).clamp(6, 40),
+            0,
+        ),
+        Col::Trend => ("trend", 8, 52),
+    };
+    Spec {
+        col,
+        title,
+        width,
+        grow,
+    }
+}
+
+/// The columns that fit in `width`, in screen order, with their widths.
+pub fn columns(app: &App, width: u16) -> Vec<(Col, &'static str, u16)> {
+    let any_served = app.models.iter().any(|m| served_differs(m).is_some());
+    let mut chosen: Vec<Spec> = Vec::new();
+    let mut used: u16 = 0;
+    for col in PRIORITY {
+        if col == Col::Served && !any_served {
+            continue;
+        }
+        let s = spec(col, app);
+        let need = s.width + if chosen.is_empty() { 0 } else { SPACING };
+        if used + need <= width {
+            used += need;
+            chosen.push(s);
+        }
+    }
+    // Hand the spare width to the columns that can use it: some to the last
+    // failure's message, then the trend, then the rest to the message.
+    let mut spare = width.saturating_sub(used);
+    for (col, cap) in [(Col::LastFailure, 14), (Col::Trend, 52)] {
+        if let Some(s) = chosen.iter_mut().find(|s| s.col == col) {
+            let extra = cap.min(s.grow).min(spare);
+            s.width += extra;
+            spare -= extra;
+        }
+    }
+    if let Some(s) = chosen.iter_mut().find(|s| s.col == Col::LastFailure) {
+        s.width += spare;
+    }
+    let mut out: Vec<(Col, &'static str, u16)> = Vec::new();
+    for col in ORDER {
+        if let Some(s) = chosen.iter().find(|s| s.col == col) {
+            out.push((s.col, s.title, s.width));
+        }
+    }
+    out
+}
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    if area.height == 0 || area.width == 0 {
+        return;
+    }
+    let theme = app.theme;
+    let cols = columns(app, area.width);
+    let rows = app.rows();
+    let selected = app.selected_row(&rows);
+    let body = usize::from(area.height.saturating_sub(1));
+    let buf = frame.buffer_mut();
+
+    // Widths are known exactly, so cells are placed directly: the Table
+    // widget's constraint solver cost more than everything else per frame.
+    let header: Vec<Cell> = cols
+        .iter()
+        .map(|(col, title, _)| {
+            if is_numeric(*col) {
+                Cell::Right(Line::from(*title))
+            } else {
+                Cell::Left(Line::from(*title))
+            }
+        })
+        .collect();
+    put_row(buf, area.x, area.y, &cols, header, theme.header_row());
+
+    let visible = rows.iter().enumerate().skip(app.offset).take(body);
+    for (n, (row, i)) in visible.enumerate() {
+        let Some(m) = app.models.get(*i) else {
+            continue;
+        };
+        let y = area.y + 1 + n as u16;
+        let style = if row == selected && app.focus != super::app::Focus::Prompt {
+            theme.selected()
+        } else {
+            Style::new()
+        };
+        let cells: Vec<Cell> = cols
+            .iter()
+            .map(|(col, _, width)| cell(*col, m, app, *width, theme))
+            .collect();
+        put_row(buf, area.x, y, &cols, cells, style);
+    }
+
+    if app.models.is_empty() && area.height > 1 {
+        let msg = Line::from(Span::styled("waiting for the first probes…", theme.dim()));
+        buf.set_line(area.x, area.y + 1, &msg, area.width);
+    }
+}
+
+fn is_numeric(col: Col) -> bool {
+    matches!(
+        col,
+        Col::Pos | Col::Ratio | Col::Samples | Col::P50 | Col::P95 | Col::Ttft | Col::Tps
+    )
+}
+
+/// A cell's text and which side of its column it keeps to.
+enum Cell {
+    Left(Line<'static>),
+    Right(Line<'static>),
+}
+
+fn put_row(
+    buf: &mut Buffer,
+    x0: u16,
+    y: u16,
+    cols: &[(Col, &'static str, u16)],
+    cells: Vec<Cell>,
+    style: Style,
+) {
+    let total: u16 = cols
+        .iter()
+        .map(|(_, _, w)| w + SPACING)
+        .sum::<u16>()
+        .saturating_sub(SPACING);
+    buf.set_style(Rect::new(x0, y, total, 1), style);
+    let mut x = x0;
+    for ((_, _, width), cell) in cols.iter().zip(cells) {
+        match cell {
+            Cell::Left(line) => {
+                buf.set_line(x, y, &line, *width);
+            }
+            Cell::Right(line) => {
+                let w = (line.width() as u16).min(*width);
+                buf.set_line(x + width - w, y, &line, w);
+            }
+        }
+        x = x.saturating_add(width + SPACING);
+    }
+}
+
+fn right(text: String) -> Cell {
+    Cell::Right(Line::from(text))
+}
+
+fn left(line: impl Into<Line<'static>>) -> Cell {
+    Cell::Left(line.into())
+}
+
+fn dash() -> String {
+    "—".to_string()
+}
+
+fn cell(col: Col, m: &ModelSnapshot, app: &App, width: u16, theme: Theme) -> Cell {
+    match col {
+        Col::Pos => match app.chain.position(&m.name) {
+            Some(p) => right(p.to_string()),
+            None => right("·".to_string()),
+        },
+        Col::Name => left(m.name.clone()),
+        Col::Provider => left(provider_of(&m.id).to_string()),
+        Col::Status => left(Span::styled(
+            format!("{} {}", m.status.symbol(), m.status.as_str()),
+            theme.status(m.status),
+        )),
+        Col::Ratio => right(m.ratio.map_or_else(dash, |r| format!("{:.1}", r * 100.0))),
+        Col::Samples => right(m.counted.to_string()),
+        Col::P50 => right(m.latency.map_or_else(dash, |l| fmt_secs(l.p50))),
+        Col::P95 => right(m.latency.map_or_else(dash, |l| fmt_secs(l.p95))),
+        Col::Ttft => right(m.ttft.map_or_else(dash, |t| fmt_secs(t.p50))),
+        Col::Tps => right(m.tokens_per_s.map_or_else(dash, |t| format!("{t:.0}"))),
+        Col::LastFailure => match &m.last_failure {
+            Some(f) => left(Line::from(vec![
+                Span::styled(fmt_ago(f.at, app.now), theme.dim()),
+                Span::raw(" "),
+                Span::raw(describe_failure(
+                    f.class,
+                    f.http_status,
+                    Some(f.message.as_str()),
+                )),
+            ])),
+            None => left(Span::styled(dash(), theme.dim())),
+        },
+        Col::Served => left(served_differs(m).unwrap_or_default().to_string()),
+        Col::Trend => left(sparkline(&m.trend, usize::from(width), theme)),
+    }
+}
+
+const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// The last `width` trend points as bars scaled to their own range; a
+/// failure is a red cross, so a run of outages shows at a glance.
+pub fn sparkline(trend: &[TrendPoint], width: usize, theme: Theme) -> Line<'static> {
+    let points = &trend[trend.len().saturating_sub(width)..];
+    let (lo, hi) = points
+        .iter()
+        .filter_map(|p| match p {
+            TrendPoint::Ok(ms) => Some(*ms),
+            TrendPoint::Failed => None,
+        })
+        .fold((u32::MAX, 0), |(lo, hi), ms| (lo.min(ms), hi.max(ms)));
+    let mut spans: Vec<Span> = Vec::new();
+    let mut run = String::new();
+    for p in points {
+        match p {
+            TrendPoint::Ok(ms) => {
+                let level = if hi > lo {
+                    ((u64::from(ms - lo) * 7) / u64::from(hi - lo)) as usize
+                } else {
+                    1
+                };
+                run.push(BARS[level.min(7)]);
+            }
+            TrendPoint::Failed => {
+                if !run.is_empty() {
+                    spans.push(Span::raw(std::mem::take(&mut run)));
+                }
+                spans.push(Span::styled("×", theme.failure()));
+            }
+        }
+    }
+    if !run.is_empty() {
+        spans.push(Span::raw(run));
+    }
+    Line::from(spans)
+}

@@ -1,0 +1,803 @@
+//! Screen tests: keys → actions → state, and insta snapshots of the screen
+//! drawn on `TestBackend` from fixed state (fixed `now`, fixed snapshots).
+
+mod support;
+
+use std::time::Duration;
+
+use chainwatch::api::{Attempt, Failure, FailureClass, Usage};
+use chainwatch::config::Tier;
+use chainwatch::health::{HealthEvent, HealthEventKind, Status};
+use chainwatch::route::{AttemptRecord, RouteAnswer, RouteEvent, RouteFailure, RouteTarget, Skip};
+use chainwatch::tui::app::{Action, Command, Focus, PromptState, Sort, EVENTS_CAP};
+use chainwatch::tui::{view, App};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use support::fixture::{self, now};
+
+fn key(app: &mut App, code: KeyCode) -> Vec<Command> {
+    app.update(Action::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn ch(app: &mut App, c: char) -> Vec<Command> {
+    let mods = if c.is_ascii_uppercase() {
+        KeyModifiers::SHIFT
+    } else {
+        KeyModifiers::NONE
+    };
+    app.update(Action::Key(KeyEvent::new(KeyCode::Char(c), mods)))
+}
+
+fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        ch(app, c);
+    }
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// The screen as plain text, one line per row, trailing blanks trimmed.
+fn screen(app: &App) -> String {
+    let (w, h) = app.size;
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| view::draw(f, app)).unwrap();
+    let buf = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..h {
+        let line: String = (0..w).map(|x| buf[(x, y)].symbol()).collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn attempt(ok: bool, ttft_ms: u64, total_ms: u64) -> Attempt {
+    Attempt {
+        started_at: now(),
+        failure: (!ok).then(|| Failure {
+            class: FailureClass::ServerError,
+            message: "provider unavailable".into(),
+            retry_after: None,
+        }),
+        http_status: Some(if ok { 200 } else { 502 }),
+        latency: Duration::from_millis(total_ms),
+        ttft: ok.then(|| Duration::from_millis(ttft_ms)),
+        tokens_per_s: None,
+        served_model: None,
+        served_by: None,
+        fingerprint: None,
+        usage: None,
+        reply: String::new(),
+        finish_reason: None,
+    }
+}
+
+fn answer() -> RouteAnswer {
+    RouteAnswer {
+        model: "claude-sonnet".into(),
+        model_id: "anthropic/claude-sonnet-4".into(),
+        served_model: Some("anthropic/claude-sonnet-4".into()),
+        served_by: Some("Anthropic".into()),
+        ttft: Some(Duration::from_millis(400)),
+        total: Duration::from_millis(1300),
+        usage: Some(Usage {
+            prompt_tokens: 12,
+            completion_tokens: 40,
+            cost: Some(0.0004),
+        }),
+        cost: Some(0.0004),
+        text: "Two issues: the SQL query concatenates user input (use bound parameters), \
+               and the session cookie lacks the Secure flag."
+            .into(),
+        attempts: vec![AttemptRecord {
+            model: "claude-sonnet".into(),
+            hedged: false,
+            cancelled: false,
+            attempt: attempt(true, 400, 1300),
+        }],
+        skipped: vec![Skip {
+            model: "gpt-4o".into(),
+            status: Status::Unhealthy,
+            reason: "9/15 ok".into(),
+        }],
+        last_resort: false,
+    }
+}
+
+/// Sends a prompt and feeds the route events up to the first words.
+fn prompt_in_flight(app: &mut App) -> u64 {
+    ch(app, '/');
+    typed(app, "Review this code for security issues");
+    let cmds = key(app, KeyCode::Enter);
+    let id = match cmds.as_slice() {
+        [Command::Send { id, .. }] => *id,
+        other => panic!("expected one Send, got {other:?}"),
+    };
+    let events = vec![
+        RouteEvent::Plan {
+            order: names(&["claude-sonnet", "gemini-pro"]),
+            skipped: vec![
+                Skip {
+                    model: "gpt-4o".into(),
+                    status: Status::Unhealthy,
+                    reason: "9/15 ok".into(),
+                },
+                Skip {
+                    model: "deepseek".into(),
+                    status: Status::RateLimited,
+                    reason: "429".into(),
+                },
+            ],
+            last_resort: false,
+        },
+        RouteEvent::Trying {
+            model: "claude-sonnet".into(),
+            hedge: false,
+        },
+        RouteEvent::FirstToken {
+            model: "claude-sonnet".into(),
+            ttft: Duration::from_millis(400),
+        },
+        RouteEvent::Delta {
+            model: "claude-sonnet".into(),
+            text: "Two issues: the SQL query".into(),
+        },
+    ];
+    for event in events {
+        app.update(Action::Route { id, event });
+    }
+    id
+}
+
+// ---------------------------------------------------------------- update
+
+#[test]
+fn reorder_with_j_and_k_saves_the_chain() {
+    let mut app = fixture::app(120, 32);
+    assert_eq!(app.selected.as_deref(), Some("claude-sonnet"));
+    let cmds = ch(&mut app, 'J');
+    let order = names(&["gpt-4o", "claude-sonnet", "gemini-pro", "deepseek"]);
+    assert_eq!(cmds, vec![Command::SaveChain(order.clone())]);
+    assert_eq!(app.chain.order(), order);
+    assert_eq!(
+        app.selected.as_deref(),
+        Some("claude-sonnet"),
+        "selection follows"
+    );
+    // In chain order the row moved too.
+    let rows = app.rows();
+    assert_eq!(app.selected_row(&rows), 1);
+    // Shift+↑ moves it back; K at the top does nothing and saves nothing.
+    let cmds = app.update(Action::Key(KeyEvent::new(KeyCode::Up, KeyModifiers::SHIFT)));
+    assert_eq!(cmds.len(), 1);
+    assert_eq!(app.chain.position("claude-sonnet"), Some(1));
+    assert!(ch(&mut app, 'K').is_empty());
+}
+
+#[test]
+fn toggle_reset_and_models_outside_the_chain() {
+    let mut app = fixture::app(120, 32);
+    // Row 5 is gemini-flash: not in the chain.
+    for _ in 0..4 {
+        ch(&mut app, 'j');
+    }
+    assert_eq!(app.selected.as_deref(), Some("gemini-flash"));
+    assert!(
+        ch(&mut app, 'J').is_empty(),
+        "not in the chain: nothing to move"
+    );
+    assert!(app.events[0].text.contains("not in the chain"));
+    let cmds = ch(&mut app, ' ');
+    assert_eq!(
+        cmds,
+        vec![Command::SaveChain(names(&[
+            "claude-sonnet",
+            "gpt-4o",
+            "gemini-pro",
+            "deepseek",
+            "gemini-flash"
+        ]))]
+    );
+    ch(&mut app, ' ');
+    assert!(!app.chain.contains("gemini-flash"));
+    ch(&mut app, 'K');
+    ch(&mut app, 'k');
+    ch(&mut app, 'K');
+    let cmds = ch(&mut app, 'R');
+    assert_eq!(
+        cmds,
+        vec![Command::SaveChain(names(&[
+            "claude-sonnet",
+            "gpt-4o",
+            "gemini-pro",
+            "deepseek"
+        ]))]
+    );
+}
+
+#[test]
+fn preview_follows_chain_edits_at_once() {
+    let mut app = fixture::app(120, 32);
+    let p = app.preview();
+    assert_eq!(p.order, names(&["claude-sonnet", "gemini-pro"]));
+    assert_eq!(
+        p.skipped,
+        vec![
+            ("gpt-4o".to_string(), Status::Unhealthy),
+            ("deepseek".to_string(), Status::RateLimited)
+        ]
+    );
+    ch(&mut app, 'j');
+    ch(&mut app, 'j'); // gemini-pro
+    ch(&mut app, 'K');
+    ch(&mut app, 'K');
+    assert_eq!(app.preview().order, names(&["gemini-pro", "claude-sonnet"]));
+    assert!(screen(&app).contains("prompt [chain] → gemini-pro › claude-sonnet (skipping"));
+}
+
+#[test]
+fn selection_stays_in_bounds_and_scrolls() {
+    let mut app = fixture::many(150, 80, 24);
+    ch(&mut app, 'k');
+    assert_eq!(app.selected.as_deref(), Some("model-000"));
+    key(&mut app, KeyCode::End);
+    assert_eq!(app.selected.as_deref(), Some("model-149"));
+    ch(&mut app, 'j');
+    assert_eq!(app.selected.as_deref(), Some("model-149"));
+    let body = view::layout(app.area(), &app).table_body.height as usize;
+    assert_eq!(app.offset, 150 - body, "the last row is in view");
+    assert!(screen(&app).contains("model-149"));
+    key(&mut app, KeyCode::PageUp);
+    let rows = app.rows();
+    assert_eq!(app.selected_row(&rows), 149 - body);
+    key(&mut app, KeyCode::Home);
+    assert_eq!(app.offset, 0);
+}
+
+#[test]
+fn mouse_click_selects_a_row() {
+    let mut app = fixture::app(120, 32);
+    let body = view::layout(app.area(), &app).table_body;
+    app.update(Action::Mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: body.x + 3,
+        row: body.y + 2,
+        modifiers: KeyModifiers::NONE,
+    }));
+    assert_eq!(app.selected.as_deref(), Some("gemini-pro"));
+    // A click below the last row changes nothing.
+    app.update(Action::Mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: body.x + 3,
+        row: body.y + 20,
+        modifiers: KeyModifiers::NONE,
+    }));
+    assert_eq!(app.selected.as_deref(), Some("gemini-pro"));
+}
+
+#[test]
+fn sort_cycles_and_status_sort_puts_the_worst_first() {
+    let mut app = fixture::app(120, 32);
+    ch(&mut app, 's');
+    assert_eq!(app.sort, Sort::Status);
+    let first = app.rows()[0];
+    assert_eq!(app.models[first].name, "gpt-4o");
+    ch(&mut app, 's');
+    assert_eq!(app.sort, Sort::Name);
+    assert_eq!(app.models[app.rows()[0]].name, "claude-sonnet");
+    ch(&mut app, 's');
+    assert_eq!(app.sort, Sort::P95);
+    assert_eq!(app.models[app.rows()[0]].name, "gpt-4o", "slowest first");
+    ch(&mut app, 's');
+    assert_eq!(app.sort, Sort::Chain);
+}
+
+#[test]
+fn target_cycles_chain_tiers_then_the_selected_model() {
+    let mut app = fixture::app(120, 32);
+    let mut seen = vec![app.target.clone()];
+    for _ in 0..5 {
+        ch(&mut app, 't');
+        seen.push(app.target.clone());
+    }
+    assert_eq!(
+        seen,
+        vec![
+            RouteTarget::Chain,
+            RouteTarget::Tier(Tier::Premium),
+            RouteTarget::Tier(Tier::Standard),
+            RouteTarget::Tier(Tier::Budget),
+            RouteTarget::Model("claude-sonnet".into()),
+            RouteTarget::Chain,
+        ]
+    );
+}
+
+#[test]
+fn focus_typing_and_leaving_the_prompt() {
+    let mut app = fixture::app(120, 32);
+    ch(&mut app, 'i');
+    assert_eq!(app.focus, Focus::Prompt);
+    // Keys that mean something in the table are text here.
+    typed(&mut app, "q Jk");
+    assert_eq!(app.focus, Focus::Prompt);
+    assert!(!app.quit);
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::ALT,
+    )));
+    typed(&mut app, "x");
+    key(&mut app, KeyCode::Backspace);
+    assert_eq!(app.input, "q Jk\n");
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.focus, Focus::Table);
+    assert_eq!(app.input, "q Jk\n", "leaving keeps the draft");
+    // An empty prompt is not sent.
+    ch(&mut app, '/');
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('u'),
+        KeyModifiers::CONTROL,
+    )));
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    // Ctrl-C quits from anywhere.
+    let cmds = app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        KeyModifiers::CONTROL,
+    )));
+    assert_eq!(cmds, vec![Command::Quit]);
+    assert!(app.quit);
+}
+
+#[test]
+fn views_help_and_probe_commands() {
+    let mut app = fixture::app(120, 32);
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.focus, Focus::Detail);
+    assert_eq!(ch(&mut app, 'a'), vec![], "claude-sonnet has no drift");
+    ch(&mut app, 'j');
+    ch(&mut app, 'j');
+    assert_eq!(
+        ch(&mut app, 'a'),
+        vec![Command::AckDrift("gemini-pro".into())]
+    );
+    assert_eq!(
+        ch(&mut app, 'p'),
+        vec![Command::ProbeNow(Some("gemini-pro".into()))]
+    );
+    ch(&mut app, '?');
+    assert_eq!(app.focus, Focus::Help);
+    ch(&mut app, 'x');
+    assert_eq!(app.focus, Focus::Detail, "help returns where it came from");
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.focus, Focus::Table);
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Focus::Providers);
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Focus::Table);
+    assert_eq!(ch(&mut app, 'P'), vec![Command::ProbeNow(None)]);
+    assert_eq!(ch(&mut app, 'q'), vec![Command::Quit]);
+}
+
+#[test]
+fn send_stream_answer_and_ignore_stale_events() {
+    let mut app = fixture::app(120, 32);
+    let id = prompt_in_flight(&mut app);
+    let p = app.prompt.as_ref().unwrap();
+    assert_eq!(p.state, PromptState::Running);
+    assert_eq!(p.answer, "Two issues: the SQL query");
+    let steps: Vec<&str> = p.steps.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(
+        steps,
+        vec![
+            "gpt-4o skipped: unhealthy",
+            "deepseek skipped: rate_limited",
+            "claude-sonnet: first token 400ms"
+        ]
+    );
+    app.update(Action::RouteDone {
+        id,
+        result: Ok(answer()),
+    });
+    let p = app.prompt.as_ref().unwrap();
+    assert_eq!(p.state, PromptState::Answered);
+    assert_eq!(
+        p.steps.last().unwrap().text,
+        "answered in 1.3s, served anthropic/claude-sonnet-4 via Anthropic, $0.0004"
+    );
+    assert!(app.events[0].text.contains("answered by claude-sonnet"));
+    // Events of an older prompt change nothing.
+    app.update(Action::Route {
+        id: id + 7,
+        event: RouteEvent::Delta {
+            model: "x".into(),
+            text: "stale".into(),
+        },
+    });
+    assert!(!app.prompt.as_ref().unwrap().answer.contains("stale"));
+}
+
+#[test]
+fn esc_cancels_a_running_prompt_then_leaves() {
+    let mut app = fixture::app(120, 32);
+    let id = prompt_in_flight(&mut app);
+    assert_eq!(app.focus, Focus::Prompt);
+    assert_eq!(key(&mut app, KeyCode::Esc), vec![Command::CancelPrompt]);
+    assert_eq!(app.prompt.as_ref().unwrap().state, PromptState::Cancelled);
+    assert_eq!(app.focus, Focus::Prompt, "the first Esc only cancels");
+    // The aborted task's late result is ignored.
+    app.update(Action::RouteDone {
+        id,
+        result: Ok(answer()),
+    });
+    assert_eq!(app.prompt.as_ref().unwrap().state, PromptState::Cancelled);
+    assert!(key(&mut app, KeyCode::Esc).is_empty());
+    assert_eq!(app.focus, Focus::Table);
+}
+
+#[test]
+fn sending_while_running_cancels_the_first() {
+    let mut app = fixture::app(120, 32);
+    prompt_in_flight(&mut app);
+    typed(&mut app, "again");
+    let cmds = key(&mut app, KeyCode::Enter);
+    assert_eq!(cmds.first(), Some(&Command::CancelPrompt));
+    assert!(matches!(cmds.get(1), Some(Command::Send { text, .. }) if text == "again"));
+}
+
+#[test]
+fn a_failed_route_lists_every_attempt() {
+    let mut app = fixture::app(120, 32);
+    ch(&mut app, '/');
+    typed(&mut app, "hi");
+    let id = match key(&mut app, KeyCode::Enter).as_slice() {
+        [Command::Send { id, .. }] => *id,
+        other => panic!("{other:?}"),
+    };
+    let failure = RouteFailure {
+        attempts: vec![AttemptRecord {
+            model: "claude-sonnet".into(),
+            hedged: false,
+            cancelled: false,
+            attempt: attempt(false, 0, 300),
+        }],
+        skipped: vec![],
+        last_resort: false,
+    };
+    app.update(Action::RouteDone {
+        id,
+        result: Err(failure),
+    });
+    let p = app.prompt.as_ref().unwrap();
+    assert!(
+        matches!(&p.state, PromptState::Failed(m) if m.contains("claude-sonnet: server_error"))
+    );
+    assert_eq!(
+        p.steps[0].text, "claude-sonnet: server_error (provider unavailable)",
+        "rebuilt from the failure when no events came"
+    );
+}
+
+#[test]
+fn events_ring_is_bounded() {
+    let mut app = fixture::app(120, 32);
+    for i in 0..(EVENTS_CAP + 20) {
+        app.update(Action::Health(HealthEvent {
+            at: now(),
+            model: format!("m{i}"),
+            kind: HealthEventKind::State {
+                from: Status::Healthy,
+                to: Status::Unhealthy,
+                reason: "x".into(),
+            },
+        }));
+    }
+    assert_eq!(app.events.len(), EVENTS_CAP);
+    assert!(app.events[0]
+        .text
+        .starts_with(&format!("m{}", EVENTS_CAP + 19)));
+    ch(&mut app, ']');
+    assert_eq!(app.events_scroll, 1);
+}
+
+#[test]
+fn tiny_and_huge_terminals_do_not_panic() {
+    for (w, h) in [(1, 1), (10, 5), (20, 8), (80, 24), (300, 100)] {
+        let mut app = fixture::app(w, h);
+        screen(&app);
+        prompt_in_flight(&mut app);
+        screen(&app);
+        key(&mut app, KeyCode::Esc);
+        key(&mut app, KeyCode::Esc);
+        for focus in ['?', '\t'] {
+            if focus == '\t' {
+                key(&mut app, KeyCode::Tab);
+            } else {
+                ch(&mut app, focus);
+            }
+            screen(&app);
+        }
+    }
+}
+
+#[test]
+fn a_long_chain_is_cut_short_in_the_prompt_title() {
+    let app = fixture::many(60, 100, 30);
+    let text = screen(&app);
+    let title = text.lines().find(|l| l.contains("prompt [chain]")).unwrap();
+    assert!(title.contains("model-000 › model-001"), "{title}");
+    assert!(title.contains(" › +"), "the rest is counted: {title}");
+    assert!(title.contains("(skipping"), "skips stay in view: {title}");
+    assert!(title.ends_with('┤'), "it fits: {title}");
+}
+
+#[test]
+fn no_color_still_shows_status_in_words() {
+    let mut app = fixture::app(120, 32);
+    app.theme.color = false;
+    let text = screen(&app);
+    assert!(text.contains("✗ unhealthy") && text.contains("⧗ rate_limited"));
+}
+
+// ---------------------------------------------------------------- screens
+
+fn both_sizes(name: &str, setup: impl Fn(&mut App)) {
+    for (w, h) in [(80, 24), (160, 48)] {
+        let mut app = fixture::app(w, h);
+        setup(&mut app);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen(&app));
+    }
+}
+
+fn with_events(app: &mut App) {
+    app.update(Action::Health(HealthEvent {
+        at: now() - chrono::Duration::seconds(180),
+        model: "gpt-4o".into(),
+        kind: HealthEventKind::State {
+            from: Status::Healthy,
+            to: Status::Unhealthy,
+            reason: "9/15 ok; 502 provider unavailable".into(),
+        },
+    }));
+    app.update(Action::Health(HealthEvent {
+        at: now() - chrono::Duration::seconds(120),
+        model: "gemini-pro".into(),
+        kind: HealthEventKind::Drift {
+            from: "google/gemini-2.5-pro-preview".into(),
+            to: "google/gemini-2.5-pro".into(),
+        },
+    }));
+}
+
+#[test]
+fn screen_main() {
+    both_sizes("main", with_events);
+}
+
+#[test]
+fn screen_demo_badge() {
+    both_sizes("demo", |app| {
+        app.demo = Some(
+            "demo: simulated models — set OPENROUTER_API_KEY or write a config to watch real ones"
+                .into(),
+        );
+    });
+}
+
+#[test]
+fn screen_detail() {
+    both_sizes("detail", |app| {
+        ch(app, 'j');
+        ch(app, 'j');
+        key(app, KeyCode::Enter);
+    });
+}
+
+#[test]
+fn screen_help() {
+    both_sizes("help", |app| {
+        ch(app, '?');
+    });
+}
+
+#[test]
+fn screen_providers() {
+    both_sizes("providers", |app| {
+        key(app, KeyCode::Tab);
+    });
+}
+
+#[test]
+fn screen_prompt_in_flight() {
+    both_sizes("prompt_in_flight", |app| {
+        prompt_in_flight(app);
+    });
+}
+
+#[test]
+fn screen_prompt_answered() {
+    both_sizes("prompt_answered", |app| {
+        with_events(app);
+        let id = prompt_in_flight(app);
+        app.update(Action::RouteDone {
+            id,
+            result: Ok(answer()),
+        });
+        key(app, KeyCode::Esc);
+    });
+}
+
+// ---------------------------------------------------------------- event loop
+
+mod event_loop {
+    use super::*;
+    use chainwatch::tui::run::{event_loop, News, RouteFuture, Services};
+    use crossterm::event::Event;
+    use futures_util::StreamExt;
+    use std::sync::{Arc, Mutex};
+    use tokio::sync::mpsc;
+    use tokio_util::sync::CancellationToken;
+
+    #[derive(Default)]
+    struct Fake {
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl Services for Fake {
+        fn snapshots(
+            &self,
+            _now: chrono::DateTime<chrono::Utc>,
+        ) -> Vec<chainwatch::health::ModelSnapshot> {
+            fixture::models()
+        }
+        fn spend_today(&self, _now: chrono::DateTime<chrono::Utc>) -> f64 {
+            0.5
+        }
+        fn probe_now(&self, model: Option<&str>) {
+            self.calls.lock().unwrap().push(format!("probe {model:?}"));
+        }
+        fn acknowledge_drift(&self, model: &str, _now: chrono::DateTime<chrono::Utc>) {
+            self.calls.lock().unwrap().push(format!("ack {model}"));
+        }
+        fn save_chain(&self, order: &[String]) -> anyhow::Result<()> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("save {}", order.join(",")));
+            Ok(())
+        }
+        fn route(
+            &self,
+            chain: Vec<String>,
+            text: String,
+            _target: RouteTarget,
+            events: mpsc::UnboundedSender<RouteEvent>,
+        ) -> RouteFuture {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("route {text:?} via {}", chain.join(",")));
+            Box::pin(async move {
+                let _ = events.send(RouteEvent::Delta {
+                    model: "claude-sonnet".into(),
+                    text: "hi".into(),
+                });
+                Ok(answer())
+            })
+        }
+    }
+
+    fn press(c: char) -> std::io::Result<Event> {
+        let mods = if c.is_ascii_uppercase() {
+            KeyModifiers::SHIFT
+        } else {
+            KeyModifiers::NONE
+        };
+        Ok(Event::Key(KeyEvent::new(KeyCode::Char(c), mods)))
+    }
+
+    #[tokio::test]
+    async fn keys_drive_commands_and_q_quits() {
+        let fake = Arc::new(Fake::default());
+        let mut keys: Vec<std::io::Result<Event>> = vec![press('J'), press('p'), press('/')];
+        keys.extend("hello".chars().map(press));
+        keys.push(Ok(Event::Key(KeyEvent::new(
+            KeyCode::Enter,
+            KeyModifiers::NONE,
+        ))));
+        keys.push(Ok(Event::Key(KeyEvent::new(
+            KeyCode::Esc,
+            KeyModifiers::NONE,
+        ))));
+        keys.push(Ok(Event::Key(KeyEvent::new(
+            KeyCode::Esc,
+            KeyModifiers::NONE,
+        ))));
+        keys.push(press('q'));
+        // After 'q' the stream stays open: the loop must end by itself.
+        let stream = futures_util::stream::iter(keys).chain(futures_util::stream::pending());
+        let (_news_tx, news_rx) = mpsc::unbounded_channel::<News>();
+        let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+        let mut app = fixture::app(100, 30);
+        let run = event_loop(
+            &mut terminal,
+            &mut app,
+            Arc::clone(&fake),
+            Box::pin(stream),
+            news_rx,
+            CancellationToken::new(),
+        );
+        tokio::time::timeout(std::time::Duration::from_secs(10), run)
+            .await
+            .expect("the loop ends on q")
+            .unwrap();
+        assert!(app.quit);
+        // The blocking save runs on its own thread: give it a bounded wait.
+        let mut calls = Vec::new();
+        for _ in 0..200 {
+            calls = fake.calls.lock().unwrap().clone();
+            if calls.iter().any(|c| c.starts_with("save")) {
+                break;
+            }
+            tokio::task::yield_now().await;
+            std::thread::yield_now();
+        }
+        assert!(
+            calls.contains(&"probe Some(\"claude-sonnet\")".to_string()),
+            "{calls:?}"
+        );
+        assert!(
+            calls.contains(
+                &"route \"hello\" via gpt-4o,claude-sonnet,gemini-pro,deepseek".to_string()
+            ),
+            "the prompt follows the new order: {calls:?}"
+        );
+        assert!(
+            calls.contains(&"save gpt-4o,claude-sonnet,gemini-pro,deepseek".to_string()),
+            "{calls:?}"
+        );
+        let buf = terminal.backend().buffer();
+        let top: String = (0..100).map(|x| buf[(x, 0u16)].symbol()).collect();
+        assert!(
+            top.contains("$0.5000"),
+            "spend comes from the services: {top}"
+        );
+    }
+
+    #[tokio::test]
+    async fn stop_token_and_news_end_and_feed_the_loop() {
+        let fake = Arc::new(Fake::default());
+        let (news_tx, news_rx) = mpsc::unbounded_channel::<News>();
+        news_tx
+            .send(News::Act(Box::new(Action::Budget(
+                "probes paused: budget spent".into(),
+            ))))
+            .unwrap();
+        news_tx.send(News::Changed).unwrap();
+        let stop = CancellationToken::new();
+        let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+        let mut app = fixture::app(100, 30);
+        let stopper = stop.clone();
+        let run = event_loop(
+            &mut terminal,
+            &mut app,
+            fake,
+            Box::pin(futures_util::stream::pending()),
+            news_rx,
+            stop,
+        );
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            tokio::join!(run, async {
+                tokio::task::yield_now().await;
+                stopper.cancel();
+            })
+        })
+        .await
+        .expect("cancelling stops the loop");
+        ended.0.unwrap();
+        assert!(app.events.iter().any(|e| e.text.contains("budget spent")));
+        assert!(!app.quit);
+    }
+}
