@@ -16,6 +16,9 @@ use crate::commands::watch::WatchArgs;
 ///
 /// With no config file and no OPENROUTER_API_KEY, chainwatch runs on its
 /// built-in simulator (demo mode).
+///
+/// The dashboard logs to $XDG_STATE_HOME/chainwatch/chainwatch.log (level from
+/// CHAINWATCH_LOG, e.g. "debug"), never to the screen.
 #[derive(Debug, Parser)]
 #[command(name = "chainwatch", version, about, long_about)]
 pub struct Cli {

@@ -218,14 +218,10 @@ impl Engine {
         };
         // Only for `/models` and `/key`: without it, prices are unknown and
         // probes still run (they go through `client`).
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(config.probe.connect_timeout)
-            .user_agent(concat!("chainwatch/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| warnings.push(format!("prices cannot be fetched: {e}")))
-            .ok();
+        let http = client.http().cloned();
+        if http.is_none() {
+            warnings.push("prices cannot be fetched: the HTTP client could not be built".into());
+        }
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         Engine {
             inner: Arc::new(Inner {

@@ -150,6 +150,12 @@ impl Client {
         }
     }
 
+    /// The underlying HTTP client, for the small GETs (`/models`, `/key`)
+    /// that are not completions; `None` if it could not be built.
+    pub fn http(&self) -> Option<&reqwest::Client> {
+        self.http.as_ref().ok()
+    }
+
     /// Bodies longer than `bytes` are cut off and the attempt is `malformed`.
     pub fn with_reply_cap(mut self, bytes: usize) -> Client {
         self.reply_cap = bytes.max(1);

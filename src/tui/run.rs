@@ -229,16 +229,13 @@ fn execute<S: Services>(
 /// Where the dashboard writes its log: `$XDG_STATE_HOME/chainwatch/` (else
 /// `~/.local/state/chainwatch/`, else the temp directory).
 pub fn log_path() -> PathBuf {
-    let dir = std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".local/state"))
+    crate::store::Store::default_for(None)
+        .map(|store| store.path().with_file_name("chainwatch.log"))
+        .unwrap_or_else(|| {
+            std::env::temp_dir()
+                .join("chainwatch")
+                .join("chainwatch.log")
         })
-        .unwrap_or_else(std::env::temp_dir);
-    dir.join("chainwatch").join("chainwatch.log")
 }
 
 /// Sends `tracing` output to [`log_path`] (never to the screen). Level from
