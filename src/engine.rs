@@ -246,6 +246,18 @@ impl Engine {
         &self.inner.config
     }
 
+    /// Every model's price per token, by model name, as far as known.
+    pub fn prices(&self) -> std::collections::HashMap<String, crate::pricing::Price> {
+        let money = lock(&self.inner.money);
+        self.inner
+            .plans
+            .iter()
+            .filter_map(|(name, plan)| {
+                Some((name.clone(), money.prices.get(&plan.target.model_id)?))
+            })
+            .collect()
+    }
+
     /// Problems found while starting (a state file moved aside…), to show once.
     pub fn warnings(&self) -> &[String] {
         &self.inner.warnings

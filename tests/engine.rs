@@ -354,6 +354,9 @@ async fn probe_spend_is_counted_with_prices_from_models() {
         }
     }
     assert_eq!(priced, Some(2), "both models priced from /v1/models");
+    let prices = engine.prices();
+    assert_eq!(prices.len(), 2, "{prices:?}");
+    assert!(prices.values().all(|p| p.completion > 0.0), "{prices:?}");
     assert_eq!(usage_seen, probes);
     let spent = engine.spend_today(at(20.0));
     assert!(spent > 0.0);

@@ -589,6 +589,13 @@ fn screen_demo_badge() {
 #[test]
 fn screen_detail() {
     both_sizes("detail", |app| {
+        // gemini-pro's price as OpenRouter's /models lists it, per token.
+        let price = chainwatch::pricing::Price {
+            prompt: 0.00000125,
+            completion: 0.00001,
+            request: 0.0,
+        };
+        app.update(Action::Prices([("gemini-pro".to_string(), price)].into()));
         ch(app, 'j');
         ch(app, 'j');
         key(app, KeyCode::Enter);

@@ -16,6 +16,7 @@ use ratatui::layout::{Position, Rect};
 use crate::api::FailureClass;
 use crate::config::{Config, Tier, Tiers};
 use crate::health::{fmt_secs, HealthEvent, HealthEventKind, ModelSnapshot, Status};
+use crate::pricing::Price;
 use crate::route::{Chain, RouteAnswer, RouteEvent, RouteFailure, RouteTarget};
 
 use super::keys::{lookup, Context, KeyAction};
@@ -147,6 +148,8 @@ pub enum Action {
         now: DateTime<Utc>,
     },
     Health(HealthEvent),
+    /// Price per token by model name, where known.
+    Prices(HashMap<String, Price>),
     Budget(String),
     /// Something worth a line in the events panel (a failed save, say).
     Notice(String),
@@ -184,6 +187,7 @@ pub struct App {
     pub tiers: Tiers,
     pub settings: Settings,
     pub spend_today: f64,
+    pub prices: HashMap<String, Price>,
     pub demo: Option<String>,
     pub theme: Theme,
     /// Event times are shown in this zone (the local one when running).
@@ -221,6 +225,7 @@ impl App {
                 daily_budget: config.probe.daily_budget,
             },
             spend_today: 0.0,
+            prices: HashMap::new(),
             demo: None,
             theme: Theme::default(),
             tz: FixedOffset::east_opt(0).unwrap_or(Utc.fix()),
@@ -406,6 +411,10 @@ impl App {
                     HealthEventKind::Drift { .. } => EventKind::Drift,
                 };
                 self.push_event(event.at, kind, event.to_string());
+                Vec::new()
+            }
+            Action::Prices(prices) => {
+                self.prices = prices;
                 Vec::new()
             }
             Action::Budget(message) => {

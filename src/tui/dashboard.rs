@@ -42,6 +42,10 @@ impl Services for Live {
         self.engine.spend_today(now)
     }
 
+    fn prices(&self) -> std::collections::HashMap<String, crate::pricing::Price> {
+        self.engine.prices()
+    }
+
     fn probe_now(&self, model: Option<&str>) {
         self.engine.probe_now(model);
     }

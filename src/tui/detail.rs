@@ -132,6 +132,19 @@ fn info(m: &ModelSnapshot, app: &App) -> Vec<Line<'static>> {
         label("served", theme),
         Span::raw(format!("{served}   (provider {})", provider_of(&m.id))),
     ]));
+    if let Some(price) = app.prices.get(&m.name) {
+        // Per million tokens, the unit people compare prices in.
+        let words = if price.prompt == 0.0 && price.completion == 0.0 {
+            "free".to_string()
+        } else {
+            format!(
+                "${:.2} in · ${:.2} out per million tokens",
+                price.prompt * 1e6,
+                price.completion * 1e6
+            )
+        };
+        lines.push(Line::from(vec![label("price", theme), Span::raw(words)]));
+    }
     if let Some(d) = &m.drift {
         lines.push(Line::from(vec![
             label("drift", theme),

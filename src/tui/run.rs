@@ -7,6 +7,7 @@
 //! it needs of the engine, router and store), so tests drive it on
 //! `TestBackend` with a fake.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
@@ -24,6 +25,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::health::ModelSnapshot;
+use crate::pricing::Price;
 use crate::route::{RouteAnswer, RouteEvent, RouteFailure, RouteTarget};
 
 use super::app::{Action, App, Command};
@@ -39,6 +41,10 @@ pub type RouteFuture = Pin<Box<dyn Future<Output = Result<RouteAnswer, RouteFail
 pub trait Services: Send + Sync + 'static {
     fn snapshots(&self, now: DateTime<Utc>) -> Vec<ModelSnapshot>;
     fn spend_today(&self, now: DateTime<Utc>) -> f64;
+    /// Price per token by model name, where known.
+    fn prices(&self) -> HashMap<String, Price> {
+        HashMap::new()
+    }
     fn probe_now(&self, model: Option<&str>);
     fn acknowledge_drift(&self, model: &str, now: DateTime<Utc>);
     /// Saves the chain order (blocking I/O: called off the UI task).
@@ -149,6 +155,7 @@ fn snapshot_action(services: &impl Services) -> Action {
 
 fn refresh(app: &mut App, services: &impl Services) {
     app.update(snapshot_action(services));
+    app.update(Action::Prices(services.prices()));
 }
 
 /// Terminal events the app cares about.
