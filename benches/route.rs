@@ -173,13 +173,7 @@ async fn failover() {
     let sim = SimServer::start(scenario, "127.0.0.1:0".parse().expect("addr"), 1)
         .await
         .expect("sim");
-    let models: Vec<(String, String, Option<Tier>)> = sim
-        .scenario()
-        .models()
-        .iter()
-        .map(|m| (m.name.clone(), m.id.clone(), None))
-        .collect();
-    let mut config = Config::demo(&sim.base_url(), &models);
+    let mut config = sim.config();
     config.route.ttft_timeout = Duration::from_secs(30);
     config.route.timeout = Duration::from_secs(30);
     let client = Client::new(config.route.connect_timeout);

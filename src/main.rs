@@ -86,17 +86,8 @@ async fn settle(cli: &Cli) -> anyhow::Result<(Config, Option<SimServer>)> {
             return Ok((config, None));
         }
     }
-    let scenario = Scenario::demo();
-    let models: Vec<_> = scenario
-        .models()
-        .iter()
-        .map(|m| {
-            let tier = m.tier.as_deref().and_then(|t| t.parse().ok());
-            (m.name.clone(), m.id.clone(), tier)
-        })
-        .collect();
-    let sim = SimServer::start(scenario, ([127, 0, 0, 1], 0).into(), cli.seed).await?;
-    Ok((Config::demo(&sim.base_url(), &models), Some(sim)))
+    let sim = SimServer::start(Scenario::demo(), ([127, 0, 0, 1], 0).into(), cli.seed).await?;
+    Ok((sim.config(), Some(sim)))
 }
 
 /// Where state lives: `--state`, else beside `--config`, else the XDG state

@@ -48,13 +48,7 @@ async fn start_sim(scenario: Scenario) -> SimServer {
 
 /// Every model of the simulator, probed every `interval`.
 fn config_for(sim: &SimServer, interval: Duration) -> Config {
-    let models: Vec<_> = sim
-        .scenario()
-        .models()
-        .iter()
-        .map(|m| (m.name.clone(), m.id.clone(), None))
-        .collect();
-    let mut config = Config::demo(&sim.base_url(), &models);
+    let mut config = sim.config();
     config.probe.interval = interval;
     config.health.window = Duration::from_secs(15 * 60);
     config
@@ -472,13 +466,7 @@ async fn concurrency_is_capped_per_endpoint() {
 #[tokio::test]
 async fn live_loop_probes_now_on_command_and_stops_cleanly() {
     let sim = start_sim(Scenario::many(5)).await;
-    let models: Vec<_> = sim
-        .scenario()
-        .models()
-        .iter()
-        .map(|m| (m.name.clone(), m.id.clone(), None))
-        .collect();
-    let mut config = Config::demo(&sim.base_url(), &models);
+    let mut config = sim.config();
     config.probe.interval = Duration::from_secs(3600);
     let engine = Engine::new(config, Client::new(Duration::from_secs(2)), None);
     let mut events = engine.subscribe();

@@ -121,13 +121,7 @@ fn names(list: &[&str]) -> Vec<String> {
 
 /// Every sim model; no hedging unless a test asks; tiers for escalation.
 fn config(sim: &SimServer) -> Config {
-    let models: Vec<(String, String, Option<Tier>)> = sim
-        .scenario()
-        .models()
-        .iter()
-        .map(|m| (m.name.clone(), m.id.clone(), None))
-        .collect();
-    let mut config = Config::demo(&sim.base_url(), &models);
+    let mut config = sim.config();
     config.route.hedge = Hedge::Off;
     config.route.ttft_timeout = Duration::from_secs(20);
     config.route.timeout = Duration::from_secs(25);

@@ -418,13 +418,7 @@ mod tests {
     }
 
     fn config(sim: &SimServer, chain: &[&str]) -> Config {
-        let models: Vec<(String, String, Option<Tier>)> = sim
-            .scenario()
-            .models()
-            .iter()
-            .map(|m| (m.name.clone(), m.id.clone(), None))
-            .collect();
-        let mut config = Config::demo(&sim.base_url(), &models);
+        let mut config = sim.config();
         config.chain = chain.iter().map(|s| s.to_string()).collect();
         config.route.hedge = Hedge::After(Duration::from_millis(200));
         config.tiers.budget = vec!["down".into()];

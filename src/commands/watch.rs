@@ -90,6 +90,13 @@ pub async fn print_events(
     cancel: CancellationToken,
     mut out: impl Write,
 ) -> anyhow::Result<()> {
+    let render = |event: &EngineEvent| {
+        if args.json {
+            json_line(event, args.verbose).map(|v| v.to_string())
+        } else {
+            human_line(event, args.verbose)
+        }
+    };
     for warning in engine.warnings() {
         eprintln!("chainwatch: {warning}");
     }
@@ -122,12 +129,7 @@ pub async fn print_events(
             }
             Err(RecvError::Closed) => break,
         };
-        let line = if args.json {
-            json_line(&event, args.verbose).map(|v| v.to_string())
-        } else {
-            human_line(&event, args.verbose)
-        };
-        if let Some(line) = line {
+        if let Some(line) = render(&event) {
             writeln!(out, "{line}")?;
             out.flush()?;
         } else if let EngineEvent::Warning { message, .. } = &event {
@@ -136,12 +138,7 @@ pub async fn print_events(
     }
     // Whatever arrived before the cancel is still worth printing.
     while let Ok(event) = events.try_recv() {
-        let line = if args.json {
-            json_line(&event, args.verbose).map(|v| v.to_string())
-        } else {
-            human_line(&event, args.verbose)
-        };
-        if let Some(line) = line {
+        if let Some(line) = render(&event) {
             writeln!(out, "{line}")?;
         }
     }

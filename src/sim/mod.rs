@@ -93,6 +93,21 @@ impl SimServer {
         format!("http://{}/v1", self.addr)
     }
 
+    /// A config that watches every model of this server, in scenario order,
+    /// with the scenario's tiers (the demo's config).
+    pub fn config(&self) -> crate::config::Config {
+        let models: Vec<_> = self
+            .scenario()
+            .models()
+            .iter()
+            .map(|m| {
+                let tier = m.tier.as_deref().and_then(|t| t.parse().ok());
+                (m.name.clone(), m.id.clone(), tier)
+            })
+            .collect();
+        crate::config::Config::demo(&self.base_url(), &models)
+    }
+
     /// Moves the scenario clock forward without waiting, so tests reach an
     /// outage window at once.
     pub fn advance(&self, by: Duration) {
