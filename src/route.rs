@@ -237,6 +237,76 @@ impl fmt::Debug for Router {
     }
 }
 
+/// The order a prompt would try now and what it would skip, by `config`'s
+/// models and tiers. Pure: no I/O, nothing recorded (the prompt panel's
+/// preview uses it too).
+pub fn plan(
+    config: &Config,
+    health: &dyn HealthView,
+    chain: &[String],
+    target: &RouteTarget,
+    now: DateTime<Utc>,
+) -> Plan {
+    let mut plan = Plan::default();
+    // (name, tier) in the order they would be tried.
+    let mut candidates: Vec<(&str, Option<Tier>)> = Vec::new();
+    match target {
+        RouteTarget::Model(name) => {
+            if config.model(name).is_some() {
+                plan.order.push(name.clone());
+            } else {
+                plan.skipped.push(not_configured(name));
+            }
+            return plan;
+        }
+        RouteTarget::Chain => candidates.extend(chain.iter().map(|n| (n.as_str(), None))),
+        RouteTarget::Tier(first) => {
+            let mut tier = Some(*first);
+            while let Some(t) = tier {
+                for name in config.tiers.get(t) {
+                    if !candidates.iter().any(|(n, _)| n == name) {
+                        candidates.push((name, Some(t)));
+                    }
+                }
+                tier = t.next();
+            }
+        }
+    }
+    let mut eligible: Vec<(&str, Option<Tier>)> = Vec::with_capacity(candidates.len());
+    let mut known: Vec<(&str, Option<Tier>)> = Vec::with_capacity(candidates.len());
+    for &(name, tier) in &candidates {
+        if config.model(name).is_none() {
+            plan.skipped.push(not_configured(name));
+            continue;
+        }
+        known.push((name, tier));
+        let (status, reason) = health.judge(name, now);
+        if status.is_routable() {
+            eligible.push((name, tier));
+        } else {
+            plan.skipped.push(Skip {
+                model: name.to_string(),
+                status,
+                reason,
+            });
+        }
+    }
+    if eligible.is_empty() && !known.is_empty() {
+        plan.last_resort = true;
+        eligible = known;
+    }
+    for (name, tier) in eligible {
+        plan.order.push(name.to_string());
+        if let Some(t) = tier {
+            match plan.tiers.last_mut() {
+                Some((last, models)) if *last == t => models.push(name.to_string()),
+                _ => plan.tiers.push((t, vec![name.to_string()])),
+            }
+        }
+    }
+    plan
+}
+
 impl Router {
     /// `client` should be built with `config.route.connect_timeout`.
     pub fn new(config: Config, client: Client) -> Router {
@@ -266,64 +336,7 @@ impl Router {
         target: &RouteTarget,
         now: DateTime<Utc>,
     ) -> Plan {
-        let mut plan = Plan::default();
-        // (name, tier) in the order they would be tried.
-        let mut candidates: Vec<(&str, Option<Tier>)> = Vec::new();
-        match target {
-            RouteTarget::Model(name) => {
-                if self.config.model(name).is_some() {
-                    plan.order.push(name.clone());
-                } else {
-                    plan.skipped.push(not_configured(name));
-                }
-                return plan;
-            }
-            RouteTarget::Chain => candidates.extend(chain.iter().map(|n| (n.as_str(), None))),
-            RouteTarget::Tier(first) => {
-                let mut tier = Some(*first);
-                while let Some(t) = tier {
-                    for name in self.config.tiers.get(t) {
-                        if !candidates.iter().any(|(n, _)| n == name) {
-                            candidates.push((name, Some(t)));
-                        }
-                    }
-                    tier = t.next();
-                }
-            }
-        }
-        let mut eligible: Vec<(&str, Option<Tier>)> = Vec::with_capacity(candidates.len());
-        let mut known: Vec<(&str, Option<Tier>)> = Vec::with_capacity(candidates.len());
-        for &(name, tier) in &candidates {
-            if self.config.model(name).is_none() {
-                plan.skipped.push(not_configured(name));
-                continue;
-            }
-            known.push((name, tier));
-            let (status, reason) = health.judge(name, now);
-            if status.is_routable() {
-                eligible.push((name, tier));
-            } else {
-                plan.skipped.push(Skip {
-                    model: name.to_string(),
-                    status,
-                    reason,
-                });
-            }
-        }
-        if eligible.is_empty() && !known.is_empty() {
-            plan.last_resort = true;
-            eligible = known;
-        }
-        for (name, tier) in eligible {
-            plan.order.push(name.to_string());
-            if let Some(t) = tier {
-                match plan.tiers.last_mut() {
-                    Some((last, models)) if *last == t => models.push(name.to_string()),
-                    _ => plan.tiers.push((t, vec![name.to_string()])),
-                }
-            }
-        }
-        plan
+        plan(&self.config, health, chain, target, now)
     }
 
     /// Routes one prompt: skips what is known to be down, tries the rest in

@@ -7,6 +7,7 @@
 //! actions and reading the state.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Offset, Utc};
@@ -14,10 +15,12 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent,
 use ratatui::layout::{Position, Rect};
 
 use crate::api::FailureClass;
-use crate::config::{Config, Tier, Tiers};
+use crate::config::{Config, Tier};
 use crate::health::{fmt_secs, HealthEvent, HealthEventKind, ModelSnapshot, Status};
 use crate::pricing::Price;
-use crate::route::{Chain, RouteAnswer, RouteEvent, RouteFailure, RouteTarget};
+use crate::route::{
+    self, Chain, HealthView, Plan, RouteAnswer, RouteEvent, RouteFailure, RouteTarget,
+};
 
 use super::keys::{lookup, Context, KeyAction};
 use super::theme::Theme;
@@ -123,17 +126,6 @@ pub struct PromptRun {
     pub state: PromptState,
 }
 
-/// Where the next prompt would go, as the router would see it now.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Preview {
-    pub order: Vec<String>,
-    pub skipped: Vec<(String, Status)>,
-    /// Nothing is eligible: the router will try every model anyway.
-    pub last_resort: bool,
-    /// For a tier: the tier it escalates to.
-    pub then: Option<Tier>,
-}
-
 /// Everything the loop feeds into `update`.
 #[derive(Debug, Clone)]
 pub enum Action {
@@ -184,7 +176,8 @@ pub struct App {
     pub now: DateTime<Utc>,
     pub models: Vec<ModelSnapshot>,
     pub chain: Chain,
-    pub tiers: Tiers,
+    /// The models and tiers, for the route preview (the router's own rule).
+    pub config: Arc<Config>,
     pub settings: Settings,
     pub spend_today: f64,
     pub prices: HashMap<String, Price>,
@@ -211,13 +204,38 @@ pub struct App {
     pub quit: bool,
 }
 
+/// Health as the latest snapshots tell it: what the preview plans over.
+struct SnapshotHealth<'a>(HashMap<&'a str, &'a ModelSnapshot>);
+
+impl<'a> SnapshotHealth<'a> {
+    fn new(models: &'a [ModelSnapshot]) -> Self {
+        SnapshotHealth(models.iter().map(|m| (m.name.as_str(), m)).collect())
+    }
+}
+
+impl HealthView for SnapshotHealth<'_> {
+    fn judge(&self, model: &str, _now: DateTime<Utc>) -> (Status, String) {
+        self.0
+            .get(model)
+            .map_or((Status::Unknown, String::new()), |m| {
+                (m.status, m.reason.clone())
+            })
+    }
+
+    fn ttft_p95(&self, model: &str, _now: DateTime<Utc>) -> Option<Duration> {
+        self.0.get(model)?.ttft.map(|p| p.p95)
+    }
+
+    fn record(&self, _model: &str, _attempt: &crate::api::Attempt, _now: DateTime<Utc>) {}
+}
+
 impl App {
     pub fn new(config: &Config, chain: Chain, now: DateTime<Utc>) -> App {
         App {
             now,
             models: Vec::new(),
             chain,
-            tiers: config.tiers.clone(),
+            config: Arc::new(config.clone()),
             settings: Settings {
                 probe_interval: config.probe.interval,
                 window: config.health.window,
@@ -316,41 +334,17 @@ impl App {
             .collect()
     }
 
-    /// Where the next prompt would go: the router's rule (skip what is not
-    /// routable, try everything when nothing is) applied to the current state.
-    pub fn preview(&self) -> Preview {
-        let (names, then): (Vec<String>, Option<Tier>) = match &self.target {
-            RouteTarget::Chain => (self.chain.order().to_vec(), None),
-            RouteTarget::Tier(t) => (self.tiers.get(*t).to_vec(), t.next()),
-            RouteTarget::Model(m) => {
-                return Preview {
-                    order: vec![m.clone()],
-                    skipped: Vec::new(),
-                    last_resort: false,
-                    then: None,
-                }
-            }
-        };
-        let status: HashMap<&str, Status> = self
-            .models
-            .iter()
-            .map(|m| (m.name.as_str(), m.status))
-            .collect();
-        let mut order = Vec::new();
-        let mut skipped = Vec::new();
-        for name in names {
-            match status.get(name.as_str()).copied() {
-                Some(s) if !s.is_routable() => skipped.push((name, s)),
-                _ => order.push(name),
-            }
-        }
-        let last_resort = order.is_empty() && !skipped.is_empty();
-        Preview {
-            order,
-            skipped,
-            last_resort,
-            then,
-        }
+    /// Where the next prompt would go: the router's own plan over the
+    /// latest snapshots.
+    pub fn preview(&self) -> Plan {
+        let health = SnapshotHealth::new(&self.models);
+        route::plan(
+            &self.config,
+            &health,
+            self.chain.order(),
+            &self.target,
+            self.now,
+        )
     }
 
     pub fn target_label(&self) -> String {
@@ -628,7 +622,7 @@ impl App {
 
     fn cycle_target(&mut self) {
         let tiers = [Tier::Premium, Tier::Standard, Tier::Budget];
-        let has = |t: Tier| !self.tiers.get(t).is_empty();
+        let has = |t: Tier| !self.config.tiers.get(t).is_empty();
         let selected = self.selected.clone();
         // chain → premium → standard → budget → the selected model → chain,
         // leaving out empty tiers.

@@ -8,6 +8,7 @@ use ratatui::Frame;
 
 use super::app::{App, Focus, PromptState};
 use super::view::INPUT_LINES_MAX;
+use crate::route::Plan;
 
 /// "prompt [chain] → a › b › c (skipping d: unhealthy)", or with symbols
 /// for the skipped ones ("skipping d ✗") when that does not fit in `width`.
@@ -47,7 +48,7 @@ pub fn title(app: &App, width: u16) -> Line<'static> {
     title_at(app, &preview, true, keep.max(1))
 }
 
-fn title_at(app: &App, preview: &super::app::Preview, compact: bool, keep: usize) -> Line<'static> {
+fn title_at(app: &App, preview: &Plan, compact: bool, keep: usize) -> Line<'static> {
     let theme = app.theme;
     let mut spans = vec![
         Span::styled("prompt", theme.title()),
@@ -58,8 +59,7 @@ fn title_at(app: &App, preview: &super::app::Preview, compact: bool, keep: usize
             "nothing healthy, will try all: ",
             theme.warn(),
         ));
-        let all: Vec<&str> = preview.skipped.iter().map(|(n, _)| n.as_str()).collect();
-        spans.push(Span::raw(all.join(" › ")));
+        spans.push(Span::raw(preview.order.join(" › ")));
     } else if preview.order.is_empty() {
         spans.push(Span::styled(
             "no models (space adds one to the chain)",
@@ -79,9 +79,6 @@ fn title_at(app: &App, preview: &super::app::Preview, compact: bool, keep: usize
                 theme.dim(),
             ));
         }
-        if let Some(then) = preview.then {
-            spans.push(Span::styled(format!(" › then {then}"), theme.dim()));
-        }
         if !preview.skipped.is_empty() {
             // Compact: symbols for the reasons, and at most two named.
             let named = if compact { 2 } else { usize::MAX };
@@ -89,11 +86,11 @@ fn title_at(app: &App, preview: &super::app::Preview, compact: bool, keep: usize
                 .skipped
                 .iter()
                 .take(named)
-                .map(|(n, s)| {
+                .map(|skip| {
                     if compact {
-                        format!("{n} {}", s.symbol())
+                        format!("{} {}", skip.model, skip.status.symbol())
                     } else {
-                        format!("{n}: {s}")
+                        format!("{}: {}", skip.model, skip.status)
                     }
                 })
                 .collect();

@@ -213,7 +213,11 @@ pub fn many(n: usize, w: u16, h: u16) -> App {
             m
         })
         .collect();
-    let mut config = Config::builtin();
+    let listed: Vec<_> = models
+        .iter()
+        .map(|m| (m.name.clone(), m.id.clone(), None))
+        .collect();
+    let mut config = Config::demo("http://127.0.0.1:9/v1", &listed);
     config.chain = models.iter().take(n / 2).map(|m| m.name.clone()).collect();
     let known: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
     let chain = Chain::new(&config.chain, &known, None);
