@@ -89,6 +89,9 @@ impl State {
 }
 
 /// Where the state lives, and how it is read and written.
+/// One store update at a time in this process (see [`Store::update`]).
+static UPDATES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Store {
     path: PathBuf,
@@ -182,6 +185,11 @@ impl Store {
     /// the dashboard saving history) do not clobber each other's fields.
     /// A corrupt file is moved aside as in [`Store::load`].
     pub fn update(&self, change: impl FnOnce(&mut State)) -> io::Result<()> {
+        // Within one process, updates take turns: a chain edit racing the
+        // autosave would otherwise be undone by whichever read first.
+        let _turn = UPDATES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let (mut state, _warning) = self.load();
         change(&mut state);
         self.save(&state)
@@ -270,6 +278,35 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn updates_from_two_threads_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let writers: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|tag| {
+                let store = Store::at(&path);
+                let start = start.clone();
+                std::thread::spawn(move || {
+                    start.wait();
+                    for i in 0..100 {
+                        let entry = format!("{tag}{i}");
+                        store
+                            .update(|s| s.chain.get_or_insert_with(Vec::new).push(entry))
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let (state, warning) = Store::at(&path).load();
+        assert!(warning.is_none(), "{warning:?}");
+        assert_eq!(state.chain.map_or(0, |c| c.len()), 200);
     }
 
     #[test]

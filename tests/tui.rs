@@ -443,6 +443,31 @@ fn esc_cancels_a_running_prompt_then_leaves() {
 }
 
 #[test]
+fn esc_in_the_detail_view_goes_back_without_cancelling_the_prompt() {
+    let mut app = fixture::app(120, 32);
+    prompt_in_flight(&mut app);
+    key(&mut app, KeyCode::Esc); // cancels: the prompt panel is in view
+    prompt_in_flight(&mut app);
+    app.focus = Focus::Detail;
+    assert!(
+        key(&mut app, KeyCode::Esc).is_empty(),
+        "nothing to cancel from here"
+    );
+    assert_eq!(app.focus, Focus::Table);
+    assert_eq!(app.prompt.as_ref().unwrap().state, PromptState::Running);
+}
+
+#[test]
+fn a_paste_is_typed_into_the_prompt_and_never_sent_by_its_newlines() {
+    let mut app = fixture::app(120, 32);
+    let cmds = app.update(Action::Paste("fn main() {\r\n    todo!()\r\n}".into()));
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert_eq!(app.focus, Focus::Prompt);
+    assert_eq!(app.input, "fn main() {\n    todo!()\n}");
+    assert!(app.prompt.is_none());
+}
+
+#[test]
 fn sending_while_running_cancels_the_first() {
     let mut app = fixture::app(120, 32);
     prompt_in_flight(&mut app);
@@ -673,7 +698,11 @@ mod event_loop {
         fn acknowledge_drift(&self, model: &str, _now: chrono::DateTime<chrono::Utc>) {
             self.calls.lock().unwrap().push(format!("ack {model}"));
         }
-        fn save_chain(&self, order: &[String]) -> anyhow::Result<()> {
+        fn save_chain(
+            &self,
+            order: &[String],
+            _superseded: &dyn Fn() -> bool,
+        ) -> anyhow::Result<()> {
             self.calls
                 .lock()
                 .unwrap()

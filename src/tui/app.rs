@@ -130,6 +130,9 @@ pub struct PromptRun {
 #[derive(Debug, Clone)]
 pub enum Action {
     Key(KeyEvent),
+    /// Pasted text (bracketed paste): typed into the prompt, newlines kept,
+    /// never sent by its own newlines.
+    Paste(String),
     Mouse(MouseEvent),
     Resize(u16, u16),
     /// The slow tick: relative times ("3m ago") move on.
@@ -372,6 +375,13 @@ impl App {
     pub fn update(&mut self, action: Action) -> Vec<Command> {
         let commands = match action {
             Action::Key(key) => self.on_key(key),
+            Action::Paste(text) => {
+                self.focus = Focus::Prompt;
+                for c in text.replace("\r\n", "\n").chars().filter(|c| *c != '\r') {
+                    self.type_char(c);
+                }
+                Vec::new()
+            }
             Action::Mouse(mouse) => {
                 self.on_mouse(mouse);
                 Vec::new()
@@ -515,7 +525,9 @@ impl App {
             KeyAction::CycleSort => self.sort = self.sort.next(),
             KeyAction::CycleTarget => self.cycle_target(),
             KeyAction::Back => {
-                if self.prompt_running() {
+                // From the detail or provider view, Esc only goes back: the
+                // prompt it would cancel is not even on screen.
+                if self.focus == Focus::Table && self.prompt_running() {
                     return self.cancel_prompt();
                 }
                 self.focus = Focus::Table;

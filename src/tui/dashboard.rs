@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Local, Utc};
-use crossterm::event::{DisableMouseCapture, EnableMouseCapture, EventStream};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    EventStream,
+};
 use crossterm::execute;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -54,12 +57,16 @@ impl Services for Live {
         self.engine.acknowledge_drift(model, now);
     }
 
-    fn save_chain(&self, order: &[String]) -> anyhow::Result<()> {
+    fn save_chain(&self, order: &[String], superseded: &dyn Fn() -> bool) -> anyhow::Result<()> {
         let Some(store) = &self.store else {
             return Ok(());
         };
         store
-            .update(|state| state.chain = Some(order.to_vec()))
+            .update(|state| {
+                if !superseded() {
+                    state.chain = Some(order.to_vec());
+                }
+            })
             .with_context(|| {
                 format!(
                     "writing {}; check that the directory is writable",
@@ -108,22 +115,31 @@ pub async fn run(
         tracing::info!("dashboard started; logging to {}", path.display());
     }
 
-    let stop = CancellationToken::new();
-    let (news_tx, news_rx) = mpsc::unbounded_channel();
-    let forwarder = tokio::spawn(forward(engine.subscribe(), news_tx));
-    let engine_task = engine.spawn(stop.child_token());
-    let signals = tokio::spawn(on_signal(stop.clone()));
-
+    // The terminal first: without one, nothing should be probed (or paid for).
     let mut terminal = ratatui::try_init()
         .context("the dashboard needs a terminal; for scripts use `chainwatch check`")?;
-    // ratatui's hook restores the screen on panic; ours, run first, also
-    // gives the mouse back.
-    let _ = execute!(stdout(), EnableMouseCapture);
+    // Bracketed paste: a pasted newline must not send the prompt.
+    let _ = execute!(stdout(), EnableMouseCapture, EnableBracketedPaste);
+    // ratatui's hook restores the screen on panic. Only a panic of the UI
+    // (this thread: `main` drives the loop) ends the dashboard; a background
+    // task's panic is survived and reported by the engine, so it must not
+    // hand the terminal back under a screen that keeps running.
+    let ui_thread = std::thread::current().id();
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let _ = execute!(stdout(), DisableMouseCapture);
-        previous(info);
+        if std::thread::current().id() == ui_thread {
+            let _ = execute!(stdout(), DisableMouseCapture, DisableBracketedPaste);
+            previous(info);
+        } else {
+            tracing::error!("a background task panicked: {info}");
+        }
     }));
+
+    let stop = CancellationToken::new();
+    let (news_tx, news_rx) = mpsc::unbounded_channel();
+    let forwarder = tokio::spawn(forward(engine.clone(), engine.subscribe(), news_tx));
+    let engine_task = engine.spawn(stop.child_token());
+    let signals = tokio::spawn(on_signal(stop.clone()));
 
     let services = Arc::new(Live {
         engine: engine.clone(),
@@ -140,7 +156,7 @@ pub async fn run(
     )
     .await;
 
-    let _ = execute!(stdout(), DisableMouseCapture);
+    let _ = execute!(stdout(), DisableMouseCapture, DisableBracketedPaste);
     let _ = terminal.show_cursor();
     ratatui::restore();
 
@@ -156,7 +172,11 @@ pub async fn run(
 
 /// Engine news, translated for the loop. A lagging receiver only means
 /// "things changed": fresh snapshots cover it.
-async fn forward(mut rx: broadcast::Receiver<EngineEvent>, tx: mpsc::UnboundedSender<News>) {
+async fn forward(
+    engine: Engine,
+    mut rx: broadcast::Receiver<EngineEvent>,
+    tx: mpsc::UnboundedSender<News>,
+) {
     loop {
         let news: Vec<News> = match rx.recv().await {
             Ok(EngineEvent::Health(event)) => {
@@ -170,7 +190,7 @@ async fn forward(mut rx: broadcast::Receiver<EngineEvent>, tx: mpsc::UnboundedSe
                 News::Act(Box::new(Action::Notice(format!(
                     "prices known for {models} models"
                 )))),
-                News::Changed,
+                News::Act(Box::new(Action::Prices(engine.prices()))),
             ],
             Ok(EngineEvent::Warning { message, .. }) => {
                 vec![News::Act(Box::new(Action::Notice(message)))]

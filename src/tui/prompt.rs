@@ -5,6 +5,7 @@ use ratatui::layout::{Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::app::{App, Focus, PromptState};
 use super::view::INPUT_LINES_MAX;
@@ -118,12 +119,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let input_rows = (app.input.split('\n').count() as u16).clamp(1, INPUT_LINES_MAX);
     let mut lines: Vec<Line> = Vec::new();
     if app.input.is_empty() && !focused {
+        // The prompt that was sent stays in view above its route and answer.
+        let shown = match &app.prompt {
+            Some(run) => run.text.replace('\n', " ⏎ "),
+            None => "press / to type a prompt, t to change where it goes".to_string(),
+        };
         lines.push(Line::from(vec![
             Span::styled("> ", theme.dim()),
-            Span::styled(
-                "press / to type a prompt, t to change where it goes",
-                theme.dim(),
-            ),
+            Span::styled(shown, theme.dim()),
         ]));
     } else {
         let all: Vec<&str> = app.input.split('\n').collect();
@@ -134,10 +137,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             } else {
                 "  "
             };
-            // Keep the end of a long line in view: that is where the cursor is.
+            // Keep the end of a long line in view: that is where the cursor
+            // is. Measured in columns: wide characters take two.
             let room = width.saturating_sub(3);
-            let count = text.chars().count();
-            let tail: String = text.chars().skip(count.saturating_sub(room)).collect();
+            let mut used = 0;
+            let start = text
+                .char_indices()
+                .rev()
+                .take_while(|(_, c)| {
+                    used += c.width().unwrap_or(0);
+                    used <= room
+                })
+                .last()
+                .map_or(text.len(), |(i, _)| i);
+            let tail = text[start..].to_string();
             lines.push(Line::from(vec![
                 Span::styled(lead, theme.key()),
                 Span::styled(tail, theme.input()),
@@ -252,28 +265,38 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
     let mut out = Vec::new();
     for line in text.split('\n') {
-        let mut rest: Vec<char> = line.chars().filter(|c| *c != '\r').collect();
-        if rest.is_empty() {
-            out.push(String::new());
-            continue;
+        let mut current = String::new();
+        let mut cols = 0;
+        // Byte offset of the last space in `current`: where to break.
+        let mut last_space: Option<usize> = None;
+        for c in line.chars().filter(|c| *c != '\r') {
+            // Columns, not chars: a CJK character or an emoji takes two.
+            let w = c.width().unwrap_or(0);
+            if cols + w > width && !current.is_empty() {
+                if c == ' ' {
+                    out.push(std::mem::take(&mut current));
+                    cols = 0;
+                    last_space = None;
+                    continue;
+                }
+                match last_space.filter(|at| *at > 0) {
+                    Some(at) => {
+                        let rest = current.split_off(at + 1);
+                        out.push(current.trim_end().to_string());
+                        current = rest;
+                    }
+                    None => out.push(std::mem::take(&mut current)),
+                }
+                cols = current.width();
+                last_space = None;
+            }
+            if c == ' ' {
+                last_space = Some(current.len());
+            }
+            current.push(c);
+            cols += w;
         }
-        while rest.len() > width {
-            let cut = rest[..=width]
-                .iter()
-                .rposition(|c| *c == ' ')
-                .filter(|at| *at > 0)
-                .unwrap_or(width);
-            out.push(
-                rest[..cut]
-                    .iter()
-                    .collect::<String>()
-                    .trim_end()
-                    .to_string(),
-            );
-            let skip = usize::from(rest.get(cut) == Some(&' '));
-            rest.drain(..cut + skip);
-        }
-        out.push(rest.into_iter().collect());
+        out.push(current);
     }
     while out.last().is_some_and(|l| l.is_empty()) {
         out.pop();
@@ -294,6 +317,10 @@ mod tests {
         assert_eq!(wrap("abcdefghijkl", 5), vec!["abcde", "fghij", "kl"]);
         assert_eq!(wrap("a\n\nb\n\n", 5), vec!["a", "", "b"]);
         assert_eq!(wrap("exactly ten", 11), vec!["exactly ten"]);
+        assert_eq!(wrap("abcd efgh", 4), vec!["abcd", "efgh"]);
+        // Wide characters take two columns each.
+        assert_eq!(wrap("日本語テキスト", 6), vec!["日本語", "テキス", "ト"]);
+        assert_eq!(wrap("ok 日本語", 5), vec!["ok", "日本", "語"]);
         assert!(wrap("", 3).is_empty());
     }
 }

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,8 +48,10 @@ pub trait Services: Send + Sync + 'static {
     }
     fn probe_now(&self, model: Option<&str>);
     fn acknowledge_drift(&self, model: &str, now: DateTime<Utc>);
-    /// Saves the chain order (blocking I/O: called off the UI task).
-    fn save_chain(&self, order: &[String]) -> anyhow::Result<()>;
+    /// Saves the chain order (blocking I/O: called off the UI task), unless
+    /// `superseded()` says a newer order was issued meanwhile (it is asked
+    /// at the moment of writing, so the newest order always wins).
+    fn save_chain(&self, order: &[String], superseded: &dyn Fn() -> bool) -> anyhow::Result<()>;
     /// Routes one prompt; dropping the future cancels it (connections close).
     fn route(
         &self,
@@ -66,6 +69,9 @@ pub enum News {
     /// Figures changed (a probe ended): take fresh snapshots.
     Changed,
 }
+
+/// Chain saves issued so far: a save that is no longer the newest skips.
+static CHAIN_SAVES: AtomicU64 = AtomicU64::new(0);
 
 /// Runs until the user quits, the terminal's event stream ends, or `stop`
 /// is cancelled (SIGTERM, Ctrl-C from outside).
@@ -162,6 +168,7 @@ fn refresh(app: &mut App, services: &impl Services) {
 pub fn translate(event: Event) -> Option<Action> {
     match event {
         Event::Key(key) if key.kind != KeyEventKind::Release => Some(Action::Key(key)),
+        Event::Paste(text) => Some(Action::Paste(text)),
         Event::Mouse(mouse) => Some(Action::Mouse(mouse)),
         Event::Resize(w, h) => Some(Action::Resize(w, h)),
         _ => None,
@@ -184,8 +191,11 @@ fn execute<S: Services>(
         Command::SaveChain(order) => {
             let services = Arc::clone(services);
             let internal = internal.clone();
+            // Saves run on the blocking pool and may finish in any order.
+            let seq = CHAIN_SAVES.fetch_add(1, Ordering::SeqCst) + 1;
             tokio::task::spawn_blocking(move || {
-                if let Err(err) = services.save_chain(&order) {
+                let superseded = || CHAIN_SAVES.load(Ordering::SeqCst) != seq;
+                if let Err(err) = services.save_chain(&order, &superseded) {
                     tracing::warn!("saving the chain order: {err:#}");
                     let _ = internal.send(Action::Notice(format!(
                         "could not save the chain order: {err:#}"

@@ -324,11 +324,22 @@ fn footer_contexts(app: &App) -> &'static [Context] {
     }
 }
 
-/// The footer: as many bindings as fit, in table order.
+/// The footer: as many bindings as fit, in table order, except that how to
+/// leave (quit, and back out of a view) and how to get help come first, so
+/// a narrow terminal never hides them.
 fn footer(app: &App, room: u16) -> Line<'static> {
     let mut spans = vec![Span::raw(" ")];
     let mut used = 1usize;
-    for (label, help) in keys::footer(footer_contexts(app)) {
+    let in_a_view = matches!(app.focus, Focus::Detail | Focus::Providers | Focus::Help);
+    let rank = |label: &str| match label {
+        "q" | "^C" => 0,
+        "esc" if in_a_view => 1,
+        "?" => 2,
+        _ => 3,
+    };
+    let mut items = keys::footer(footer_contexts(app));
+    items.sort_by_key(|(label, _)| rank(label));
+    for (label, help) in items {
         let width = label.chars().count() + help.chars().count() + 3;
         if used + width > usize::from(room) {
             break;
