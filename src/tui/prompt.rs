@@ -118,14 +118,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     // The input: the last lines typed, "> " before the first.
     let input_rows = (app.input.split('\n').count() as u16).clamp(1, INPUT_LINES_MAX);
     let mut lines: Vec<Line> = Vec::new();
-    if app.input.is_empty() && !focused {
-        // The prompt that was sent stays in view above its route and answer.
-        let shown = match &app.prompt {
-            Some(run) => run.text.replace('\n', " ⏎ "),
-            None => "press / to type a prompt, t to change where it goes".to_string(),
+    if app.input.is_empty() {
+        // Until something is typed: the prompt that was sent (it stays in
+        // view above its route and answer), else a hint.
+        let shown = match (&app.prompt, focused) {
+            (Some(run), _) => run.text.replace('\n', " ⏎ "),
+            (None, false) => "press / to type a prompt, t to change where it goes".to_string(),
+            (None, true) => String::new(),
         };
         lines.push(Line::from(vec![
-            Span::styled("> ", theme.dim()),
+            Span::styled("> ", if focused { theme.key() } else { theme.dim() }),
             Span::styled(shown, theme.dim()),
         ]));
     } else {
@@ -163,7 +165,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     };
     if focused {
         if let Some(last) = lines.last() {
-            let x = area.x + (last.width() as u16).min(area.width - 1);
+            // With nothing typed, the cursor sits after "> ", not after the
+            // dimmed text.
+            let typed = if app.input.is_empty() {
+                2
+            } else {
+                last.width() as u16
+            };
+            let x = area.x + typed.min(area.width - 1);
             let y = input_area.y + input_area.height.saturating_sub(1);
             frame.set_cursor_position(Position::new(x, y));
         }
