@@ -1141,6 +1141,11 @@ pub fn describe_failure(class: FailureClass, status: Option<u16>, message: Optio
     }
 }
 
+/// A ratio as a percentage with one decimal ("95.0"), "—" without one.
+pub fn fmt_ratio(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "—".to_string(), |r| format!("{:.1}", r * 100.0))
+}
+
 /// "just now", "42s ago", "3m ago", "2h ago", "5d ago".
 pub fn fmt_ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let secs = (now - at).num_seconds();

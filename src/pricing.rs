@@ -397,7 +397,11 @@ pub fn budget_pace(
 
 /// Words for a budget event.
 pub fn describe_pace(pace: &Pace, budget: f64, spent_today: f64) -> String {
-    let head = format!("probe spend ${spent_today:.4} of ${budget:.4} today");
+    let head = format!(
+        "probe spend {} of {} today",
+        fmt_usd(spent_today),
+        fmt_usd(budget)
+    );
     match pace {
         Pace::Normal => format!("{head}; probing at the configured intervals"),
         Pace::Stretched(f) => {
@@ -472,6 +476,15 @@ pub async fn fetch_key(
     let url = endpoint_url(base_url, "key");
     let body = get_capped(http, &url, Some(key), KEY_BODY_MAX).await?;
     KeyInfo::parse(&body).map_err(|e| PricingError::Json { url, message: e.0 })
+}
+
+/// "$0.0004"; tiny amounts keep two significant digits.
+pub fn fmt_usd(usd: f64) -> String {
+    if usd > 0.0 && usd < 0.0001 {
+        format!("${usd:.6}")
+    } else {
+        format!("${usd:.4}")
+    }
 }
 
 #[cfg(test)]

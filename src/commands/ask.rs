@@ -313,7 +313,7 @@ fn verdict(answer: &RouteAnswer) -> String {
         ));
     }
     if let Some(cost) = answer.cost {
-        line.push_str(&format!(" · ${cost:.6}"));
+        line.push_str(&format!(" · {}", crate::pricing::fmt_usd(cost)));
     }
     let failed = answer
         .attempts

@@ -12,7 +12,7 @@ use crate::api::Client;
 use crate::commands::chain::load_chain;
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::health::{fmt_ago, fmt_secs, ModelSnapshot};
+use crate::health::{fmt_ago, fmt_ratio, fmt_secs, ModelSnapshot};
 use crate::store::Store;
 
 #[derive(Debug, Args)]
@@ -153,8 +153,7 @@ fn write_table(
             crate::health::provider_of(&s.id),
             s.status.symbol(),
             s.status.as_str(),
-            s.ratio
-                .map_or("—".to_string(), |r| format!("{:.1}", r * 100.0)),
+            fmt_ratio(s.ratio),
             s.samples,
             ms(s.latency, |p| p.p50),
             ms(s.latency, |p| p.p95),

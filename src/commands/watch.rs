@@ -48,8 +48,8 @@ pub async fn run(
     let saved = engine.save();
     printed?;
     eprintln!(
-        "chainwatch: probes spent ${:.4} today (UTC)",
-        engine.spend_today(Utc::now())
+        "chainwatch: probes spent {} today (UTC)",
+        crate::pricing::fmt_usd(engine.spend_today(Utc::now()))
     );
     if let Err(e) = saved {
         eprintln!("chainwatch: {e:#}");

@@ -17,7 +17,7 @@ use ratatui::layout::{Position, Rect};
 use crate::api::FailureClass;
 use crate::config::{Config, Tier};
 use crate::health::{fmt_secs, HealthEvent, HealthEventKind, ModelSnapshot, Status};
-use crate::pricing::Price;
+use crate::pricing::{fmt_usd, Price};
 use crate::route::{
     self, Chain, HealthView, Plan, RouteAnswer, RouteEvent, RouteFailure, RouteTarget,
 };
@@ -914,15 +914,6 @@ fn short_failure(class: FailureClass, message: &str) -> String {
     let cut: String = message.chars().take(40).collect();
     let ellipsis = if cut.len() < message.len() { "…" } else { "" };
     format!("{class} ({cut}{ellipsis})")
-}
-
-/// "$0.0004"; tiny amounts keep two significant digits.
-pub fn fmt_usd(usd: f64) -> String {
-    if usd > 0.0 && usd < 0.0001 {
-        format!("${usd:.6}")
-    } else {
-        format!("${usd:.4}")
-    }
 }
 
 /// Worst first, for the status sort.

@@ -7,7 +7,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
-use crate::health::{describe_failure, fmt_ago, fmt_secs, provider_of, ModelSnapshot, TrendPoint};
+use crate::health::{
+    describe_failure, fmt_ago, fmt_ratio, fmt_secs, provider_of, ModelSnapshot, TrendPoint,
+};
 
 use super::app::App;
 use super::theme::Theme;
@@ -276,7 +278,7 @@ fn cell(col: Col, m: &ModelSnapshot, app: &App, width: u16, theme: Theme) -> Cel
             format!("{} {}", m.status.symbol(), m.status.as_str()),
             theme.status(m.status),
         )),
-        Col::Ratio => right(m.ratio.map_or_else(dash, |r| format!("{:.1}", r * 100.0))),
+        Col::Ratio => right(fmt_ratio(m.ratio)),
         Col::Samples => right(m.counted.to_string()),
         Col::P50 => right(m.latency.map_or_else(dash, |l| fmt_secs(l.p50))),
         Col::P95 => right(m.latency.map_or_else(dash, |l| fmt_secs(l.p95))),

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
 use ratatui::Frame;
 
-use crate::health::{rollup, HealthPolicy, ProviderKey, ProviderSnapshot};
+use crate::health::{fmt_ratio, rollup, HealthPolicy, ProviderKey, ProviderSnapshot};
 
 use super::app::App;
 
@@ -14,11 +14,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if area.height == 0 {
         return;
     }
-    let policy = HealthPolicy {
-        threshold: app.settings.threshold,
-        window: app.settings.window,
-        ..HealthPolicy::default()
-    };
+    let policy = HealthPolicy::from(&app.config.health);
     let by_id = rollup(&app.models, ProviderKey::IdPrefix, &policy);
     let by_served = rollup(&app.models, ProviderKey::ServedBy, &policy);
     // Side by side when wide, else one above the other.
@@ -87,13 +83,7 @@ fn table(frame: &mut Frame, area: Rect, app: &App, title: &str, list: &[Provider
                     format!("{} {}", p.status.symbol(), p.status.as_str()),
                     theme.status(p.status),
                 )),
-                Cell::from(
-                    Line::from(
-                        p.ratio
-                            .map_or("—".to_string(), |r| format!("{:.1}", r * 100.0)),
-                    )
-                    .right_aligned(),
-                ),
+                Cell::from(Line::from(fmt_ratio(p.ratio)).right_aligned()),
                 Cell::from(Line::from(format!("{}/{}", p.ok, p.counted)).right_aligned()),
                 Cell::from(format!("{}/{} ok", p.healthy_models, p.models.len())),
                 Cell::from(p.models.join(", ")),

@@ -12,9 +12,10 @@ use ratatui::Frame;
 
 use crate::health::fmt_secs;
 
-use super::app::{fmt_usd, App, Focus};
+use super::app::{App, Focus};
 use super::keys::{self, Context};
 use super::{detail, events, help, models, prompt, providers};
+use crate::pricing::fmt_usd;
 
 /// Where everything goes, computed from the terminal size and the state.
 /// `update` uses it too (mouse clicks, paging), so both agree.
