@@ -907,13 +907,10 @@ fn rebuild_steps(
 }
 
 fn short_failure(class: FailureClass, message: &str) -> String {
-    let message = message.trim();
-    if message.is_empty() {
-        return class.to_string();
+    match crate::api::short_message(message.trim(), 40) {
+        m if m.is_empty() => class.to_string(),
+        m => format!("{class} ({m})"),
     }
-    let cut: String = message.chars().take(40).collect();
-    let ellipsis = if cut.len() < message.len() { "…" } else { "" };
-    format!("{class} ({cut}{ellipsis})")
 }
 
 /// Worst first, for the status sort.
