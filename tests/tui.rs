@@ -56,22 +56,14 @@ fn screen(app: &App) -> String {
 
 fn attempt(ok: bool, ttft_ms: u64, total_ms: u64) -> Attempt {
     Attempt {
-        started_at: now(),
         failure: (!ok).then(|| Failure {
             class: FailureClass::ServerError,
             message: "provider unavailable".into(),
             retry_after: None,
         }),
         http_status: Some(if ok { 200 } else { 502 }),
-        latency: Duration::from_millis(total_ms),
         ttft: ok.then(|| Duration::from_millis(ttft_ms)),
-        tokens_per_s: None,
-        served_model: None,
-        served_by: None,
-        fingerprint: None,
-        usage: None,
-        reply: String::new(),
-        finish_reason: None,
+        ..Attempt::blank(now(), Duration::from_millis(total_ms))
     }
 }
 
