@@ -1,8 +1,9 @@
 //! chainwatch: a terminal dashboard that keeps LLM models honest.
 //!
-//! The core (`config`, `api`, `health`, `probe`, `route`, `pricing`,
-//! `store`) knows nothing of the terminal; `tui` reads its snapshots and
-//! sends it commands. Time is always passed in as `now`.
+//! The core (`config`, `api`, `health`, `probe`, `engine`, `route`,
+//! `pricing`, `store`, and the simulator `sim`) knows nothing of the
+//! terminal; `tui` reads its snapshots and sends it commands. Time is always
+//! passed in as `now`.
 
 pub mod api;
 pub mod cli;
