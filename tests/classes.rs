@@ -35,8 +35,9 @@ async fn check_json(scenario_file: &str, stream: bool) -> (Value, String) {
     config.probe.ttft_timeout = Duration::from_millis(700);
     config.probe.timeout = Duration::from_secs(2);
     config.probe.stream = stream;
-    // SAFETY of the test: only this file sets this variable, always to the same value.
-    std::env::set_var(KEY_VAR, FAKE_KEY);
+    // Set once, before any test reads it: only this file uses the variable.
+    static SET_KEY: std::sync::Once = std::sync::Once::new();
+    SET_KEY.call_once(|| std::env::set_var(KEY_VAR, FAKE_KEY));
     for endpoint in &mut config.endpoints {
         endpoint.api_key_env = Some(KEY_VAR.to_string());
     }
