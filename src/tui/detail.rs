@@ -1,6 +1,7 @@
 //! The detail view of one model: figures, drift, failures by class, the last
 //! reply and error, and a latency chart over the window.
 
+use super::view::{split_columns, split_rows};
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::symbols::Marker;
@@ -25,32 +26,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let lines = info(m, app);
     // Side by side when wide, else the chart below the figures.
     let (text_area, chart_area) = if area.width >= 150 {
-        let left = area.width / 2;
-        (
-            Rect {
-                width: left,
-                ..area
-            },
-            Rect {
-                x: area.x + left,
-                width: area.width - left,
-                ..area
-            },
-        )
+        split_columns(area, area.width / 2, 0)
     } else {
         let text_h =
             (lines.len() as u16 + 1).min(area.height.saturating_sub(5).max(area.height / 2));
-        (
-            Rect {
-                height: text_h,
-                ..area
-            },
-            Rect {
-                y: area.y + text_h,
-                height: area.height - text_h,
-                ..area
-            },
-        )
+        split_rows(area, text_h)
     };
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text_area);
     if chart_area.height >= 4 {

@@ -1,6 +1,7 @@
 //! The provider view: the rollup by the model id's prefix (the article's rule)
 //! and by the serving provider that responses name.
 
+use super::view::{split_columns, split_rows};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
@@ -19,33 +20,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let by_served = rollup(&app.models, ProviderKey::ServedBy, &policy);
     // Side by side when wide, else one above the other.
     let (a, b) = if area.width >= 140 {
-        let half = area.width / 2;
-        (
-            Rect {
-                width: half - 1,
-                ..area
-            },
-            Rect {
-                x: area.x + half + 1,
-                width: area.width - half - 1,
-                ..area
-            },
-        )
+        split_columns(area, area.width / 2 - 1, 2)
     } else {
         let top = (by_id.len() as u16 + 2)
             .min(area.height / 2)
             .max(area.height.min(3));
-        (
-            Rect {
-                height: top,
-                ..area
-            },
-            Rect {
-                y: area.y + top,
-                height: area.height - top,
-                ..area
-            },
-        )
+        split_rows(area, top)
     };
     table(frame, a, app, "by provider (model id prefix)", &by_id);
     table(

@@ -351,3 +351,37 @@ fn footer(app: &App, room: u16) -> Line<'static> {
     }
     Line::from(spans)
 }
+
+/// `area` cut into a left part `left` columns wide and the rest, `gap`
+/// columns apart.
+pub fn split_columns(area: Rect, left: u16, gap: u16) -> (Rect, Rect) {
+    let left = left.min(area.width);
+    let right = left.saturating_add(gap).min(area.width);
+    (
+        Rect {
+            width: left,
+            ..area
+        },
+        Rect {
+            x: area.x + right,
+            width: area.width - right,
+            ..area
+        },
+    )
+}
+
+/// `area` cut into its top `top` rows and the rest.
+pub fn split_rows(area: Rect, top: u16) -> (Rect, Rect) {
+    let top = top.min(area.height);
+    (
+        Rect {
+            height: top,
+            ..area
+        },
+        Rect {
+            y: area.y + top,
+            height: area.height - top,
+            ..area
+        },
+    )
+}
