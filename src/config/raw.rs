@@ -1,0 +1,109 @@
+//! The file as written: serde fills these from the TOML, and every value
+//! keeps its byte span (`toml::Spanned`) so that validation can name the line
+//! and column of a bad one. Unknown keys are refused here.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::Tier;
+
+pub(super) type S<T> = Spanned<T>;
+pub(super) type Names = S<Vec<S<String>>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) chain: Option<Names>,
+    #[serde(default)]
+    pub(super) health: RawHealth,
+    #[serde(default)]
+    pub(super) probe: RawProbe,
+    #[serde(default)]
+    pub(super) route: RawRoute,
+    #[serde(default)]
+    pub(super) endpoint: Vec<RawEndpoint>,
+    #[serde(default)]
+    pub(super) model: Vec<RawModel>,
+    pub(super) tiers: Option<RawTiers>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHealth {
+    pub(super) window: Option<S<String>>,
+    pub(super) threshold: Option<S<f64>>,
+    pub(super) recover_after: Option<S<u32>>,
+    pub(super) slow: Option<S<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProbe {
+    pub(super) interval: Option<S<String>>,
+    pub(super) prompt: Option<S<String>>,
+    pub(super) expect: Option<S<String>>,
+    pub(super) max_tokens: Option<S<u32>>,
+    pub(super) timeout: Option<S<String>>,
+    pub(super) ttft_timeout: Option<S<String>>,
+    pub(super) connect_timeout: Option<S<String>>,
+    pub(super) concurrency: Option<S<usize>>,
+    pub(super) daily_budget: Option<S<f64>>,
+    pub(super) stream: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRoute {
+    pub(super) timeout: Option<S<String>>,
+    pub(super) ttft_timeout: Option<S<String>>,
+    pub(super) connect_timeout: Option<S<String>>,
+    pub(super) hedge: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEndpoint {
+    pub(super) name: S<String>,
+    pub(super) base_url: S<String>,
+    pub(super) api_key_env: Option<S<String>>,
+    pub(super) dialect: Option<S<String>>,
+    pub(super) native_fallback: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawModel {
+    pub(super) name: S<String>,
+    pub(super) id: S<String>,
+    pub(super) endpoint: Option<S<String>>,
+    pub(super) tier: Option<S<String>>,
+    pub(super) probe: Option<RawOverrides>,
+    pub(super) extra: Option<S<serde_json::Map<String, serde_json::Value>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOverrides {
+    pub(super) interval: Option<S<String>>,
+    pub(super) max_tokens: Option<S<u32>>,
+    pub(super) expect: Option<S<String>>,
+    pub(super) prompt: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTiers {
+    pub(super) budget: Option<Names>,
+    pub(super) standard: Option<Names>,
+    pub(super) premium: Option<Names>,
+}
+
+impl RawTiers {
+    pub(super) fn get(&self, tier: Tier) -> Option<&Names> {
+        match tier {
+            Tier::Budget => self.budget.as_ref(),
+            Tier::Standard => self.standard.as_ref(),
+            Tier::Premium => self.premium.as_ref(),
+        }
+    }
+}

@@ -1,0 +1,408 @@
+//! The sections of the file checked and put together: defaults filled in,
+//! deadlines fitted inside their timeouts, endpoints, models, the chain and
+//! the tiers cross-checked by name. The single values come from `values`.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use super::raw::{
+    Names, RawConfig, RawEndpoint, RawHealth, RawModel, RawOverrides, RawProbe, RawRoute, RawTiers,
+};
+use super::values::{join, Cx, R};
+use super::{
+    Config, ConfigError, ConfigSource, Endpoint, HealthSettings, Hedge, ModelConfig,
+    ProbeOverrides, ProbeSettings, RouteSettings, Tier, Tiers,
+};
+use crate::api::Dialect;
+
+/// Request-body keys chainwatch sets itself; `extra` may not replace them.
+const RESERVED_EXTRA: [&str; 2] = ["model", "messages"];
+
+impl Config {
+    /// Parse and validate `text`; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        let cx = Cx { text, path: origin };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| cx.toml_error(&e))?;
+        cx.build(raw)
+    }
+}
+
+impl Cx<'_> {
+    fn build(&self, raw: RawConfig) -> R<Config> {
+        let health = self.health(&raw.health)?;
+        let probe = self.probe(&raw.probe)?;
+        let route = self.route(&raw.route, &probe)?;
+        let endpoints = self.endpoints(&raw.endpoint)?;
+        let mut models = self.models(&raw.model, &endpoints)?;
+        let chain = self.chain(raw.chain.as_ref(), &models)?;
+        let tiers = match &raw.tiers {
+            Some(t) => self.tiers(t, &mut models, &raw.model)?,
+            None => Tiers::from_models(&models),
+        };
+        Ok(Config {
+            chain,
+            health,
+            probe,
+            route,
+            endpoints,
+            models,
+            tiers,
+            source: ConfigSource::File(self.path.to_path_buf()),
+        })
+    }
+
+    fn health(&self, h: &RawHealth) -> R<HealthSettings> {
+        let d = HealthSettings::default();
+        let threshold = match &h.threshold {
+            Some(t) => {
+                let v = *t.get_ref();
+                if !(0.0..1.0).contains(&v) {
+                    return Err(self.at(
+                        t,
+                        format!("`health.threshold` = {v}: expected a ratio from 0 up to (not including) 1, like 0.95"),
+                    ));
+                }
+                v
+            }
+            None => d.threshold,
+        };
+        Ok(HealthSettings {
+            window: self.opt_duration(h.window.as_ref(), "health.window", d.window)?,
+            threshold,
+            recover_after: match &h.recover_after {
+                Some(v) => self.positive(v, "health.recover_after")?,
+                None => d.recover_after,
+            },
+            slow: h
+                .slow
+                .as_ref()
+                .map(|v| self.duration(v, "health.slow"))
+                .transpose()?,
+        })
+    }
+
+    fn probe(&self, p: &RawProbe) -> R<ProbeSettings> {
+        let d = ProbeSettings::default();
+        let timeout = self.opt_duration(p.timeout.as_ref(), "probe.timeout", d.timeout)?;
+        let prompt = match &p.prompt {
+            Some(v) => self.non_empty(v, "`probe.prompt`")?,
+            None => d.prompt,
+        };
+        let expect = match &p.expect {
+            Some(v) if v.get_ref().is_empty() => None,
+            Some(v) => Some(self.regex(v, "probe.expect")?),
+            None => d.expect,
+        };
+        let daily_budget = match &p.daily_budget {
+            Some(v) => {
+                let b = *v.get_ref();
+                if !(b.is_finite() && b >= 0.0) {
+                    return Err(self.at(
+                        v,
+                        format!("`probe.daily_budget` = {b}: expected US dollars per day, 0 or more (omit it for no limit)"),
+                    ));
+                }
+                Some(b)
+            }
+            None => None,
+        };
+        Ok(ProbeSettings {
+            interval: self.opt_duration(p.interval.as_ref(), "probe.interval", d.interval)?,
+            prompt,
+            expect,
+            max_tokens: match &p.max_tokens {
+                Some(v) => self.positive(v, "probe.max_tokens")?,
+                None => d.max_tokens,
+            },
+            ttft_timeout: self.deadline_within(
+                p.ttft_timeout.as_ref(),
+                "probe.ttft_timeout",
+                d.ttft_timeout,
+                timeout,
+            )?,
+            connect_timeout: self.deadline_within(
+                p.connect_timeout.as_ref(),
+                "probe.connect_timeout",
+                d.connect_timeout,
+                timeout,
+            )?,
+            timeout,
+            concurrency: match &p.concurrency {
+                Some(v) => self.positive(v, "probe.concurrency")?,
+                None => d.concurrency,
+            },
+            daily_budget,
+            stream: p.stream.unwrap_or(d.stream),
+        })
+    }
+
+    fn route(&self, r: &RawRoute, probe: &ProbeSettings) -> R<RouteSettings> {
+        let timeout = self.opt_duration(r.timeout.as_ref(), "route.timeout", probe.timeout)?;
+        let hedge = match &r.hedge {
+            None => Hedge::Auto,
+            Some(v) => match v.get_ref().trim() {
+                "auto" => Hedge::Auto,
+                "off" => Hedge::Off,
+                text => match humantime::parse_duration(text) {
+                    Ok(d) if !d.is_zero() => Hedge::After(self.duration(v, "route.hedge")?),
+                    _ => {
+                        return Err(self.at(
+                            v,
+                            format!("`route.hedge` = {text:?}: expected \"auto\", \"off\" or a delay like \"2s\""),
+                        ))
+                    }
+                },
+            },
+        };
+        Ok(RouteSettings {
+            ttft_timeout: self.deadline_within(
+                r.ttft_timeout.as_ref(),
+                "route.ttft_timeout",
+                probe.ttft_timeout,
+                timeout,
+            )?,
+            connect_timeout: self.deadline_within(
+                r.connect_timeout.as_ref(),
+                "route.connect_timeout",
+                probe.connect_timeout,
+                timeout,
+            )?,
+            timeout,
+            hedge,
+        })
+    }
+
+    fn endpoints(&self, raw: &[RawEndpoint]) -> R<Vec<Endpoint>> {
+        let mut out: Vec<Endpoint> = Vec::with_capacity(raw.len());
+        for e in raw {
+            let name = self.non_empty(&e.name, "endpoint `name`")?;
+            if out.iter().any(|o| o.name == name) {
+                return Err(self.at(
+                    &e.name,
+                    format!(
+                        "duplicate endpoint name {name:?}; each [[endpoint]] needs its own name"
+                    ),
+                ));
+            }
+            let base_url = self.base_url(&e.base_url)?;
+            let api_key_env = match &e.api_key_env {
+                Some(v) => Some(self.env_var_name(v)?),
+                None => None,
+            };
+            let dialect = match &e.dialect {
+                None => Dialect::default(),
+                Some(v) => match v.get_ref().as_str() {
+                    "openai" => Dialect::Openai,
+                    "anthropic" => Dialect::Anthropic,
+                    other => {
+                        return Err(self.at(
+                            v,
+                            format!(
+                                "unknown dialect {other:?}; expected \"openai\" or \"anthropic\""
+                            ),
+                        ))
+                    }
+                },
+            };
+            out.push(Endpoint {
+                name,
+                base_url,
+                api_key_env,
+                dialect,
+                native_fallback: e.native_fallback.unwrap_or(false),
+            });
+        }
+        Ok(out)
+    }
+
+    fn models(&self, raw: &[RawModel], endpoints: &[Endpoint]) -> R<Vec<ModelConfig>> {
+        if raw.is_empty() {
+            return Err(self.error(
+                None,
+                "the file defines no [[model]]; add at least one (see assets/config.example.toml)",
+            ));
+        }
+        let known_endpoints = || join(endpoints.iter().map(|e| e.name.as_str()));
+        let mut out: Vec<ModelConfig> = Vec::with_capacity(raw.len());
+        for m in raw {
+            let name = self.non_empty(&m.name, "model `name`")?;
+            if out.iter().any(|o| o.name == name) {
+                return Err(self.at(
+                    &m.name,
+                    format!("duplicate model name {name:?}; each [[model]] needs its own name"),
+                ));
+            }
+            let id = self.non_empty(&m.id, "model `id`")?;
+            let endpoint = match (&m.endpoint, endpoints) {
+                (Some(v), _) => {
+                    if !endpoints.iter().any(|e| &e.name == v.get_ref()) {
+                        return Err(self.at(
+                            v,
+                            format!(
+                                "unknown endpoint {:?} in model {name:?}; known endpoints: {}",
+                                v.get_ref(),
+                                known_endpoints()
+                            ),
+                        ));
+                    }
+                    v.get_ref().clone()
+                }
+                // One endpoint: naming it on every model would be noise.
+                (None, [only]) => only.name.clone(),
+                (None, []) => {
+                    return Err(self.at(
+                        &m.name,
+                        format!("model {name:?} has no endpoint and the file defines no [[endpoint]]; add one"),
+                    ))
+                }
+                (None, _) => {
+                    return Err(self.at(
+                        &m.name,
+                        format!(
+                            "model {name:?} needs `endpoint = ...`; expected one of: {}",
+                            known_endpoints()
+                        ),
+                    ))
+                }
+            };
+            let tier = match &m.tier {
+                Some(v) => Some(
+                    v.get_ref()
+                        .parse::<Tier>()
+                        .map_err(|e| self.at(v, e.to_string()))?,
+                ),
+                None => None,
+            };
+            let probe = match &m.probe {
+                Some(o) => self.overrides(o)?,
+                None => ProbeOverrides::default(),
+            };
+            let extra = match &m.extra {
+                Some(v) => {
+                    if let Some(k) = RESERVED_EXTRA
+                        .iter()
+                        .find(|k| v.get_ref().contains_key(**k))
+                    {
+                        return Err(self.at(
+                            v,
+                            format!("`extra` may not set {k:?}: chainwatch sets it itself (the model from `id`)"),
+                        ));
+                    }
+                    v.get_ref().clone()
+                }
+                None => serde_json::Map::new(),
+            };
+            out.push(ModelConfig {
+                name,
+                id,
+                endpoint,
+                tier,
+                probe,
+                extra,
+            });
+        }
+        Ok(out)
+    }
+
+    fn overrides(&self, o: &RawOverrides) -> R<ProbeOverrides> {
+        Ok(ProbeOverrides {
+            interval: o
+                .interval
+                .as_ref()
+                .map(|v| self.duration(v, "probe.interval"))
+                .transpose()?,
+            max_tokens: o
+                .max_tokens
+                .as_ref()
+                .map(|v| self.positive(v, "probe.max_tokens"))
+                .transpose()?,
+            // "" compiles to a pattern that matches anything: no check.
+            expect: o
+                .expect
+                .as_ref()
+                .map(|v| self.regex(v, "probe.expect"))
+                .transpose()?,
+            prompt: o
+                .prompt
+                .as_ref()
+                .map(|v| self.non_empty(v, "`probe.prompt`"))
+                .transpose()?,
+        })
+    }
+
+    /// Names that must each be a known model, at most once.
+    fn model_names(&self, list: &Names, key: &str, models: &[ModelConfig]) -> R<Vec<String>> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(list.get_ref().len());
+        for v in list.get_ref() {
+            let name = v.get_ref();
+            if !models.iter().any(|m| &m.name == name) {
+                return Err(self.at(
+                    v,
+                    format!(
+                        "unknown model {name:?} in `{key}`; known models: {}",
+                        join(models.iter().map(|m| m.name.as_str()))
+                    ),
+                ));
+            }
+            if !seen.insert(name.as_str()) {
+                return Err(self.at(
+                    v,
+                    format!("{name:?} appears twice in `{key}`; list each model once"),
+                ));
+            }
+            out.push(name.clone());
+        }
+        Ok(out)
+    }
+
+    fn chain(&self, chain: Option<&Names>, models: &[ModelConfig]) -> R<Vec<String>> {
+        let Some(list) = chain else {
+            return Ok(models.iter().map(|m| m.name.clone()).collect());
+        };
+        if list.get_ref().is_empty() {
+            return Err(self.at(
+                list,
+                "`chain` is empty; list at least one model, or leave `chain` out to use every model in file order",
+            ));
+        }
+        self.model_names(list, "chain", models)
+    }
+
+    /// `[tiers]` decides routing. A model's own `tier` must agree with it;
+    /// a model without one takes the lowest tier that lists it.
+    fn tiers(
+        &self,
+        raw: &RawTiers,
+        models: &mut [ModelConfig],
+        raw_models: &[RawModel],
+    ) -> R<Tiers> {
+        let mut tiers = Tiers::default();
+        for t in Tier::ALL {
+            if let Some(list) = raw.get(t) {
+                *tiers.get_mut(t) = self.model_names(list, &format!("tiers.{t}"), models)?;
+            }
+        }
+        for (m, rm) in models.iter_mut().zip(raw_models) {
+            match (m.tier, &rm.tier) {
+                (Some(t), Some(span)) if !tiers.get(t).contains(&m.name) => {
+                    return Err(self.at(
+                        span,
+                        format!(
+                            "model {:?} has tier = \"{t}\" but [tiers] does not list it under {t}; \
+                             add it there or change its tier",
+                            m.name
+                        ),
+                    ));
+                }
+                (None, _) => {
+                    m.tier = Tier::ALL
+                        .into_iter()
+                        .find(|t| tiers.get(*t).contains(&m.name));
+                }
+                _ => {}
+            }
+        }
+        Ok(tiers)
+    }
+}

@@ -1,0 +1,188 @@
+//! One value at a time: durations, deadlines, counts, patterns, URLs and
+//! variable names, each checked with its span so a refusal names the line
+//! and column. The sections built from these values are in `validate`.
+
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use regex::Regex;
+
+use super::error::line_col;
+use super::raw::S;
+use super::ConfigError;
+
+const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+const DURATION_HINT: &str = "expected a duration like \"30s\" or \"15m\"";
+
+/// The text being parsed, for turning spans into line and column.
+pub(super) struct Cx<'a> {
+    pub(super) text: &'a str,
+    pub(super) path: &'a Path,
+}
+
+pub(super) type R<T> = Result<T, ConfigError>;
+
+impl Cx<'_> {
+    pub(super) fn error(
+        &self,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        let (line, column) = match span {
+            Some(s) => {
+                let (l, c) = line_col(self.text, s.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        ConfigError {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    pub(super) fn at<T>(&self, v: &S<T>, message: impl Into<String>) -> ConfigError {
+        self.error(Some(v.span()), message)
+    }
+
+    pub(super) fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
+        let mut message = e.message().trim().replace('\n', "; ");
+        if message.contains("unknown field `api_key`") {
+            message.push_str(
+                "; keys are never written in the file: put the key in an environment \
+                 variable and name it with `api_key_env`",
+            );
+        }
+        self.error(e.span(), message)
+    }
+
+    pub(super) fn duration(&self, v: &S<String>, key: &str) -> R<Duration> {
+        let text = v.get_ref().trim();
+        let d = humantime::parse_duration(text)
+            .map_err(|_| self.at(v, format!("`{key}` = {text:?}: {DURATION_HINT}")))?;
+        if d.is_zero() {
+            return Err(self.at(
+                v,
+                format!("`{key}` must be more than zero; {DURATION_HINT}"),
+            ));
+        }
+        // Every duration ends up added to a timestamp; beyond this it would
+        // overflow, and no window, interval or timeout needs more.
+        if d > MAX_DURATION {
+            return Err(self.at(
+                v,
+                format!("`{key}` = {text:?} is too long: at most 366 days"),
+            ));
+        }
+        Ok(d)
+    }
+
+    pub(super) fn opt_duration(
+        &self,
+        v: Option<&S<String>>,
+        key: &str,
+        default: Duration,
+    ) -> R<Duration> {
+        v.map_or(Ok(default), |v| self.duration(v, key))
+    }
+
+    /// A deadline that must fit inside `timeout`. Left unset, the default is
+    /// shortened to fit rather than refused.
+    pub(super) fn deadline_within(
+        &self,
+        v: Option<&S<String>>,
+        key: &str,
+        default: Duration,
+        timeout: Duration,
+    ) -> R<Duration> {
+        let Some(v) = v else {
+            return Ok(default.min(timeout));
+        };
+        let d = self.duration(v, key)?;
+        if d > timeout {
+            return Err(self.at(
+                v,
+                format!(
+                    "`{key}` ({}) is longer than the total timeout ({}); expected at most the timeout",
+                    humantime::format_duration(d),
+                    humantime::format_duration(timeout)
+                ),
+            ));
+        }
+        Ok(d)
+    }
+
+    pub(super) fn positive<T: PartialOrd + Default + Copy>(&self, v: &S<T>, key: &str) -> R<T> {
+        if *v.get_ref() <= T::default() {
+            return Err(self.at(v, format!("`{key}` must be at least 1")));
+        }
+        Ok(*v.get_ref())
+    }
+
+    pub(super) fn regex(&self, v: &S<String>, key: &str) -> R<Regex> {
+        Regex::new(v.get_ref()).map_err(|e| {
+            let why = e.to_string();
+            let why = why.lines().last().unwrap_or_default().trim().to_string();
+            self.at(
+                v,
+                format!(
+                    "`{key}` is not a valid regular expression ({why}); expected a pattern \
+                     like \"(?i)\\\\bpong\\\\b\", or \"\" for no content check"
+                ),
+            )
+        })
+    }
+
+    pub(super) fn non_empty(&self, v: &S<String>, what: &str) -> R<String> {
+        let s = v.get_ref().trim();
+        if s.is_empty() {
+            return Err(self.at(v, format!("{what} is empty; expected a non-empty string")));
+        }
+        Ok(s.to_string())
+    }
+
+    pub(super) fn base_url(&self, v: &S<String>) -> R<String> {
+        let text = v.get_ref().trim();
+        let ok = reqwest::Url::parse(text).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+        });
+        if !ok {
+            return Err(self.at(
+                v,
+                format!("`base_url` = {text:?}: expected an http(s) URL like \"https://openrouter.ai/api/v1\""),
+            ));
+        }
+        // Paths are appended as `{base_url}/chat/completions`.
+        Ok(text.trim_end_matches('/').to_string())
+    }
+
+    /// The value may be a key pasted in by mistake, so it is never echoed.
+    pub(super) fn env_var_name(&self, v: &S<String>) -> R<String> {
+        let name = v.get_ref();
+        let mut chars = name.chars();
+        let ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(self.at(
+                v,
+                "`api_key_env` must name an environment variable (letters, digits and _), like \
+                 \"OPENROUTER_API_KEY\", not hold the key itself; omit it for servers that need no key",
+            ));
+        }
+        Ok(name.clone())
+    }
+}
+
+pub(super) fn join<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<&str> = names.collect();
+    if v.is_empty() {
+        "(none)".to_string()
+    } else {
+        v.join(", ")
+    }
+}
