@@ -1,8 +1,8 @@
 //! chainwatch: a terminal dashboard that keeps LLM models honest.
 //!
 //! The core (`config`, `api`, `health`, `probe`, `engine`, `route`,
-//! `pricing`, `store`, and the simulator `sim`) knows nothing of the
-//! terminal; `tui` reads its snapshots and sends it commands. Time is always
+//! `pricing`, `store`, `wiring`, and the simulator `sim`) knows nothing of
+//! the terminal; `tui` reads its snapshots and sends it commands. Time is always
 //! passed in as `now`.
 
 pub mod api;
@@ -17,3 +17,4 @@ pub mod route;
 pub mod sim;
 pub mod store;
 pub mod tui;
+pub mod wiring;

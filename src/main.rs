@@ -9,6 +9,7 @@ use chainwatch::commands;
 use chainwatch::config::{self, Config, ConfigSource, Resolved};
 use chainwatch::sim::{Scenario, SimServer};
 use chainwatch::store::Store;
+use chainwatch::wiring::Stack;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -66,9 +67,7 @@ async fn dashboard(config: Config, store: Option<Store>) -> anyhow::Result<()> {
         "demo: simulated models — set OPENROUTER_API_KEY or write a config to watch real ones"
             .to_string()
     });
-    let client = chainwatch::api::Client::new(config.probe.connect_timeout);
-    let router = chainwatch::route::Router::new(config.clone(), client.clone());
-    let engine = chainwatch::engine::Engine::new(config, client, store.clone());
+    let Stack { engine, router } = Stack::new(config, store.clone());
     chainwatch::tui::run(
         engine,
         router,

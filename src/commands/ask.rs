@@ -12,16 +12,15 @@ use std::process::ExitCode;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::unbounded_channel;
 
-use crate::api::{Client, Message};
-use crate::commands::chain::load_chain;
+use crate::api::Message;
 use crate::config::{Config, Hedge, Tier};
-use crate::engine::Engine;
 use crate::health::fmt_secs;
 use crate::route::{
-    AttemptRecord, RouteAnswer, RouteEvent, RouteFailure, RouteRequest, RouteTarget, Router, Skip,
+    AttemptRecord, Chain, RouteAnswer, RouteEvent, RouteFailure, RouteRequest, RouteTarget, Skip,
     DEFAULT_MAX_TOKENS,
 };
 use crate::store::Store;
+use crate::wiring::Stack;
 
 /// A prompt larger than this (from stdin) is refused rather than sent.
 const PROMPT_MAX_BYTES: u64 = 1024 * 1024;
@@ -95,7 +94,7 @@ pub async fn run_with_input(
         (None, None) => RouteTarget::Chain,
     };
 
-    let (chain, warning) = load_chain(config, store.as_ref());
+    let (chain, warning) = Chain::load(config, store.as_ref());
     if let Some(w) = warning {
         writeln!(err, "warning: {w}")?;
     }
@@ -105,10 +104,8 @@ pub async fn run_with_input(
             "the chain is empty; add a model with `chainwatch chain add NAME`",
         );
     }
-    let client = Client::new(config.route.connect_timeout);
     // No probe loop: only the history saved by whoever ran last.
-    let engine = Engine::new(config.clone(), client.clone(), store);
-    let router = Router::new(config.clone(), client);
+    let Stack { engine, router } = Stack::new(config.clone(), store);
     let request = RouteRequest {
         messages: vec![Message::user(prompt)],
         target,

@@ -32,31 +32,6 @@ pub enum ChainAction {
     Reset,
 }
 
-/// Every model name, the config's chain first, as `Chain` wants them.
-pub fn known_models(config: &Config) -> Vec<String> {
-    let mut known = config.chain.clone();
-    for m in &config.models {
-        if !known.contains(&m.name) {
-            known.push(m.name.clone());
-        }
-    }
-    known
-}
-
-/// The chain as saved in `store` (or the config's when nothing is saved),
-/// with a warning when the state file could not be read.
-pub fn load_chain(config: &Config, store: Option<&Store>) -> (Chain, Option<String>) {
-    let (saved, warning) = match store {
-        Some(store) => {
-            let (state, warning) = store.load();
-            (state.chain, warning)
-        }
-        None => (None, None),
-    };
-    let chain = Chain::new(&config.chain, &known_models(config), saved.as_deref());
-    (chain, warning)
-}
-
 pub async fn run(
     args: ChainArgs,
     config: &Config,
@@ -65,7 +40,7 @@ pub async fn run(
     err: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
     let action = args.action.unwrap_or(ChainAction::Show);
-    let (mut chain, warning) = load_chain(config, store.as_ref());
+    let (mut chain, warning) = Chain::load(config, store.as_ref());
     if let Some(w) = warning {
         writeln!(err, "warning: {w}")?;
     }
@@ -219,7 +194,7 @@ mod tests {
         assert_eq!(chain(&store, Some(add)).await.0, 0);
 
         // A fresh load (a restart) reads the saved order.
-        let (loaded, _) = load_chain(&config(), Some(&store));
+        let (loaded, _) = Chain::load(&config(), Some(&store));
         assert_eq!(
             loaded.order(),
             ["deepseek", "gpt-4o-mini", "claude-sonnet", "gemini-pro"]

@@ -8,12 +8,11 @@ use clap::Args;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-use crate::api::Client;
-use crate::commands::chain::load_chain;
 use crate::config::Config;
-use crate::engine::Engine;
 use crate::health::{fmt_ago, fmt_ratio, fmt_secs, ModelSnapshot};
+use crate::route::Chain;
 use crate::store::Store;
+use crate::wiring;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -35,9 +34,8 @@ pub async fn run(
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
     // The user's saved order decides what "the chain" is, as for `ask`.
-    let (chain, _) = load_chain(&config, store.as_ref());
-    let client = Client::new(config.probe.connect_timeout);
-    let engine = Engine::new(config, client, store);
+    let (chain, _) = Chain::load(&config, store.as_ref());
+    let engine = wiring::engine(config, store);
     for warning in engine.warnings() {
         eprintln!("chainwatch: {warning}");
     }

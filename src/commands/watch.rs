@@ -11,11 +11,11 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::Client;
 use crate::config::Config;
 use crate::engine::{Engine, EngineEvent};
 use crate::health::{describe_failure, fmt_secs, HealthEventKind};
 use crate::store::Store;
+use crate::wiring;
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct WatchArgs {
@@ -35,8 +35,7 @@ pub async fn run(
     config: Config,
     store: Option<Store>,
 ) -> anyhow::Result<ExitCode> {
-    let client = Client::new(config.probe.connect_timeout);
-    let engine = Engine::new(config, client, store);
+    let engine = wiring::engine(config, store);
     let cancel = CancellationToken::new();
     tokio::spawn(stop_on_signal(cancel.clone()));
     // Subscribe before the loop starts, so the first events are not missed.

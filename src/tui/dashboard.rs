@@ -101,9 +101,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let log = init_file_logging().ok();
     let config = engine.config().clone();
-    let known: Vec<String> = config.models.iter().map(|m| m.name.clone()).collect();
-    let saved = store.as_ref().and_then(|s| s.load().0.chain);
-    let chain = Chain::new(&config.chain, &known, saved.as_deref());
+    // The engine has reported the state file's warnings already.
+    let (chain, _) = Chain::load(&config, store.as_ref());
     let mut app = App::new(&config, chain, Utc::now());
     app.demo = options.demo;
     app.theme = Theme::from_env();

@@ -1,0 +1,44 @@
+//! Routing a prompt: the chain, tiers and the fallback executor.
+//!
+//! A prompt goes to the first model of the chain (or tier) that is not known
+//! to be down; a failure before the first token moves on to the next model,
+//! and a model that has not produced a first token by the hedge delay gets a
+//! runner-up started alongside it. Everything that happens is reported as a
+//! [`RouteEvent`], so the prompt panel can show the route as it unfolds.
+//!
+//! | file | holds |
+//! |---|---|
+//! | `plan` | [`plan`]: the order a prompt would try now and what it skips (pure) |
+//! | `router` | [`Router`]: plans, runs the race, prices the answer |
+//! | `race` | the attempts in flight, hedging, the winner and the losers |
+//! | `outcome` | [`RouteEvent`], [`RouteAnswer`], [`RouteFailure`] |
+//! | `chain` | [`Chain`]: the user's order, and [`Chain::load`] |
+
+mod chain;
+mod outcome;
+mod plan;
+mod race;
+mod router;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::api::Attempt;
+use crate::health::Status;
+
+pub use chain::{Chain, ChainError};
+pub use outcome::{AttemptRecord, RouteAnswer, RouteEvent, RouteFailure};
+pub use plan::{plan, Plan, RouteTarget, Skip};
+pub use router::{CostLookup, RouteRequest, Router, DEFAULT_MAX_TOKENS};
+
+/// What the router needs to know of health, and how it reports what it saw.
+/// The engine implements it; tests implement it over a plain `HealthBook`.
+pub trait HealthView: Send + Sync {
+    /// The status and the reason in words.
+    fn judge(&self, model: &str, now: DateTime<Utc>) -> (Status, String);
+    /// p95 time to first token, for the automatic hedge delay.
+    fn ttft_p95(&self, model: &str, now: DateTime<Utc>) -> Option<Duration>;
+    /// A real prompt is evidence too: record it as a sample.
+    fn record(&self, model: &str, attempt: &Attempt, now: DateTime<Utc>);
+}

@@ -1,0 +1,60 @@
+//! The one place that builds chainwatch's working parts from a [`Config`]:
+//! the engine, which probes with `[probe] connect_timeout`, and the router,
+//! which sends prompts with `[route] connect_timeout` and prices replies that
+//! carry no `usage.cost` from the engine's `/models` prices. Every command and
+//! the dashboard start here, so these choices are made once.
+
+use std::sync::Arc;
+
+use crate::api::Client;
+use crate::config::Config;
+use crate::engine::{Engine, EngineOptions};
+use crate::route::{CostLookup, Router};
+use crate::store::Store;
+
+/// The engine and a router over it, for whatever sends prompts (`ask`, the
+/// dashboard). Both are cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub engine: Engine,
+    pub router: Router,
+}
+
+impl Stack {
+    pub fn new(config: Config, store: Option<Store>) -> Stack {
+        Stack::with_options(config, store, EngineOptions::default())
+    }
+
+    /// [`Stack::new`] with the engine's start time and phase seed chosen (tests).
+    pub fn with_options(config: Config, store: Option<Store>, options: EngineOptions) -> Stack {
+        let probes = probe_client(&config);
+        // reqwest fixes the connect timeout per client, so prompts get a
+        // client of their own unless the two deadlines agree; then they share
+        // one connection pool.
+        let prompts = if config.route.connect_timeout == config.probe.connect_timeout {
+            probes.clone()
+        } else {
+            Client::new(config.route.connect_timeout)
+        };
+        let engine = Engine::with_options(config.clone(), probes, store, options);
+        let router = Router::new(config, prompts).with_cost_lookup(priced_by(&engine));
+        Stack { engine, router }
+    }
+}
+
+/// The engine alone, for the commands that only probe (`check`, `watch`).
+pub fn engine(config: Config, store: Option<Store>) -> Engine {
+    let client = probe_client(&config);
+    Engine::new(config, client, store)
+}
+
+fn probe_client(config: &Config) -> Client {
+    Client::new(config.probe.connect_timeout)
+}
+
+/// Tokens × the model's price, as the engine last fetched it from `/models`
+/// (hourly in the live loop); `None` while the price is unknown.
+fn priced_by(engine: &Engine) -> CostLookup {
+    let engine = engine.clone();
+    Arc::new(move |model, usage| engine.prices().get(model).map(|p| p.cost(usage)))
+}
