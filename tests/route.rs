@@ -4,13 +4,14 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chainwatch::api::{Attempt, Client, Failure, FailureClass};
-use chainwatch::config::{Config, Hedge, Tier, Tiers};
+use chainwatch::api::{Attempt, Client, Dialect, Failure, FailureClass};
+use chainwatch::config::{Config, Endpoint, Hedge, Tier, Tiers};
 use chainwatch::health::{HealthBook, HealthPolicy, SampleKind, Status};
 use chainwatch::route::{
     HealthView, Plan, RouteAnswer, RouteEvent, RouteFailure, RouteRequest, RouteTarget, Router,
 };
 use chainwatch::sim::{Scenario, SimServer};
+use chainwatch::wiring::Stack;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::unbounded_channel;
 
@@ -663,4 +664,91 @@ async fn wait_cancelled(sim: &SimServer, id: &str) -> u64 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     0
+}
+
+// ---------------------------------------------------------------------------
+// The wiring: the engine and router the dashboard and `ask` are given.
+
+#[tokio::test]
+async fn a_reply_without_a_cost_is_priced_from_the_models_list() {
+    let sim = sim().await;
+    let mut config = config(&sim);
+    // The Anthropic dialect reports tokens but no `usage.cost`; the prices
+    // come from `/models` on the OpenAI-dialect endpoint of the same server.
+    let sim_endpoint = config.endpoints[0].clone();
+    config.endpoints.push(Endpoint {
+        name: "direct".into(),
+        dialect: Dialect::Anthropic,
+        ..sim_endpoint
+    });
+    let mut direct = config.model("fast-a").cloned().expect("fast-a");
+    direct.name = "fast-a-direct".into();
+    direct.endpoint = "direct".into();
+    config.models.push(direct);
+    let stack = Stack::new(config, None);
+    let prompt = || {
+        let request = RouteRequest::new("hello", RouteTarget::Model("fast-a-direct".into()));
+        stack.router.route(&stack.engine, &[], request, None)
+    };
+
+    let unpriced = prompt().await.expect("answered");
+    let usage = unpriced.usage.clone().expect("usage");
+    assert_eq!(usage.cost, None, "the Anthropic dialect reports no cost");
+    assert!(usage.completion_tokens > 0, "{usage:?}");
+    assert_eq!(unpriced.cost, None, "no price known yet");
+
+    stack.engine.refresh_prices(Utc::now()).await;
+    let priced = prompt().await.expect("answered");
+    let usage = priced.usage.clone().expect("usage");
+    assert_eq!(usage.cost, None);
+    // fast-a: $0.000001 per prompt token, $0.000002 per completion token.
+    let expected =
+        0.000001 * usage.prompt_tokens as f64 + 0.000002 * usage.completion_tokens as f64;
+    let cost = priced.cost.expect("priced from /models");
+    assert!((cost - expected).abs() < 1e-12, "{cost} vs {expected}");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn prompts_connect_within_the_route_deadline_not_the_probes() {
+    // A listener whose accept queue is full: the kernel drops further SYNs,
+    // so a connect neither succeeds nor fails until the client gives up.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind("127.0.0.1:0".parse().unwrap()).expect("bind");
+    let listener = socket.listen(0).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    let mut queued = Vec::new();
+    for _ in 0..8 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(stream) => queued.push(stream),
+            Err(_) => break,
+        }
+    }
+
+    let mut config = Config::demo(
+        &format!("http://{addr}/v1"),
+        &[("m".into(), "x/m".into(), None)],
+    );
+    config.probe.connect_timeout = Duration::from_secs(20);
+    config.route.connect_timeout = Duration::from_millis(300);
+    config.route.ttft_timeout = Duration::from_secs(20);
+    config.route.timeout = Duration::from_secs(20);
+    let stack = Stack::new(config, None);
+    let started = std::time::Instant::now();
+    let request = RouteRequest::new("hello", RouteTarget::Model("m".into()));
+    let failure = stack
+        .router
+        .route(&stack.engine, &[], request, None)
+        .await
+        .expect_err("nothing answers");
+    let elapsed = started.elapsed();
+    let failed = failure.attempts[0].attempt.failure.clone().expect("failed");
+    assert_eq!(failed.class, FailureClass::Timeout, "{failed:?}");
+    assert!(
+        failed.message.contains("could not connect within 300ms"),
+        "{}",
+        failed.message
+    );
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    drop(queued);
 }
