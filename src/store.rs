@@ -9,10 +9,11 @@
 //! chainwatch starts fresh: the state is a convenience, never a reason to
 //! refuse to start. Keys are never part of it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -89,9 +90,6 @@ impl State {
 }
 
 /// Where the state lives, and how it is read and written.
-/// One store update at a time in this process (see [`Store::update`]).
-static UPDATES: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Store {
     path: PathBuf,
@@ -185,11 +183,11 @@ impl Store {
     /// the dashboard saving history) do not clobber each other's fields.
     /// A corrupt file is moved aside as in [`Store::load`].
     pub fn update(&self, change: impl FnOnce(&mut State)) -> io::Result<()> {
-        // Within one process, updates take turns: a chain edit racing the
-        // autosave would otherwise be undone by whichever read first.
-        let _turn = UPDATES
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Within one process, updates of one file take turns: a chain edit
+        // racing the autosave would otherwise be undone by whichever read
+        // first. Updates of other files do not wait.
+        let turn = turn_for(&self.path);
+        let _turn = turn.lock().unwrap_or_else(PoisonError::into_inner);
         let (mut state, _warning) = self.load();
         change(&mut state);
         self.save(&state)
@@ -213,6 +211,53 @@ impl Store {
             ),
         }
     }
+}
+
+/// One lock per state file, found by [`lock_key`]. The table holds weak
+/// references, so an entry lasts only while some update holds or awaits it.
+static TURNS: LazyLock<Mutex<HashMap<PathBuf, Weak<Mutex<()>>>>> = LazyLock::new(Default::default);
+
+/// The lock that updates of the file at `path` take turns on.
+fn turn_for(path: &Path) -> Arc<Mutex<()>> {
+    let key = lock_key(path);
+    let mut turns = TURNS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(turn) = turns.get(&key).and_then(Weak::upgrade) {
+        return turn;
+    }
+    turns.retain(|_, turn| turn.strong_count() > 0);
+    let turn = Arc::new(Mutex::new(()));
+    turns.insert(key, Arc::downgrade(&turn));
+    turn
+}
+
+/// One name per state file however it is spelt (relative, `./`, `..`, a
+/// symlinked directory): the deepest directory that exists, resolved, then
+/// the rest as written. Directories that `save` creates later do not change
+/// it. The file itself is not resolved: `save` renames onto the name.
+fn lock_key(path: &Path) -> PathBuf {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return path;
+    };
+    let mut missing = Vec::new();
+    let mut existing = dir;
+    let resolved = loop {
+        if let Ok(resolved) = existing.canonicalize() {
+            break resolved;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(up), Some(last)) => {
+                missing.push(last);
+                existing = up;
+            }
+            _ => return path.clone(),
+        }
+    };
+    missing
+        .iter()
+        .rev()
+        .fold(resolved, |dir, part| dir.join(part))
+        .join(name)
 }
 
 /// Reads the file; `Ok(None)` when it does not exist.
@@ -307,6 +352,63 @@ mod tests {
         let (state, warning) = Store::at(&path).load();
         assert!(warning.is_none(), "{warning:?}");
         assert_eq!(state.chain.map_or(0, |c| c.len()), 200);
+    }
+
+    #[test]
+    fn two_state_files_do_not_wait_on_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+        let held = turn_for(&a);
+        let guard = held.lock().unwrap();
+        let update = |path: &Path| {
+            let (done, finished) = std::sync::mpsc::channel();
+            let store = Store::at(path);
+            std::thread::spawn(move || {
+                store.update(|s| s.chain = Some(Vec::new())).unwrap();
+                let _ = done.send(());
+            });
+            finished
+        };
+        let other = update(&b);
+        assert!(
+            other.recv_timeout(Duration::from_secs(10)).is_ok(),
+            "another file's update went ahead"
+        );
+        let same = update(&a);
+        assert!(
+            same.recv_timeout(Duration::from_millis(200)).is_err(),
+            "the same file's update waits its turn"
+        );
+        drop(guard);
+        assert!(same.recv_timeout(Duration::from_secs(10)).is_ok());
+    }
+
+    #[test]
+    fn one_file_spelt_many_ways_has_one_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir(root.join("sub")).unwrap();
+        let plain = root.join("state.json");
+        let mut spellings = vec![
+            root.join(".").join("state.json"),
+            root.join("sub").join("..").join("state.json"),
+        ];
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(root, root.join("link")).unwrap();
+            spellings.push(root.join("link").join("state.json"));
+        }
+        let held = turn_for(&plain);
+        for other in &spellings {
+            assert_eq!(lock_key(other), lock_key(&plain), "{}", other.display());
+            assert!(Arc::ptr_eq(&turn_for(other), &held), "{}", other.display());
+        }
+        // Directories created by the first save do not change the name.
+        let deep = root.join("new").join("deeper").join("state.json");
+        let before = lock_key(&deep);
+        fs::create_dir_all(root.join("new").join("deeper")).unwrap();
+        assert_eq!(lock_key(&deep), before);
+        assert_ne!(lock_key(&deep), lock_key(&plain));
     }
 
     #[test]
