@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::api::Client;
 use crate::config::Config;
-use crate::engine::{Engine, EngineOptions};
+use crate::engine::Engine;
 use crate::route::{CostLookup, Router};
 use crate::store::Store;
 
@@ -22,11 +22,6 @@ pub struct Stack {
 
 impl Stack {
     pub fn new(config: Config, store: Option<Store>) -> Stack {
-        Stack::with_options(config, store, EngineOptions::default())
-    }
-
-    /// [`Stack::new`] with the engine's start time and phase seed chosen (tests).
-    pub fn with_options(config: Config, store: Option<Store>, options: EngineOptions) -> Stack {
         let probes = probe_client(&config);
         // reqwest fixes the connect timeout per client, so prompts get a
         // client of their own unless the two deadlines agree; then they share
@@ -36,7 +31,7 @@ impl Stack {
         } else {
             Client::new(config.route.connect_timeout)
         };
-        let engine = Engine::with_options(config.clone(), probes, store, options);
+        let engine = Engine::new(config.clone(), probes, store);
         let router = Router::new(config, prompts).with_cost_lookup(priced_by(&engine));
         Stack { engine, router }
     }
