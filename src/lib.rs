@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod fmt;
 pub mod health;
 pub mod pricing;
 pub mod probe;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::{Attempt, Secret, Usage};
+use crate::fmt::fmt_usd;
 use crate::health::SampleKind;
 
 /// Days of spend the ledger keeps.
@@ -476,15 +477,6 @@ pub async fn fetch_key(
     let url = endpoint_url(base_url, "key");
     let body = get_capped(http, &url, Some(key), KEY_BODY_MAX).await?;
     KeyInfo::parse(&body).map_err(|e| PricingError::Json { url, message: e.0 })
-}
-
-/// "$0.0004"; tiny amounts keep two significant digits.
-pub fn fmt_usd(usd: f64) -> String {
-    if usd > 0.0 && usd < 0.0001 {
-        format!("${usd:.6}")
-    } else {
-        format!("${usd:.4}")
-    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::api::{Client, Message};
 use crate::commands::chain::load_chain;
 use crate::config::{Config, Hedge, Tier};
 use crate::engine::Engine;
-use crate::health::fmt_secs;
+use crate::fmt::fmt_secs;
 use crate::route::{
     AttemptRecord, RouteAnswer, RouteEvent, RouteFailure, RouteRequest, RouteTarget, Router, Skip,
     DEFAULT_MAX_TOKENS,
@@ -313,7 +313,7 @@ fn verdict(answer: &RouteAnswer) -> String {
         ));
     }
     if let Some(cost) = answer.cost {
-        line.push_str(&format!(" · {}", crate::pricing::fmt_usd(cost)));
+        line.push_str(&format!(" · {}", crate::fmt::fmt_usd(cost)));
     }
     let failed = answer
         .attempts

@@ -12,7 +12,8 @@ use crate::api::Client;
 use crate::commands::chain::load_chain;
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::health::{fmt_ago, fmt_ratio, fmt_secs, ModelSnapshot};
+use crate::fmt::{fmt_ago, fmt_ratio, fmt_secs};
+use crate::health::ModelSnapshot;
 use crate::store::Store;
 
 #[derive(Debug, Args)]
@@ -137,7 +138,7 @@ fn write_table(
             Some(f) => format!(
                 "{} {}",
                 fmt_ago(f.at, now),
-                crate::health::describe_failure(f.class, f.http_status, Some(&f.message))
+                crate::fmt::describe_failure(f.class, f.http_status, Some(&f.message))
             ),
             None => match (&s.served_model, &s.served_by) {
                 (Some(m), Some(by)) => format!("served {m} via {by}"),
