@@ -27,8 +27,9 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{Attempt, ChatRequest, Client, Deadlines, Dialect, Message, Target};
 use crate::config::{Config, ProbeSettings};
 use crate::health::{HealthBook, HealthEvent, HealthPolicy, ModelSnapshot, SampleKind, Status};
+use crate::pace::Pace;
 use crate::pricing::{
-    self, attempt_cost, budget_pace, describe_pace, is_free_id, KeyInfo, Ledger, Pace, PriceTable,
+    self, attempt_cost, budget_pace, describe_pace, is_free_id, KeyInfo, Ledger, PriceTable,
     ProbeCost,
 };
 use crate::probe::{Condition, FreeLimits, Schedule};

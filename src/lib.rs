@@ -12,6 +12,7 @@ pub mod config;
 pub mod engine;
 pub mod fmt;
 pub mod health;
+pub mod pace;
 pub mod pricing;
 pub mod probe;
 pub mod route;

@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::api::{Attempt, Secret, Usage};
 use crate::fmt::fmt_usd;
 use crate::health::SampleKind;
+use crate::pace::{next_midnight, Pace};
 
 /// Days of spend the ledger keeps.
 pub const LEDGER_DAYS: usize = 7;
@@ -339,29 +340,6 @@ impl Ledger {
     }
 }
 
-/// How fast paid models are probed under the daily budget.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Pace {
-    Normal,
-    /// Every paid interval × this factor (> 1).
-    Stretched(f64),
-    /// The budget is spent: no paid probes until then (the next UTC day).
-    PausedUntil(DateTime<Utc>),
-}
-
-impl Pace {
-    /// Whether a change from `self` to `new` is worth an event: a pause or a
-    /// resume, or a stretch that moved by more than a fifth.
-    pub fn differs_notably(&self, new: &Pace) -> bool {
-        match (self, new) {
-            (Pace::Normal, Pace::Normal) => false,
-            (Pace::Stretched(a), Pace::Stretched(b)) => (a / b - 1.0).abs() > 0.2,
-            (Pace::PausedUntil(a), Pace::PausedUntil(b)) => a != b,
-            _ => true,
-        }
-    }
-}
-
 /// One paid model's expected probing cost.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProbeCost {
@@ -378,7 +356,7 @@ pub fn budget_pace(
     models: &[ProbeCost],
     now: DateTime<Utc>,
 ) -> Pace {
-    let midnight = crate::probe::next_midnight(now);
+    let midnight = next_midnight(now);
     let remaining = budget - spent_today;
     if remaining.is_nan() || remaining <= 0.0 {
         return Pace::PausedUntil(midnight);

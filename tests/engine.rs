@@ -12,7 +12,7 @@ use chainwatch::commands::watch::{print_events, WatchArgs};
 use chainwatch::config::Config;
 use chainwatch::engine::{Engine, EngineEvent, EngineOptions};
 use chainwatch::health::{HealthEventKind, Status};
-use chainwatch::pricing::Pace;
+use chainwatch::pace::Pace;
 use chainwatch::sim::{Scenario, SimServer};
 use chainwatch::store::Store;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
