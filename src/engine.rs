@@ -24,7 +24,7 @@ use tokio::sync::{broadcast, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{Attempt, ChatRequest, Client, Deadlines, Dialect, Message, Target};
+use crate::api::{self, Attempt, ChatRequest, Client, Deadlines, Dialect, Message, Target};
 use crate::config::{Config, ProbeSettings};
 use crate::health::{HealthBook, HealthEvent, HealthPolicy, ModelSnapshot, SampleKind, Status};
 use crate::pace::Pace;
@@ -540,7 +540,7 @@ impl Engine {
                 continue;
             }
             let key = endpoint.api_key().ok().flatten();
-            match pricing::fetch_prices(http, &endpoint.base_url, key.as_ref()).await {
+            match api::fetch_prices(http, &endpoint.base_url, key.as_ref()).await {
                 Ok(t) => {
                     any_ok = true;
                     table.merge(t);
@@ -552,7 +552,7 @@ impl Engine {
             }
             if let (Some(key), None) = (&key, &key_info) {
                 // Not every OpenAI-compatible API has `/key`; silence is fine.
-                match pricing::fetch_key(http, &endpoint.base_url, key).await {
+                match api::fetch_key(http, &endpoint.base_url, key).await {
                     Ok(info) => key_info = Some(info),
                     Err(e) => tracing::debug!("no /key at {}: {e}", endpoint.name),
                 }
