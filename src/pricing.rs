@@ -1,7 +1,8 @@
 //! Model prices and cost accounting, including what probes spend.
 //!
-//! Prices come from an OpenRouter-dialect `GET /models` (decimal strings in
-//! USD per token, `"0"` for free). The cost of an attempt is the provider's
+//! Pure: no I/O. Prices are read from an OpenRouter-dialect `/models` body
+//! (decimal strings in USD per token, `"0"` for free) that
+//! `api::fetch_prices` fetched, and `/key` likewise. The cost of an attempt is the provider's
 //! own `usage.cost` when it reports one, else tokens × price. A [`Ledger`]
 //! keeps what probes (and prompts) spent per model per UTC day, for a few
 //! days; [`budget_pace`] turns `probe.daily_budget` into a stretch of the
@@ -14,31 +15,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::{Attempt, Secret, Usage};
+use crate::api::{Attempt, Usage};
+use crate::fmt::fmt_usd;
 use crate::health::SampleKind;
+use crate::pace::{next_midnight, Pace};
 
 /// Days of spend the ledger keeps.
 pub const LEDGER_DAYS: usize = 7;
-/// A `/models` reply larger than this is refused (OpenRouter's is ~1 MB).
-pub const MODELS_BODY_MAX: usize = 16 * 1024 * 1024;
-/// A `/key` reply larger than this is refused.
-const KEY_BODY_MAX: usize = 64 * 1024;
-/// How long a price or key request may take.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
-
-#[derive(Debug, thiserror::Error)]
-pub enum PricingError {
-    #[error("could not reach {url}: {message}; prices stay as they were and are retried within the hour")]
-    Http { url: String, message: String },
-    #[error(
-        "{url} answered HTTP {status}; prices stay as they were and are retried within the hour"
-    )]
-    Status { url: String, status: u16 },
-    #[error("{url} sent more than {limit} bytes; is base_url an OpenRouter-compatible API?")]
-    TooLarge { url: String, limit: usize },
-    #[error("{url} did not send the JSON expected ({message}); is base_url an OpenRouter-compatible API?")]
-    Json { url: String, message: String },
-}
 
 /// A `/models` or `/key` body that is not the JSON expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -338,29 +321,6 @@ impl Ledger {
     }
 }
 
-/// How fast paid models are probed under the daily budget.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Pace {
-    Normal,
-    /// Every paid interval × this factor (> 1).
-    Stretched(f64),
-    /// The budget is spent: no paid probes until then (the next UTC day).
-    PausedUntil(DateTime<Utc>),
-}
-
-impl Pace {
-    /// Whether a change from `self` to `new` is worth an event: a pause or a
-    /// resume, or a stretch that moved by more than a fifth.
-    pub fn differs_notably(&self, new: &Pace) -> bool {
-        match (self, new) {
-            (Pace::Normal, Pace::Normal) => false,
-            (Pace::Stretched(a), Pace::Stretched(b)) => (a / b - 1.0).abs() > 0.2,
-            (Pace::PausedUntil(a), Pace::PausedUntil(b)) => a != b,
-            _ => true,
-        }
-    }
-}
-
 /// One paid model's expected probing cost.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProbeCost {
@@ -377,7 +337,7 @@ pub fn budget_pace(
     models: &[ProbeCost],
     now: DateTime<Utc>,
 ) -> Pace {
-    let midnight = crate::probe::next_midnight(now);
+    let midnight = next_midnight(now);
     let remaining = budget - spent_today;
     if remaining.is_nan() || remaining <= 0.0 {
         return Pace::PausedUntil(midnight);
@@ -411,79 +371,6 @@ pub fn describe_pace(pace: &Pace, budget: f64, spent_today: f64) -> String {
             "{head}; budget spent, paid probes paused until {}",
             until.format("%Y-%m-%d %H:%M UTC")
         ),
-    }
-}
-
-fn endpoint_url(base_url: &str, path: &str) -> String {
-    format!("{}/{path}", base_url.trim_end_matches('/'))
-}
-
-/// GET `url` with the key as Bearer (never logged), reading at most `limit`
-/// bytes.
-async fn get_capped(
-    http: &reqwest::Client,
-    url: &str,
-    key: Option<&Secret>,
-    limit: usize,
-) -> Result<Vec<u8>, PricingError> {
-    let mut req = http.get(url).timeout(FETCH_TIMEOUT);
-    if let Some(key) = key {
-        req = req.bearer_auth(key.expose());
-    }
-    // reqwest's error text names the URL, never the headers.
-    let http_err = |e: reqwest::Error| PricingError::Http {
-        url: url.to_string(),
-        message: e.without_url().to_string(),
-    };
-    let mut resp = req.send().await.map_err(http_err)?;
-    let status = resp.status();
-    if !status.is_success() {
-        return Err(PricingError::Status {
-            url: url.to_string(),
-            status: status.as_u16(),
-        });
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(http_err)? {
-        if body.len() + chunk.len() > limit {
-            return Err(PricingError::TooLarge {
-                url: url.to_string(),
-                limit,
-            });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// Fetches an OpenRouter-dialect endpoint's prices.
-pub async fn fetch_prices(
-    http: &reqwest::Client,
-    base_url: &str,
-    key: Option<&Secret>,
-) -> Result<PriceTable, PricingError> {
-    let url = endpoint_url(base_url, "models");
-    let body = get_capped(http, &url, key, MODELS_BODY_MAX).await?;
-    PriceTable::parse(&body).map_err(|e| PricingError::Json { url, message: e.0 })
-}
-
-/// Fetches the key's limits and remaining credit.
-pub async fn fetch_key(
-    http: &reqwest::Client,
-    base_url: &str,
-    key: &Secret,
-) -> Result<KeyInfo, PricingError> {
-    let url = endpoint_url(base_url, "key");
-    let body = get_capped(http, &url, Some(key), KEY_BODY_MAX).await?;
-    KeyInfo::parse(&body).map_err(|e| PricingError::Json { url, message: e.0 })
-}
-
-/// "$0.0004"; tiny amounts keep two significant digits.
-pub fn fmt_usd(usd: f64) -> String {
-    if usd > 0.0 && usd < 0.0001 {
-        format!("${usd:.6}")
-    } else {
-        format!("${usd:.4}")
     }
 }
 

@@ -28,10 +28,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::health::Status;
-use crate::pricing::Pace;
+use crate::pace::{next_midnight, Pace};
 
 /// Misconfigured models (bad key, no credits, unknown model) are retried this
 /// many intervals apart, and at most this rarely: the fix is the user's, not
@@ -413,12 +413,6 @@ fn scale(d: Duration, f: f64) -> Duration {
     } else {
         Duration::ZERO
     }
-}
-
-/// The start of the next UTC day.
-pub fn next_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
-    let tomorrow = now.date_naive().succ_opt().unwrap_or(now.date_naive());
-    tomorrow.and_time(NaiveTime::MIN).and_utc()
 }
 
 /// A deterministic number in [0, 1) from a seed and a name (FNV-1a, then a

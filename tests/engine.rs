@@ -12,7 +12,7 @@ use chainwatch::commands::watch::{print_events, WatchArgs};
 use chainwatch::config::Config;
 use chainwatch::engine::{Engine, EngineEvent, EngineOptions};
 use chainwatch::health::{HealthEventKind, Status};
-use chainwatch::pricing::Pace;
+use chainwatch::pace::Pace;
 use chainwatch::sim::{Scenario, SimServer};
 use chainwatch::store::Store;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
@@ -544,20 +544,20 @@ async fn key_and_price_fetches_against_the_simulator() {
     let sim = start_sim(Scenario::demo()).await;
     let http = reqwest::Client::new();
     let key = chainwatch::api::Secret::new("sk-or-v1-test");
-    let info = chainwatch::pricing::fetch_key(&http, &sim.base_url(), &key)
+    let info = chainwatch::api::fetch_key(&http, &sim.base_url(), &key)
         .await
         .unwrap();
     // demo.toml: limit 10.0, usage 0.42 so far.
     assert_eq!(info.limit, Some(10.0));
     assert!(info.usage.unwrap() >= 0.42);
-    let prices = chainwatch::pricing::fetch_prices(&http, &sim.base_url(), None)
+    let prices = chainwatch::api::fetch_prices(&http, &sim.base_url(), None)
         .await
         .unwrap();
     let gpt = prices.get("openai/gpt-4o").unwrap();
     assert_eq!((gpt.prompt, gpt.completion), (0.0000025, 0.00001));
     // A wrong base URL is an error that says what to check, not a panic.
     let wrong = format!("{}/nope", sim.base_url());
-    let err = chainwatch::pricing::fetch_prices(&http, &wrong, None)
+    let err = chainwatch::api::fetch_prices(&http, &wrong, None)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("HTTP 404"), "{err}");

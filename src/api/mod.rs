@@ -12,6 +12,7 @@ mod anthropic;
 pub mod classify;
 mod client;
 mod openai;
+mod openrouter;
 mod piece;
 pub mod sse;
 #[cfg(test)]
@@ -19,6 +20,7 @@ mod tests;
 
 pub use classify::{mask_secrets, short_message};
 pub use client::{ChatRequest, Client, Deadlines, Message, Target, DEFAULT_REPLY_CAP};
+pub use openrouter::{fetch_key, fetch_prices, FetchError};
 
 /// Every failed attempt ends in exactly one class; the class decides what the
 /// health engine does with it (see DESIGN.md, "Failure classes").

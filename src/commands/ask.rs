@@ -14,7 +14,7 @@ use tokio::sync::mpsc::unbounded_channel;
 
 use crate::api::Message;
 use crate::config::{Config, Hedge, Tier};
-use crate::health::fmt_secs;
+use crate::fmt::fmt_secs;
 use crate::route::{
     AttemptRecord, Chain, RouteAnswer, RouteEvent, RouteFailure, RouteRequest, RouteTarget, Skip,
     DEFAULT_MAX_TOKENS,
@@ -310,7 +310,7 @@ fn verdict(answer: &RouteAnswer) -> String {
         ));
     }
     if let Some(cost) = answer.cost {
-        line.push_str(&format!(" · {}", crate::pricing::fmt_usd(cost)));
+        line.push_str(&format!(" · {}", crate::fmt::fmt_usd(cost)));
     }
     let failed = answer
         .attempts

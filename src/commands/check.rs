@@ -9,7 +9,8 @@ use futures_util::future::join_all;
 use serde_json::{json, Value};
 
 use crate::config::Config;
-use crate::health::{fmt_ago, fmt_ratio, fmt_secs, ModelSnapshot};
+use crate::fmt::{fmt_ago, fmt_ratio, fmt_secs};
+use crate::health::ModelSnapshot;
 use crate::route::Chain;
 use crate::store::Store;
 use crate::wiring;
@@ -135,7 +136,7 @@ fn write_table(
             Some(f) => format!(
                 "{} {}",
                 fmt_ago(f.at, now),
-                crate::health::describe_failure(f.class, f.http_status, Some(&f.message))
+                crate::fmt::describe_failure(f.class, f.http_status, Some(&f.message))
             ),
             None => match (&s.served_model, &s.served_by) {
                 (Some(m), Some(by)) => format!("served {m} via {by}"),

@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::engine::{Engine, EngineEvent};
-use crate::health::{describe_failure, fmt_secs, HealthEventKind};
+use crate::fmt::{describe_failure, fmt_secs};
+use crate::health::HealthEventKind;
 use crate::store::Store;
 use crate::wiring;
 
@@ -48,7 +49,7 @@ pub async fn run(
     printed?;
     eprintln!(
         "chainwatch: probes spent {} today (UTC)",
-        crate::pricing::fmt_usd(engine.spend_today(Utc::now()))
+        crate::fmt::fmt_usd(engine.spend_today(Utc::now()))
     );
     if let Err(e) = saved {
         eprintln!("chainwatch: {e:#}");

@@ -16,8 +16,9 @@ use ratatui::layout::{Position, Rect};
 
 use crate::api::FailureClass;
 use crate::config::{Config, Tier};
-use crate::health::{fmt_secs, HealthEvent, HealthEventKind, ModelSnapshot, Status};
-use crate::pricing::{fmt_usd, Price};
+use crate::fmt::{fmt_secs, fmt_usd};
+use crate::health::{HealthEvent, HealthEventKind, ModelSnapshot, Status};
+use crate::pricing::Price;
 use crate::route::{
     self, Chain, HealthView, Plan, RouteAnswer, RouteEvent, RouteFailure, RouteTarget,
 };

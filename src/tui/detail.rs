@@ -9,7 +9,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::health::{describe_failure, fmt_ago, fmt_secs, provider_of, ModelSnapshot, TrendPoint};
+use crate::fmt::{describe_failure, fmt_ago, fmt_percent, fmt_secs};
+use crate::health::{provider_of, ModelSnapshot, TrendPoint};
 
 use super::app::App;
 use super::theme::Theme;
@@ -42,10 +43,6 @@ fn label(text: &'static str, theme: Theme) -> Span<'static> {
     Span::styled(format!("{text:<14}"), theme.dim())
 }
 
-fn pct(r: Option<f64>) -> String {
-    r.map_or("—".to_string(), |r| format!("{:.1}%", r * 100.0))
-}
-
 fn info(m: &ModelSnapshot, app: &App) -> Vec<Line<'static>> {
     let theme = app.theme;
     let now = app.now;
@@ -70,11 +67,11 @@ fn info(m: &ModelSnapshot, app: &App) -> Vec<Line<'static>> {
             label("window", theme),
             Span::raw(format!(
                 "{} ({}/{} ok, {} samples)   lifetime {} ({}/{})",
-                pct(m.ratio),
+                fmt_percent(m.ratio),
                 m.ok,
                 m.counted,
                 m.samples,
-                pct(m.lifetime_ratio),
+                fmt_percent(m.lifetime_ratio),
                 m.lifetime_ok,
                 m.lifetime_counted
             )),

@@ -7,9 +7,8 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
-use crate::health::{
-    describe_failure, fmt_ago, fmt_ratio, fmt_secs, provider_of, ModelSnapshot, TrendPoint,
-};
+use crate::fmt::{describe_failure, fmt_ago, fmt_ratio, fmt_secs};
+use crate::health::{provider_of, ModelSnapshot, TrendPoint};
 
 use super::app::App;
 use super::theme::Theme;

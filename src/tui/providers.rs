@@ -7,7 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
 use ratatui::Frame;
 
-use crate::health::{fmt_ratio, rollup, HealthPolicy, ProviderKey, ProviderSnapshot};
+use crate::fmt::fmt_ratio;
+use crate::health::{rollup, HealthPolicy, ProviderKey, ProviderSnapshot};
 
 use super::app::App;
 

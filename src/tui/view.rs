@@ -10,12 +10,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
-use crate::health::fmt_secs;
+use crate::fmt::{fmt_secs, fmt_usd};
 
 use super::app::{App, Focus};
 use super::keys::{self, Context};
 use super::{detail, events, help, models, prompt, providers};
-use crate::pricing::fmt_usd;
 
 /// Where everything goes, computed from the terminal size and the state.
 /// `update` uses it too (mouse clicks, paging), so both agree.

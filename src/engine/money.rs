@@ -1,0 +1,185 @@
+//! The money: prices from `/models`, what the key may spend from `/key`,
+//! the spend ledger, and the daily budget's pace for paid probes. Prices
+//! are fetched at start and hourly (by the live loop); the pace is worked
+//! out again after every batch of probes.
+
+use chrono::{DateTime, Utc};
+
+use crate::api::{self, Dialect};
+use crate::pace::Pace;
+use crate::pricing::{
+    self, budget_pace, describe_pace, is_free_id, KeyInfo, Ledger, PriceTable, ProbeCost,
+};
+use crate::probe::FreeLimits;
+
+use super::{lock, Engine, EngineEvent};
+
+/// A guess at a probe prompt's size, for cost estimates before any usage.
+const PROBE_PROMPT_TOKENS: u64 = 20;
+
+/// Prices, spend and the budget's pace.
+#[derive(Default)]
+pub(super) struct Money {
+    pub(super) prices: PriceTable,
+    pub(super) ledger: Ledger,
+    pub(super) pace: Option<Pace>,
+    pub(super) key: Option<KeyInfo>,
+    pub(super) fetched: bool,
+}
+
+impl Engine {
+    /// Every model's price per token, by model name, as far as known.
+    pub fn prices(&self) -> std::collections::HashMap<String, crate::pricing::Price> {
+        let money = lock(&self.inner.money);
+        self.inner
+            .plans
+            .iter()
+            .filter_map(|(name, plan)| {
+                Some((name.clone(), money.prices.get(&plan.target.model_id)?))
+            })
+            .collect()
+    }
+
+    /// The budget's current pace for paid probes.
+    pub fn pace(&self) -> Pace {
+        lock(&self.inner.schedule).pace()
+    }
+
+    /// What the key's `/key` said, when an endpoint answered it.
+    pub fn key_info(&self) -> Option<KeyInfo> {
+        lock(&self.inner.money).key.clone()
+    }
+
+    /// USD spent by probes on the UTC day of `now`.
+    pub fn spend_today(&self, now: DateTime<Utc>) -> f64 {
+        lock(&self.inner.money).ledger.probe_spend(now)
+    }
+
+    /// Recomputes the budget's pace after probes spent money.
+    pub(super) fn after_probes(&self, now: DateTime<Utc>) {
+        let Some(budget) = self.inner.config.probe.daily_budget else {
+            return;
+        };
+        let free: Vec<bool> = {
+            let schedule = lock(&self.inner.schedule);
+            self.inner
+                .config
+                .models
+                .iter()
+                .map(|m| schedule.is_free(&m.name))
+                .collect()
+        };
+        let (pace, old, spent) = {
+            let mut money = lock(&self.inner.money);
+            let costs: Vec<ProbeCost> = self
+                .inner
+                .config
+                .models
+                .iter()
+                .zip(&free)
+                .filter(|(_, free)| !**free)
+                .filter_map(|(m, _)| {
+                    let plan = self.inner.plans.get(&m.name)?;
+                    let per_probe = money.ledger.average_probe_cost(&m.name).or_else(|| {
+                        money.prices.get(&m.id).map(|p| {
+                            p.estimate(PROBE_PROMPT_TOKENS, u64::from(plan.settings.max_tokens))
+                        })
+                    })?;
+                    Some(ProbeCost {
+                        per_probe,
+                        interval: plan.settings.interval,
+                    })
+                })
+                .collect();
+            let spent = money.ledger.probe_spend(now);
+            let pace = budget_pace(budget, spent, &costs, now);
+            let old = money.pace.replace(pace);
+            (pace, old, spent)
+        };
+        lock(&self.inner.schedule).set_pace(pace);
+        let notable = match old {
+            None => pace != Pace::Normal,
+            Some(old) => old.differs_notably(&pace),
+        };
+        if notable {
+            self.emit(EngineEvent::Budget {
+                at: now,
+                message: describe_pace(&pace, budget, spent),
+            });
+        }
+    }
+
+    /// Fetches prices from every OpenAI-dialect endpoint, and `/key` where a
+    /// key is set; marks free models so their probes respect the free limits.
+    pub async fn refresh_prices(&self, now: DateTime<Utc>) {
+        lock(&self.inner.money).fetched = true;
+        let Some(http) = &self.inner.http else {
+            return;
+        };
+        let mut table = PriceTable::default();
+        let mut key_info = None;
+        let mut any_ok = false;
+        for endpoint in &self.inner.config.endpoints {
+            if endpoint.dialect != Dialect::Openai {
+                continue;
+            }
+            let key = endpoint.api_key().ok().flatten();
+            match api::fetch_prices(http, &endpoint.base_url, key.as_ref()).await {
+                Ok(t) => {
+                    any_ok = true;
+                    table.merge(t);
+                }
+                Err(e) => self.emit(EngineEvent::Warning {
+                    at: now,
+                    message: format!("prices from {}: {e}", endpoint.name),
+                }),
+            }
+            if let (Some(key), None) = (&key, &key_info) {
+                // Not every OpenAI-compatible API has `/key`; silence is fine.
+                match api::fetch_key(http, &endpoint.base_url, key).await {
+                    Ok(info) => key_info = Some(info),
+                    Err(e) => tracing::debug!("no /key at {}: {e}", endpoint.name),
+                }
+            }
+        }
+        if !any_ok {
+            return;
+        }
+        let priced = self
+            .inner
+            .config
+            .models
+            .iter()
+            .filter(|m| table.get(&m.id).is_some())
+            .count();
+        {
+            let mut schedule = lock(&self.inner.schedule);
+            for m in &self.inner.config.models {
+                // The free limits are OpenRouter's: a zero price elsewhere (a
+                // local server, the simulator) limits nothing.
+                let on_openrouter =
+                    pricing::is_openrouter(&self.inner.config.endpoint_of(m).base_url);
+                let free = is_free_id(&m.id)
+                    || (on_openrouter && table.get(&m.id).is_some_and(|p| p.is_free()));
+                schedule.set_free(&m.name, free);
+            }
+            if let Some(info) = &key_info {
+                schedule.set_free_limits(FreeLimits {
+                    per_day: info.free_per_day(),
+                    ..FreeLimits::default()
+                });
+            }
+        }
+        {
+            let mut money = lock(&self.inner.money);
+            money.prices = table;
+            if key_info.is_some() {
+                money.key = key_info;
+            }
+        }
+        self.emit(EngineEvent::Prices {
+            at: now,
+            models: priced,
+        });
+    }
+}

@@ -1,0 +1,89 @@
+//! What survives a restart, through the store: at start, each model's
+//! history and drift acknowledgement are restored (and the spend, by the
+//! caller); [`Engine::save`] writes them back, first taking in what other
+//! processes (`ask`, `check`) saved meanwhile so that nobody's evidence is
+//! erased.
+
+use chrono::{DateTime, Utc};
+
+use crate::health::HealthBook;
+use crate::store::{State, Store};
+
+use super::{lock, Engine, EngineEvent};
+
+/// The saved state, or a fresh one without a store; the warning says why a
+/// bad file was moved aside.
+pub(super) fn load(store: Option<&Store>) -> (State, Option<String>) {
+    match store {
+        Some(store) => store.load(),
+        None => Default::default(),
+    }
+}
+
+/// Registers a model in `book` with the history `state` kept for it, and
+/// keeps its drift acknowledged if the user acknowledged this very drift.
+pub(super) fn restore_model(
+    book: &mut HealthBook,
+    state: &State,
+    name: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) {
+    match state.models.get(name) {
+        // History of a model whose id changed belongs to another model.
+        Some(h) if h.id == id => book.restore(name, id, h.clone()),
+        _ => book.add_model(name, id),
+    }
+    if let Some(ack) = state.acknowledged_for(name) {
+        let acked = book
+            .model(name)
+            .and_then(|m| m.drift())
+            .is_some_and(|d| d.to == ack.served);
+        if acked {
+            book.acknowledge_drift(name, now);
+        }
+    }
+}
+
+impl Engine {
+    /// Saves history, acknowledgements and spend through the store,
+    /// atomically, keeping the fields other writers own (the chain order).
+    pub fn save(&self) -> anyhow::Result<()> {
+        let Some(store) = &self.inner.store else {
+            return Ok(());
+        };
+        let ledger = lock(&self.inner.money).ledger.clone();
+        let acks = lock(&self.inner.acks).clone();
+        let now = Utc::now();
+        let mut absorbed = Vec::new();
+        store
+            .update(|state| {
+                // Another process (`ask`, `check`) may have saved samples
+                // since this one loaded: take them in rather than erase them.
+                let mut book = lock(&self.inner.book);
+                for (name, theirs) in &state.models {
+                    absorbed.extend(book.absorb(name, theirs, now));
+                }
+                state.models = book.models().map(|(n, h)| (n.clone(), h.clone())).collect();
+                state.ledger = ledger;
+                for a in acks {
+                    state.acknowledge(&a.model, &a.served, a.at);
+                }
+                state.saved_at = Some(now);
+            })
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "could not save the state to {}: {e}; check that the directory is writable",
+                    store.path().display()
+                )
+            })?;
+        for event in absorbed {
+            self.emit(EngineEvent::Health(event));
+        }
+        self.emit(EngineEvent::Saved {
+            at: now,
+            path: store.path().to_path_buf(),
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,86 @@
+//! Recording outcomes: every attempt (probe or real prompt) goes into the
+//! health book and the ledger, and what changed goes to the subscribers and,
+//! when a real prompt moved a model's status, to the schedule.
+
+use chrono::{DateTime, Utc};
+
+use crate::api::Attempt;
+use crate::health::{HealthBook, SampleKind, Status};
+use crate::pricing::attempt_cost;
+use crate::probe::Condition;
+use crate::store::AckedDrift;
+
+use super::{lock, Engine, EngineEvent};
+
+impl Engine {
+    /// Records an outcome (probes and real prompts alike: a prompt is a sample
+    /// too), counts its cost, and tells subscribers.
+    pub fn record(&self, model: &str, attempt: &Attempt, kind: SampleKind, now: DateTime<Utc>) {
+        let Some(plan) = self.inner.plans.get(model) else {
+            return;
+        };
+        {
+            let mut money = lock(&self.inner.money);
+            let price = money.prices.get(&plan.target.model_id);
+            let cost = attempt_cost(attempt, price);
+            money.ledger.add(model, kind, cost, now);
+        }
+        let (events, cond) = {
+            let mut book = lock(&self.inner.book);
+            let events = book.record_attempt(model, attempt, kind, now);
+            (events, condition(&book, model, now))
+        };
+        if kind == SampleKind::Prompt && !events.is_empty() {
+            lock(&self.inner.schedule).condition_changed(model, now, cond);
+        }
+        if kind == SampleKind::Probe {
+            self.emit(EngineEvent::Probe {
+                model: model.to_string(),
+                attempt: attempt.clone(),
+            });
+        }
+        for event in events {
+            self.emit(EngineEvent::Health(event));
+        }
+    }
+
+    /// Clears a model's drift flag and remembers it across restarts.
+    pub fn acknowledge_drift(&self, model: &str, now: DateTime<Utc>) {
+        let (served, events) = {
+            let mut book = lock(&self.inner.book);
+            let served = book
+                .model(model)
+                .and_then(|m| m.drift())
+                .map(|d| d.to.clone());
+            (served, book.acknowledge_drift(model, now))
+        };
+        if let Some(served) = served {
+            let mut acks = lock(&self.inner.acks);
+            acks.retain(|a| a.model != model);
+            acks.push(AckedDrift {
+                model: model.to_string(),
+                served,
+                at: now,
+            });
+        }
+        for event in events {
+            self.emit(EngineEvent::Health(event));
+        }
+    }
+
+    /// Re-judges every model at `now` (cool-downs end, failures leave the
+    /// window) and tells subscribers what changed.
+    pub fn tick(&self, now: DateTime<Utc>) {
+        let events = lock(&self.inner.book).tick(now);
+        for event in events {
+            self.emit(EngineEvent::Health(event));
+        }
+    }
+}
+
+/// The scheduling condition of `model` in `book` at `now`.
+pub(super) fn condition(book: &HealthBook, model: &str, now: DateTime<Utc>) -> Condition {
+    let status = book.status(model, now).unwrap_or(Status::Unknown);
+    let until = book.model(model).and_then(|m| m.rate_limited_until());
+    Condition::of(status, until)
+}

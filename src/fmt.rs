@@ -1,0 +1,116 @@
+//! Words and figures for people: durations, ages, ratios, dollars and
+//! failures as the screen, the commands and the event reasons print them.
+//! One room, so that "1.2s" or "502 provider unavailable" reads the same
+//! everywhere (the screen's snapshots hold these bytes).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::api::FailureClass;
+
+/// "502 provider unavailable", "timeout no first token within 10s".
+pub fn describe_failure(class: FailureClass, status: Option<u16>, message: Option<&str>) -> String {
+    let message = message.filter(|m| !m.is_empty());
+    match (status.filter(|code| *code >= 400), message) {
+        // Providers often start their message with the code already.
+        (Some(code), Some(m)) if m.starts_with(&code.to_string()) => m.to_string(),
+        (Some(code), Some(m)) => format!("{code} {m}"),
+        (Some(code), None) => format!("{code} {class}"),
+        (None, Some(m)) => format!("{class}: {m}"),
+        (None, None) => class.to_string(),
+    }
+}
+
+/// A ratio as a percentage with one decimal ("95.0"), "—" without one.
+pub fn fmt_ratio(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "—".to_string(), |r| format!("{:.1}", r * 100.0))
+}
+
+/// A ratio as a percentage with its sign ("95.0%"), "—" without one.
+pub fn fmt_percent(ratio: Option<f64>) -> String {
+    match ratio {
+        Some(_) => format!("{}%", fmt_ratio(ratio)),
+        None => fmt_ratio(None),
+    }
+}
+
+/// "just now", "42s ago", "3m ago", "2h ago", "5d ago".
+pub fn fmt_ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - at).num_seconds();
+    match secs {
+        ..=1 => "just now".to_string(),
+        2..=59 => format!("{secs}s ago"),
+        60..=3599 => format!("{}m ago", secs / 60),
+        3600..=86_399 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86_400),
+    }
+}
+
+/// "0.8s", "12s", "250ms".
+pub fn fmt_secs(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 10_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{}s", d.as_secs())
+    }
+}
+
+/// "$0.0004"; tiny amounts keep two significant digits.
+pub fn fmt_usd(usd: f64) -> String {
+    if usd > 0.0 && usd < 0.0001 {
+        format!("${usd:.6}")
+    } else {
+        format!("${usd:.4}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + secs, 0).single().unwrap()
+    }
+
+    #[test]
+    fn describe_failure_words() {
+        assert_eq!(
+            describe_failure(
+                FailureClass::ServerError,
+                Some(502),
+                Some("provider unavailable")
+            ),
+            "502 provider unavailable"
+        );
+        assert_eq!(
+            describe_failure(FailureClass::Timeout, None, None),
+            "timeout"
+        );
+        assert_eq!(
+            describe_failure(FailureClass::Auth, Some(401), None),
+            "401 auth"
+        );
+        assert_eq!(fmt_secs(Duration::from_millis(250)), "250ms");
+        assert_eq!(fmt_secs(Duration::from_millis(1250)), "1.2s");
+        assert_eq!(fmt_ago(t(0), t(0)), "just now");
+        assert_eq!(fmt_ago(t(0), t(42)), "42s ago");
+        assert_eq!(fmt_ago(t(0), t(200)), "3m ago");
+        assert_eq!(fmt_ago(t(0), t(7300)), "2h ago");
+    }
+
+    #[test]
+    fn ratios_and_dollars() {
+        assert_eq!(fmt_ratio(Some(0.95)), "95.0");
+        assert_eq!(fmt_percent(Some(0.95)), "95.0%");
+        assert_eq!(fmt_ratio(None), "—");
+        assert_eq!(fmt_percent(None), "—");
+        assert_eq!(fmt_usd(0.0), "$0.0000");
+        assert_eq!(fmt_usd(0.14), "$0.1400");
+        assert_eq!(fmt_usd(0.000_05), "$0.000050");
+    }
+}
