@@ -4,17 +4,40 @@
 use serde_json::{json, Map, Value};
 
 use super::classify::reply_error;
-use super::client::{ChatRequest, Target};
+use super::dialect::Wire;
 use super::piece::{count, text, Piece, UsageParts};
+use super::request::{ChatRequest, Target};
 
-pub const PATH: &str = "/messages";
-pub const VERSION: &str = "2023-06-01";
+/// Anthropic's Messages dialect: `POST /messages`, the key in `x-api-key`,
+/// a pinned `anthropic-version`, named stream events.
+pub struct Anthropic;
+
+impl Wire for Anthropic {
+    fn path(&self) -> &'static str {
+        "/messages"
+    }
+    fn auth_header(&self, key: &str) -> (&'static str, String) {
+        ("x-api-key", key.to_string())
+    }
+    fn fixed_headers(&self) -> &'static [(&'static str, &'static str)] {
+        &[("anthropic-version", "2023-06-01")]
+    }
+    fn body(&self, target: &Target, req: &ChatRequest) -> Value {
+        body(target, req)
+    }
+    fn parse_reply(&self, json: &Value) -> Result<Piece, String> {
+        parse_reply(json)
+    }
+    fn parse_event(&self, event: Option<&str>, data: &str) -> Result<Piece, String> {
+        parse_event(event, data)
+    }
+}
 
 /// `{model, max_tokens, messages, (system), stream, ..extra}`. System
 /// messages go top-level (joined by a blank line), as the API requires.
 /// There is no server-side fallback list in this dialect, so
 /// `fallback_models` is not sent.
-pub fn body(target: &Target, req: &ChatRequest) -> Value {
+fn body(target: &Target, req: &ChatRequest) -> Value {
     let mut body = Map::new();
     for (k, v) in &target.extra {
         if !matches!(k.as_str(), "model" | "messages" | "system" | "stream") {
@@ -39,7 +62,7 @@ pub fn body(target: &Target, req: &ChatRequest) -> Value {
 }
 
 /// A whole (non-streamed) reply.
-pub fn parse_reply(json: &Value) -> Result<Piece, String> {
+fn parse_reply(json: &Value) -> Result<Piece, String> {
     let obj = json
         .as_object()
         .ok_or_else(|| format!("the reply is JSON but not an object: {json}"))?;
@@ -61,7 +84,7 @@ pub fn parse_reply(json: &Value) -> Result<Piece, String> {
 
 /// One stream event. The kind comes from the payload's `type`, falling back
 /// to the SSE `event:` name.
-pub fn parse_event(event: Option<&str>, data: &str) -> Result<Piece, String> {
+fn parse_event(event: Option<&str>, data: &str) -> Result<Piece, String> {
     let json: Value = serde_json::from_str(data)
         .map_err(|e| format!("a stream event is not JSON ({e}): {data}"))?;
     let kind = json
@@ -126,7 +149,7 @@ fn usage(u: &Value) -> UsageParts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::client::Message;
+    use crate::api::request::Message;
     use crate::api::Dialect;
 
     #[test]

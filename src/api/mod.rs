@@ -1,6 +1,13 @@
 //! Talking to models: the OpenAI-compatible and Anthropic dialects, SSE
 //! framing, and turning every way a request can go wrong into one
 //! [`FailureClass`].
+//!
+//! The rooms: `request` (what a request is made of), `client` (the pool and
+//! `send`), `send` and `stream` (the transport, within deadlines and the
+//! cap), `reply` (folding what the reply said into an [`Attempt`]),
+//! `dialect` with `openai` and `anthropic` (all that differs on the wire),
+//! `classify` (errors and statuses to a class), `mask` (keys out of
+//! everything shown), `sse` and `piece` (framing and parsed fragments).
 
 use std::fmt;
 use std::time::Duration;
@@ -11,15 +18,23 @@ use serde::{Deserialize, Serialize};
 mod anthropic;
 pub mod classify;
 mod client;
+mod dialect;
+mod mask;
 mod openai;
 mod openrouter;
 mod piece;
+mod reply;
+mod request;
+mod send;
 pub mod sse;
+mod stream;
 #[cfg(test)]
 mod tests;
 
-pub use classify::{mask_secrets, short_message};
-pub use client::{ChatRequest, Client, Deadlines, Message, Target, DEFAULT_REPLY_CAP};
+pub use client::{Client, DEFAULT_REPLY_CAP};
+pub use dialect::Dialect;
+pub use mask::{mask_secrets, short_message};
+pub use request::{ChatRequest, Deadlines, Message, Target};
 pub use openrouter::{fetch_key, fetch_prices, FetchError};
 
 /// Every failed attempt ends in exactly one class; the class decides what the
@@ -101,17 +116,6 @@ impl fmt::Display for FailureClass {
     }
 }
 
-/// The wire dialect an endpoint speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Dialect {
-    /// OpenAI-compatible `/chat/completions` (OpenRouter, OpenAI, vLLM, …).
-    #[default]
-    Openai,
-    /// Anthropic's native `/messages`.
-    Anthropic,
-}
-
 /// An API key. Never printed: `Debug` and `Display` show a placeholder.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -150,6 +154,17 @@ pub struct Failure {
     /// Seconds the provider asked us to wait (429/503 `Retry-After`).
     #[serde(default, with = "opt_secs")]
     pub retry_after: Option<Duration>,
+}
+
+impl Failure {
+    /// A failure without a `Retry-After`.
+    pub(crate) fn new(class: FailureClass, message: impl Into<String>) -> Failure {
+        Failure {
+            class,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
 }
 
 /// One request to one model, start to end. Success is `failure == None`.

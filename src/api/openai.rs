@@ -4,10 +4,35 @@
 use serde_json::{json, Map, Value};
 
 use super::classify::reply_error;
-use super::client::{ChatRequest, Target};
+use super::dialect::Wire;
 use super::piece::{count, money, text, Piece, UsageParts};
+use super::request::{ChatRequest, Target};
 
-pub const PATH: &str = "/chat/completions";
+/// The OpenAI-compatible dialect: `POST /chat/completions`, the key as a
+/// bearer token, `data:` chunks ending in `[DONE]`.
+pub struct Openai;
+
+impl Wire for Openai {
+    fn path(&self) -> &'static str {
+        "/chat/completions"
+    }
+    fn auth_header(&self, key: &str) -> (&'static str, String) {
+        ("authorization", format!("Bearer {key}"))
+    }
+    fn fixed_headers(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+    fn body(&self, target: &Target, req: &ChatRequest) -> Value {
+        body(target, req)
+    }
+    fn parse_reply(&self, json: &Value) -> Result<Piece, String> {
+        parse_reply(json)
+    }
+    /// Chunks are unnamed: only the data counts.
+    fn parse_event(&self, _event: Option<&str>, data: &str) -> Result<Piece, String> {
+        parse_chunk(data)
+    }
+}
 
 /// `{model, messages, max_tokens, stream, (models), (stream_options), ..extra}`.
 ///
@@ -16,7 +41,7 @@ pub const PATH: &str = "/chat/completions";
 /// it is a no-op there and OpenAI rejects unknown fields; put it in `extra`
 /// if a server wants it. `extra` may override anything except the fields the
 /// parser depends on (`model`, `models`, `messages`, `stream`).
-pub fn body(target: &Target, req: &ChatRequest) -> Value {
+fn body(target: &Target, req: &ChatRequest) -> Value {
     let mut body = Map::new();
     for (k, v) in &target.extra {
         if !matches!(k.as_str(), "model" | "models" | "messages" | "stream") {
@@ -40,12 +65,12 @@ pub fn body(target: &Target, req: &ChatRequest) -> Value {
 }
 
 /// A whole (non-streamed) reply.
-pub fn parse_reply(json: &Value) -> Result<Piece, String> {
+fn parse_reply(json: &Value) -> Result<Piece, String> {
     parse(json, "message")
 }
 
 /// One `data:` payload of a stream.
-pub fn parse_chunk(data: &str) -> Result<Piece, String> {
+fn parse_chunk(data: &str) -> Result<Piece, String> {
     if data.trim() == "[DONE]" {
         return Ok(Piece {
             done: true,
@@ -118,7 +143,7 @@ fn usage(u: &Value) -> UsageParts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::client::Message;
+    use crate::api::request::Message;
     use crate::api::Dialect;
 
     fn target() -> Target {

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::scenario::FaultKind;
 use super::*;
+use crate::api::FailureClass;
 
 const PROBE: &str = "Reply with the single word: pong";
 
