@@ -7,13 +7,8 @@
 
 pub mod app;
 pub mod dashboard;
-pub mod detail;
-pub mod events;
-pub mod help;
 pub mod keys;
-pub mod models;
-pub mod prompt;
-pub mod providers;
+pub mod panels;
 pub mod run;
 pub mod theme;
 pub mod view;
