@@ -7,9 +7,9 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
+use crate::route::Plan;
 use crate::tui::app::{App, Focus, PromptState};
 use crate::tui::view::INPUT_LINES_MAX;
-use crate::route::Plan;
 
 /// "prompt [chain] → a › b › c (skipping d: unhealthy)", or with symbols
 /// for the skipped ones ("skipping d ✗") when that does not fit in `width`.
