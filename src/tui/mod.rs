@@ -4,9 +4,9 @@
 //! in `app/input.rs`, the running prompt in `app/prompt_run.rs`); `view`
 //! lays the screen out and the `panels` draw it; `keys` is the key table the
 //! footer, the help and the key handler share; `event_loop` ties them to a
-//! terminal and to [`Services`](event_loop::Services); `dashboard` is the entry point that puts
-//! the engine, the router and the real terminal behind them; `logging`
-//! sends the log to a file.
+//! terminal and to its [`Services`](event_loop::Services); `dashboard` is
+//! the entry point that puts the engine, the router and the real terminal
+//! behind them; `logging` sends the log to a file.
 
 pub mod app;
 pub mod dashboard;
