@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::ask::AskArgs;
 use crate::commands::chain::ChainArgs;
 use crate::commands::check::CheckArgs;
+#[cfg(feature = "sim")]
 use crate::commands::sim::SimArgs;
 use crate::commands::watch::WatchArgs;
 
@@ -59,5 +60,6 @@ pub enum Command {
     /// object) per event until Ctrl-C: for scripts, loggers and services.
     Watch(WatchArgs),
     /// Run the simulated OpenRouter-dialect server on its own.
+    #[cfg(feature = "sim")]
     Sim(SimArgs),
 }

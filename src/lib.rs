@@ -4,6 +4,10 @@
 //! `pricing`, `store`, `wiring`, and the simulator `sim`) knows nothing of
 //! the terminal; `tui` reads its snapshots and sends it commands. Time is always
 //! passed in as `now`.
+//!
+//! `tui` and `sim` are cargo features, on by default; the binary needs both.
+//! Without them (`cargo check --lib --no-default-features`) the rest builds
+//! with neither the terminal crates nor the simulator's HTTP server.
 
 pub mod api;
 pub mod cli;
@@ -16,7 +20,9 @@ pub mod pace;
 pub mod pricing;
 pub mod probe;
 pub mod route;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod store;
+#[cfg(feature = "tui")]
 pub mod tui;
 pub mod wiring;

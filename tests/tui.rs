@@ -662,16 +662,22 @@ fn screen_prompt_answered() {
 
 mod event_loop {
     use super::*;
-    use chainwatch::tui::run::{event_loop, News, RouteFuture, Services};
+    use chainwatch::tui::event_loop::{run_dashboard, News, RouteFuture, Services};
     use crossterm::event::Event;
     use futures_util::StreamExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
     use tokio::sync::mpsc;
     use tokio_util::sync::CancellationToken;
 
     #[derive(Default)]
     struct Fake {
         calls: Mutex<Vec<String>>,
+        /// When set, a save waits until this many saves (of every fake
+        /// sharing the counter) have started before it asks whether it was
+        /// superseded: all of them are issued by then.
+        rendezvous: Option<(Arc<AtomicUsize>, usize)>,
     }
 
     impl Services for Fake {
@@ -693,12 +699,20 @@ mod event_loop {
         fn save_chain(
             &self,
             order: &[String],
-            _superseded: &dyn Fn() -> bool,
+            superseded: &dyn Fn() -> bool,
         ) -> anyhow::Result<()> {
+            if let Some((started, all)) = &self.rendezvous {
+                started.fetch_add(1, Ordering::SeqCst);
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while started.load(Ordering::SeqCst) < *all && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            let verb = if superseded() { "superseded" } else { "save" };
             self.calls
                 .lock()
                 .unwrap()
-                .push(format!("save {}", order.join(",")));
+                .push(format!("{verb} {}", order.join(",")));
             Ok(())
         }
         fn route(
@@ -754,7 +768,7 @@ mod event_loop {
         let (_news_tx, news_rx) = mpsc::unbounded_channel::<News>();
         let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
         let mut app = fixture::app(100, 30);
-        let run = event_loop(
+        let run = run_dashboard(
             &mut terminal,
             &mut app,
             Arc::clone(&fake),
@@ -813,7 +827,7 @@ mod event_loop {
         let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
         let mut app = fixture::app(100, 30);
         let stopper = stop.clone();
-        let run = event_loop(
+        let run = run_dashboard(
             &mut terminal,
             &mut app,
             fake,
@@ -832,5 +846,62 @@ mod event_loop {
         ended.0.unwrap();
         assert!(app.events.iter().any(|e| e.text.contains("budget spent")));
         assert!(!app.quit);
+    }
+
+    /// Moves the first model down and quits; returns once the loop ended.
+    async fn move_and_quit(fake: Arc<Fake>) {
+        let keys = vec![press('J'), press('q')];
+        let stream = futures_util::stream::iter(keys).chain(futures_util::stream::pending());
+        let (_news_tx, news_rx) = mpsc::unbounded_channel::<News>();
+        let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+        let mut app = fixture::app(100, 30);
+        run_dashboard(
+            &mut terminal,
+            &mut app,
+            fake,
+            Box::pin(stream),
+            news_rx,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn two_dashboards_never_supersede_each_others_saves() {
+        let started = Arc::new(AtomicUsize::new(0));
+        let fakes = [(); 2].map(|_| {
+            Arc::new(Fake {
+                rendezvous: Some((Arc::clone(&started), 2)),
+                ..Fake::default()
+            })
+        });
+        let both = futures_util::future::join(
+            move_and_quit(Arc::clone(&fakes[0])),
+            move_and_quit(Arc::clone(&fakes[1])),
+        );
+        tokio::time::timeout(Duration::from_secs(10), both)
+            .await
+            .expect("both loops end on q");
+        // The saves run on blocking threads: give them a bounded wait.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let done = |f: &Fake| {
+            f.calls
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|c| !c.starts_with("probe"))
+        };
+        while !fakes.iter().all(|f| done(f)) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        for fake in &fakes {
+            let calls = fake.calls.lock().unwrap().clone();
+            assert_eq!(
+                calls,
+                vec!["save gpt-4o,claude-sonnet,gemini-pro,deepseek".to_string()],
+                "one dashboard's save must not supersede another's"
+            );
+        }
     }
 }

@@ -391,7 +391,8 @@ fn failure_json(f: &RouteFailure) -> Value {
     })
 }
 
-#[cfg(test)]
+// Every test here asks the simulator.
+#[cfg(all(test, feature = "sim"))]
 mod tests {
     use super::*;
     use crate::sim::{Scenario, SimServer};

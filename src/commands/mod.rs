@@ -3,5 +3,6 @@
 pub mod ask;
 pub mod chain;
 pub mod check;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod watch;

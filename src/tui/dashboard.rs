@@ -20,7 +20,8 @@ use crate::route::{Chain, RouteEvent, RouteRequest, RouteTarget, Router};
 use crate::store::Store;
 
 use super::app::{Action, App};
-use super::run::{event_loop, init_file_logging, News, RouteFuture, Services};
+use super::event_loop::{run_dashboard, News, RouteFuture, Services};
+use super::logging::init_file_logging;
 use super::theme::Theme;
 
 /// How the dashboard was started.
@@ -145,7 +146,7 @@ pub async fn run(
         router,
         store,
     });
-    let result = event_loop(
+    let result = run_dashboard(
         &mut terminal,
         &mut app,
         services,

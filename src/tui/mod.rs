@@ -1,20 +1,19 @@
 //! The dashboard: app state and update, the event loop, one file per panel.
 //!
-//! `app` holds the state and the only code that changes it; `view` and the
-//! panel modules draw it; `keys` is the key table the footer, the help and
-//! the key handler share; `run` is the event loop that ties them to the
-//! terminal, the engine and the router.
+//! `app` holds the state and the only code that changes it (keys and mouse
+//! in `app/input.rs`, the running prompt in `app/prompt_run.rs`); `view`
+//! lays the screen out and the `panels` draw it; `keys` is the key table the
+//! footer, the help and the key handler share; `event_loop` ties them to a
+//! terminal and to its [`Services`](event_loop::Services); `dashboard` is
+//! the entry point that puts the engine, the router and the real terminal
+//! behind them; `logging` sends the log to a file.
 
 pub mod app;
 pub mod dashboard;
-pub mod detail;
-pub mod events;
-pub mod help;
+pub mod event_loop;
 pub mod keys;
-pub mod models;
-pub mod prompt;
-pub mod providers;
-pub mod run;
+pub mod logging;
+pub mod panels;
 pub mod theme;
 pub mod view;
 

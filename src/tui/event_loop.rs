@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -70,12 +69,10 @@ pub enum News {
     Changed,
 }
 
-/// Chain saves issued so far: a save that is no longer the newest skips.
-static CHAIN_SAVES: AtomicU64 = AtomicU64::new(0);
-
-/// Runs until the user quits, the terminal's event stream ends, or `stop`
-/// is cancelled (SIGTERM, Ctrl-C from outside).
-pub async fn event_loop<B, S, E>(
+/// Runs the dashboard on `terminal` over `services` until the user quits,
+/// the terminal's event stream ends, or `stop` is cancelled (SIGTERM,
+/// Ctrl-C from outside).
+pub async fn run_dashboard<B, S, E>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     services: Arc<S>,
@@ -90,7 +87,12 @@ where
     E: Stream<Item = io::Result<Event>> + Unpin,
 {
     let (internal_tx, mut internal_rx) = mpsc::unbounded_channel::<Action>();
-    let mut prompt: Option<JoinHandle<()>> = None;
+    let mut executor = Executor {
+        services: Arc::clone(&services),
+        internal: internal_tx,
+        prompt: None,
+        chain_saves: Arc::new(AtomicU64::new(0)),
+    };
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut news_open = true;
@@ -136,7 +138,7 @@ where
         }
         for action in actions {
             for command in app.update(action) {
-                execute(command, app, &services, &internal_tx, &mut prompt);
+                executor.execute(command, app);
             }
         }
         if app.quit {
@@ -144,7 +146,7 @@ where
         }
         terminal.draw(|f| view::draw(f, app))?;
     }
-    if let Some(task) = prompt.take() {
+    if let Some(task) = executor.prompt.take() {
         task.abort();
     }
     Ok(())
@@ -175,103 +177,81 @@ pub fn translate(event: Event) -> Option<Action> {
     }
 }
 
-fn execute<S: Services>(
-    command: Command,
-    app: &mut App,
-    services: &Arc<S>,
-    internal: &mpsc::UnboundedSender<Action>,
-    prompt: &mut Option<JoinHandle<()>>,
-) {
-    match command {
-        Command::ProbeNow(model) => services.probe_now(model.as_deref()),
-        Command::AckDrift(model) => {
-            services.acknowledge_drift(&model, Utc::now());
-            refresh(app, services.as_ref());
-        }
-        Command::SaveChain(order) => {
-            let services = Arc::clone(services);
-            let internal = internal.clone();
-            // Saves run on the blocking pool and may finish in any order.
-            let seq = CHAIN_SAVES.fetch_add(1, Ordering::SeqCst) + 1;
-            tokio::task::spawn_blocking(move || {
-                let superseded = || CHAIN_SAVES.load(Ordering::SeqCst) != seq;
-                if let Err(err) = services.save_chain(&order, &superseded) {
-                    tracing::warn!("saving the chain order: {err:#}");
-                    let _ = internal.send(Action::Notice(format!(
-                        "could not save the chain order: {err:#}"
-                    )));
-                }
-            });
-        }
-        Command::CancelPrompt => {
-            if let Some(task) = prompt.take() {
-                // Dropping the route future closes its connections.
-                task.abort();
+/// Carries out what `update` asks for, and keeps what that needs between
+/// commands: the running prompt and this loop's count of chain saves.
+struct Executor<S> {
+    services: Arc<S>,
+    /// Results that arrive later (a prompt's events, a failed save) come
+    /// back into the loop through here.
+    internal: mpsc::UnboundedSender<Action>,
+    prompt: Option<JoinHandle<()>>,
+    /// Chain saves this loop issued so far: a save that is no longer the
+    /// newest skips. Per loop, so two dashboards in one process (tests)
+    /// never supersede each other's saves.
+    chain_saves: Arc<AtomicU64>,
+}
+
+impl<S: Services> Executor<S> {
+    fn execute(&mut self, command: Command, app: &mut App) {
+        match command {
+            Command::ProbeNow(model) => self.services.probe_now(model.as_deref()),
+            Command::AckDrift(model) => {
+                self.services.acknowledge_drift(&model, Utc::now());
+                refresh(app, self.services.as_ref());
             }
-        }
-        Command::Send {
-            id,
-            text,
-            target,
-            chain,
-        } => {
-            if let Some(task) = prompt.take() {
-                task.abort();
-            }
-            let out = internal.clone();
-            let (tx, mut rx) = mpsc::unbounded_channel();
-            let mut route = services.route(chain, text, target, tx);
-            *prompt = Some(tokio::spawn(async move {
-                // One task forwards events and the result, so the result
-                // never overtakes the events before it.
-                let result = loop {
-                    tokio::select! {
-                        biased;
-                        Some(event) = rx.recv() => {
-                            let _ = out.send(Action::Route { id, event });
-                        }
-                        result = &mut route => break result,
+            Command::SaveChain(order) => {
+                let services = Arc::clone(&self.services);
+                let internal = self.internal.clone();
+                let saves = Arc::clone(&self.chain_saves);
+                // Saves run on the blocking pool and may finish in any order.
+                let seq = saves.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::task::spawn_blocking(move || {
+                    let superseded = || saves.load(Ordering::SeqCst) != seq;
+                    if let Err(err) = services.save_chain(&order, &superseded) {
+                        tracing::warn!("saving the chain order: {err:#}");
+                        let _ = internal.send(Action::Notice(format!(
+                            "could not save the chain order: {err:#}"
+                        )));
                     }
-                };
-                while let Ok(event) = rx.try_recv() {
-                    let _ = out.send(Action::Route { id, event });
+                });
+            }
+            Command::CancelPrompt => {
+                if let Some(task) = self.prompt.take() {
+                    // Dropping the route future closes its connections.
+                    task.abort();
                 }
-                let _ = out.send(Action::RouteDone { id, result });
-            }));
+            }
+            Command::Send {
+                id,
+                text,
+                target,
+                chain,
+            } => {
+                if let Some(task) = self.prompt.take() {
+                    task.abort();
+                }
+                let out = self.internal.clone();
+                let (tx, mut rx) = mpsc::unbounded_channel();
+                let mut route = self.services.route(chain, text, target, tx);
+                self.prompt = Some(tokio::spawn(async move {
+                    // One task forwards events and the result, so the result
+                    // never overtakes the events before it.
+                    let result = loop {
+                        tokio::select! {
+                            biased;
+                            Some(event) = rx.recv() => {
+                                let _ = out.send(Action::Route { id, event });
+                            }
+                            result = &mut route => break result,
+                        }
+                    };
+                    while let Ok(event) = rx.try_recv() {
+                        let _ = out.send(Action::Route { id, event });
+                    }
+                    let _ = out.send(Action::RouteDone { id, result });
+                }));
+            }
+            Command::Quit => {}
         }
-        Command::Quit => {}
     }
-}
-
-/// Where the dashboard writes its log: `$XDG_STATE_HOME/chainwatch/` (else
-/// `~/.local/state/chainwatch/`, else the temp directory).
-pub fn log_path() -> PathBuf {
-    crate::store::Store::default_for(None)
-        .map(|store| store.path().with_file_name("chainwatch.log"))
-        .unwrap_or_else(|| {
-            std::env::temp_dir()
-                .join("chainwatch")
-                .join("chainwatch.log")
-        })
-}
-
-/// Sends `tracing` output to [`log_path`] (never to the screen). Level from
-/// `CHAINWATCH_LOG` (default `info`). Does nothing when a subscriber is set.
-pub fn init_file_logging() -> io::Result<PathBuf> {
-    let path = log_path();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)?;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CHAINWATCH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(file))
-        .try_init();
-    Ok(path)
 }

@@ -1,7 +1,7 @@
 //! The provider view: the rollup by the model id's prefix (the article's rule)
 //! and by the serving provider that responses name.
 
-use super::view::{split_columns, split_rows};
+use crate::tui::view::{split_columns, split_rows};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
@@ -10,7 +10,7 @@ use ratatui::Frame;
 use crate::fmt::fmt_ratio;
 use crate::health::{rollup, HealthPolicy, ProviderKey, ProviderSnapshot};
 
-use super::app::App;
+use crate::tui::app::App;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if area.height == 0 {

@@ -7,9 +7,9 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use super::app::{App, Focus, PromptState};
-use super::view::INPUT_LINES_MAX;
 use crate::route::Plan;
+use crate::tui::app::{App, Focus, PromptState};
+use crate::tui::view::INPUT_LINES_MAX;
 
 /// "prompt [chain] → a › b › c (skipping d: unhealthy)", or with symbols
 /// for the skipped ones ("skipping d ✗") when that does not fit in `width`.
@@ -244,7 +244,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 fn flow(
     pieces: Vec<Span<'static>>,
     width: usize,
-    theme: super::theme::Theme,
+    theme: crate::tui::theme::Theme,
 ) -> Vec<Line<'static>> {
     let mut lines: Vec<Line> = Vec::new();
     let mut current: Vec<Span> = Vec::new();

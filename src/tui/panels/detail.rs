@@ -1,7 +1,7 @@
 //! The detail view of one model: figures, drift, failures by class, the last
 //! reply and error, and a latency chart over the window.
 
-use super::view::{split_columns, split_rows};
+use crate::tui::view::{split_columns, split_rows};
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::symbols::Marker;
@@ -12,8 +12,8 @@ use ratatui::Frame;
 use crate::fmt::{describe_failure, fmt_ago, fmt_percent, fmt_secs};
 use crate::health::{provider_of, ModelSnapshot, TrendPoint};
 
-use super::app::App;
-use super::theme::Theme;
+use crate::tui::app::App;
+use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if area.height == 0 || area.width == 0 {

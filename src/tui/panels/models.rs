@@ -10,8 +10,8 @@ use ratatui::Frame;
 use crate::fmt::{describe_failure, fmt_ago, fmt_ratio, fmt_secs};
 use crate::health::{provider_of, ModelSnapshot, TrendPoint};
 
-use super::app::App;
-use super::theme::Theme;
+use crate::tui::app::App;
+use crate::tui::theme::Theme;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Col {
@@ -193,7 +193,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             continue;
         };
         let y = area.y + 1 + n as u16;
-        let style = if row == selected && app.focus != super::app::Focus::Prompt {
+        let style = if row == selected && app.focus != crate::tui::app::Focus::Prompt {
             theme.selected()
         } else {
             Style::new()

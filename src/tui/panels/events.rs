@@ -5,7 +5,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::app::{App, EventKind};
+use crate::tui::app::{App, EventKind};
 
 pub fn title(app: &App) -> Line<'static> {
     let mut spans = vec![Span::styled("events", app.theme.title())];
