@@ -34,8 +34,8 @@ mod tests;
 pub use client::{Client, DEFAULT_REPLY_CAP};
 pub use dialect::Dialect;
 pub use mask::{mask_secrets, short_message};
-pub use request::{ChatRequest, Deadlines, Message, Target};
 pub use openrouter::{fetch_key, fetch_prices, FetchError};
+pub use request::{ChatRequest, Deadlines, Message, Target};
 
 /// Every failed attempt ends in exactly one class; the class decides what the
 /// health engine does with it (see DESIGN.md, "Failure classes").
