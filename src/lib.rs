@@ -9,6 +9,22 @@
 //! Without them (`cargo check --lib --no-default-features`) the rest builds
 //! with neither the terminal crates nor the simulator's HTTP server.
 
+// The no-panic rule: outside tests nothing unwraps, expects or panics; a
+// failure is a handled error. The few deliberate ones carry an
+// `#[allow(..., reason = "...")]` that says why. `.ci/run` checks it
+// (clippy with `-D warnings`).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 pub mod api;
 pub mod cli;
 pub mod commands;

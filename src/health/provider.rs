@@ -42,8 +42,8 @@ pub fn rollup(
                 None => continue,
             },
         };
-        let entry = match out.iter_mut().position(|p| p.provider == provider) {
-            Some(i) => &mut out[i],
+        let at = match out.iter().position(|p| p.provider == provider) {
+            Some(i) => i,
             None => {
                 out.push(ProviderSnapshot {
                     provider,
@@ -54,9 +54,10 @@ pub fn rollup(
                     status: Status::Unknown,
                     healthy_models: 0,
                 });
-                out.last_mut().expect("just pushed")
+                out.len() - 1
             }
         };
+        let entry = &mut out[at];
         entry.models.push(snap.name.clone());
         entry.ok += snap.ok;
         entry.counted += snap.counted;
