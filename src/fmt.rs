@@ -22,6 +22,25 @@ pub fn describe_failure(class: FailureClass, status: Option<u16>, message: Optio
     }
 }
 
+/// A failure's class with its message, when there is one:
+/// "server_error (provider unavailable)", "timeout".
+pub fn class_and_message(class: FailureClass, message: &str) -> String {
+    if message.is_empty() {
+        class.to_string()
+    } else {
+        format!("{class} ({message})")
+    }
+}
+
+/// "served anthropic/claude-sonnet-4 via Anthropic": the model a provider
+/// says it served, and through which upstream when it says so.
+pub fn served(model: &str, by: Option<&str>) -> String {
+    match by {
+        Some(by) => format!("served {model} via {by}"),
+        None => format!("served {model}"),
+    }
+}
+
 /// A ratio as a percentage with one decimal ("95.0"), "—" without one.
 pub fn fmt_ratio(ratio: Option<f64>) -> String {
     ratio.map_or_else(|| "—".to_string(), |r| format!("{:.1}", r * 100.0))
@@ -95,6 +114,13 @@ mod tests {
             describe_failure(FailureClass::Auth, Some(401), None),
             "401 auth"
         );
+        assert_eq!(
+            class_and_message(FailureClass::ServerError, "provider unavailable"),
+            "server_error (provider unavailable)"
+        );
+        assert_eq!(class_and_message(FailureClass::Timeout, ""), "timeout");
+        assert_eq!(served("a/b", Some("Up")), "served a/b via Up");
+        assert_eq!(served("a/b", None), "served a/b");
         assert_eq!(fmt_secs(Duration::from_millis(250)), "250ms");
         assert_eq!(fmt_secs(Duration::from_millis(1250)), "1.2s");
         assert_eq!(fmt_ago(t(0), t(0)), "just now");

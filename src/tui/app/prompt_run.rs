@@ -4,7 +4,7 @@
 //! final verdict. Events of a cancelled or superseded prompt are dropped.
 
 use crate::api::FailureClass;
-use crate::fmt::{fmt_secs, fmt_usd};
+use crate::fmt::{class_and_message, fmt_secs, fmt_usd, served};
 use crate::route::{RouteAnswer, RouteEvent, RouteFailure, RouteTarget};
 
 use super::{App, EventKind};
@@ -141,11 +141,8 @@ impl App {
                 } else {
                     format!("{} answered in {}", answer.model, fmt_secs(answer.total))
                 };
-                let served = answer.served_model.as_deref().unwrap_or(&answer.model_id);
-                text.push_str(&format!(", served {served}"));
-                if let Some(by) = &answer.served_by {
-                    text.push_str(&format!(" via {by}"));
-                }
+                let model = answer.served_model.as_deref().unwrap_or(&answer.model_id);
+                text.push_str(&format!(", {}", served(model, answer.served_by.as_deref())));
                 if let Some(cost) = answer.cost {
                     text.push_str(&format!(", {}", fmt_usd(cost)));
                 }
@@ -231,8 +228,5 @@ fn rebuild_steps(
 }
 
 fn short_failure(class: FailureClass, message: &str) -> String {
-    match crate::api::short_message(message.trim(), 40) {
-        m if m.is_empty() => class.to_string(),
-        m => format!("{class} ({m})"),
-    }
+    class_and_message(class, &crate::api::short_message(message.trim(), 40))
 }
