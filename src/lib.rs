@@ -35,6 +35,7 @@ pub mod health;
 pub mod pace;
 pub mod pricing;
 pub mod probe;
+pub mod report;
 pub mod route;
 #[cfg(feature = "sim")]
 pub mod sim;

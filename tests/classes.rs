@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chainwatch::commands::check::{self, CheckArgs};
 use chainwatch::config::Config;
+use chainwatch::report::rule_breaks;
 use chainwatch::sim::{Scenario, SimServer};
 use serde_json::Value;
 
@@ -51,10 +52,15 @@ async fn check_json(scenario_file: &str, stream: bool) -> (Value, String) {
         .expect("check runs");
     sim.shutdown().await;
     let text = String::from_utf8(out).expect("utf-8");
-    (
-        serde_json::from_str(&text).expect("check prints JSON"),
-        text,
-    )
+    let report: Value = serde_json::from_str(&text).expect("check prints JSON");
+    // Every document keeps the rules of docs/json.md: a version, times in ms.
+    assert_eq!(rule_breaks(&report), Vec::<String>::new(), "{text}");
+    assert_eq!(
+        report["window_ms"],
+        5 * 60 * 1000,
+        "the demo window: {text}"
+    );
+    (report, text)
 }
 
 fn expected_status(class: &str) -> &'static str {

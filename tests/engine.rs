@@ -13,6 +13,7 @@ use chainwatch::config::Config;
 use chainwatch::engine::{Engine, EngineEvent, EngineOptions};
 use chainwatch::health::{HealthEventKind, Status};
 use chainwatch::pace::Pace;
+use chainwatch::report::rule_breaks;
 use chainwatch::sim::{Scenario, SimServer};
 use chainwatch::store::Store;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
@@ -108,9 +109,15 @@ impl Watch {
         self.cancel.cancel();
         self.task.await.unwrap();
         let text = String::from_utf8(self.buf.0.lock().unwrap().clone()).unwrap();
-        text.lines()
+        let lines: Vec<Value> = text
+            .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
+            .collect();
+        // Every line is a document that keeps the rules of docs/json.md.
+        for line in &lines {
+            assert_eq!(rule_breaks(line), Vec::<String>::new(), "{line}");
+        }
+        lines
     }
 }
 

@@ -9,14 +9,15 @@
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
-use serde_json::{json, Value};
 use tokio::sync::mpsc::unbounded_channel;
 
 use crate::api::Message;
 use crate::config::{Config, Hedge, Tier};
-use crate::fmt::fmt_secs;
+use crate::fmt::{class_and_message, fmt_secs, fmt_usd, served};
+use crate::report::text::line;
+use crate::report::AskReport;
 use crate::route::{
-    AttemptRecord, Chain, RouteAnswer, RouteEvent, RouteFailure, RouteRequest, RouteTarget, Skip,
+    Chain, RouteAnswer, RouteEvent, RouteFailure, RouteRequest, RouteTarget, Skip,
     DEFAULT_MAX_TOKENS,
 };
 use crate::store::Store;
@@ -96,7 +97,7 @@ pub async fn run_with_input(
 
     let (chain, warning) = Chain::load(config, store.as_ref());
     if let Some(w) = warning {
-        writeln!(err, "warning: {w}")?;
+        line(err, &format!("warning: {w}"))?;
     }
     if target == RouteTarget::Chain && chain.order().is_empty() {
         return usage(
@@ -114,7 +115,7 @@ pub async fn run_with_input(
     };
 
     let (tx, mut rx) = unbounded_channel();
-    let mut printer = Printer {
+    let mut narrator = Narrator {
         json: args.json,
         streamed_text: false,
         ends_with_newline: true,
@@ -125,17 +126,17 @@ pub async fn run_with_input(
         tokio::select! {
             // Events first, so the answer's text is printed before the verdict.
             biased;
-            Some(event) = rx.recv() => printer.event(&event, out, err)?,
+            Some(event) = rx.recv() => narrator.event(&event, out, err)?,
             result = &mut routed => break result,
         }
     };
     while let Ok(event) = rx.try_recv() {
-        printer.event(&event, out, err)?;
+        narrator.event(&event, out, err)?;
     }
     if let Err(e) = engine.save() {
-        writeln!(err, "warning: {e}")?;
+        line(err, &format!("warning: {e}"))?;
     }
-    printer.finish(&result, out, err)?;
+    narrator.finish(&result, out, err)?;
     Ok(match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(_) => ExitCode::from(1),
@@ -143,7 +144,7 @@ pub async fn run_with_input(
 }
 
 fn usage(err: &mut impl Write, why: &str) -> anyhow::Result<ExitCode> {
-    writeln!(err, "error: {why}")?;
+    line(err, &format!("error: {why}"))?;
     Ok(ExitCode::from(2))
 }
 
@@ -170,14 +171,15 @@ fn read_prompt(arg: &str, input: &mut impl Read) -> Result<String, String> {
     Ok(prompt)
 }
 
-/// Turns route events into text: the answer to stdout, the rest to stderr.
-struct Printer {
+/// Turns route events into text: the answer to stdout, the rest to stderr
+/// (a line each, through the report printer).
+struct Narrator {
     json: bool,
     streamed_text: bool,
     ends_with_newline: bool,
 }
 
-impl Printer {
+impl Narrator {
     fn event(
         &mut self,
         event: &RouteEvent,
@@ -194,20 +196,26 @@ impl Printer {
                 ..
             } => {
                 for skip in skipped {
-                    writeln!(err, "{}", skip_line(skip))?;
+                    line(err, &skip_line(skip))?;
                 }
                 if *last_resort {
-                    writeln!(
+                    line(
                         err,
-                        "nothing is known to be healthy: trying every model anyway (last resort)"
+                        "nothing is known to be healthy: trying every model anyway (last resort)",
                     )?;
                 }
             }
             RouteEvent::Escalate { from, to } => {
-                writeln!(err, "no {from} model answered: escalating to {to}")?;
+                line(
+                    err,
+                    &format!("no {from} model answered: escalating to {to}"),
+                )?;
             }
             RouteEvent::Trying { model, hedge: true } => {
-                writeln!(err, "no first token yet: also trying {model} (hedge)")?;
+                line(
+                    err,
+                    &format!("no first token yet: also trying {model} (hedge)"),
+                )?;
             }
             RouteEvent::Trying { .. } | RouteEvent::FirstToken { .. } => {}
             RouteEvent::Delta { text, .. } => {
@@ -228,15 +236,11 @@ impl Printer {
                 } else {
                     ""
                 };
-                let message = if message.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({message})")
-                };
-                writeln!(err, "{model} failed{when}: {class}{message}")?;
+                let what = class_and_message(*class, message);
+                line(err, &format!("{model} failed{when}: {what}"))?;
             }
             RouteEvent::Cancelled { model, reason } => {
-                writeln!(err, "{model} cancelled: {reason}")?;
+                line(err, &format!("{model} cancelled: {reason}"))?;
             }
         }
         Ok(())
@@ -257,11 +261,7 @@ impl Printer {
         err: &mut impl Write,
     ) -> std::io::Result<()> {
         if self.json {
-            let value = match result {
-                Ok(answer) => answer_json(answer),
-                Err(failure) => failure_json(failure),
-            };
-            serde_json::to_writer_pretty(&mut *out, &value)?;
+            serde_json::to_writer_pretty(&mut *out, &AskReport::new(result))?;
             writeln!(out)?;
             return Ok(());
         }
@@ -274,11 +274,11 @@ impl Printer {
                     self.ends_with_newline = answer.text.ends_with('\n');
                 }
                 self.end_text(out)?;
-                writeln!(err, "{}", verdict(answer))?;
+                line(err, &verdict(answer))?;
             }
             Err(failure) => {
                 self.end_text(out)?;
-                writeln!(err, "error: {failure}")?;
+                line(err, &format!("error: {failure}"))?;
             }
         }
         out.flush()
@@ -293,24 +293,23 @@ fn skip_line(skip: &Skip) -> String {
 /// "claude-sonnet answered in 1.3s (first token 0.4s), served
 /// anthropic/claude-sonnet-4 via Anthropic · 12+40 tokens · $0.000612"
 fn verdict(answer: &RouteAnswer) -> String {
-    let mut line = format!("{} answered in {}", answer.model, fmt_secs(answer.total));
+    let mut text = format!("{} answered in {}", answer.model, fmt_secs(answer.total));
     if let Some(ttft) = answer.ttft {
-        line.push_str(&format!(" (first token {})", fmt_secs(ttft)));
+        text.push_str(&format!(" (first token {})", fmt_secs(ttft)));
     }
     match (&answer.served_model, &answer.served_by) {
-        (Some(model), Some(by)) => line.push_str(&format!(", served {model} via {by}")),
-        (Some(model), None) => line.push_str(&format!(", served {model}")),
-        (None, Some(by)) => line.push_str(&format!(", via {by}")),
+        (Some(model), by) => text.push_str(&format!(", {}", served(model, by.as_deref()))),
+        (None, Some(by)) => text.push_str(&format!(", via {by}")),
         (None, None) => {}
     }
     if let Some(u) = &answer.usage {
-        line.push_str(&format!(
+        text.push_str(&format!(
             " · {}+{} tokens",
             u.prompt_tokens, u.completion_tokens
         ));
     }
     if let Some(cost) = answer.cost {
-        line.push_str(&format!(" · {}", crate::fmt::fmt_usd(cost)));
+        text.push_str(&format!(" · {}", fmt_usd(cost)));
     }
     let failed = answer
         .attempts
@@ -318,77 +317,15 @@ fn verdict(answer: &RouteAnswer) -> String {
         .filter(|a| !a.cancelled && !a.attempt.is_ok())
         .count();
     if failed > 0 {
-        line.push_str(&format!(
+        text.push_str(&format!(
             " · after {failed} failed attempt{}",
             if failed == 1 { "" } else { "s" }
         ));
     }
     if answer.last_resort {
-        line.push_str(" · last resort");
+        text.push_str(" · last resort");
     }
-    line
-}
-
-fn secs(d: Option<std::time::Duration>) -> Value {
-    d.map_or(Value::Null, |d| json!(d.as_secs_f64()))
-}
-
-fn attempt_json(r: &AttemptRecord) -> Value {
-    let a = &r.attempt;
-    let outcome = if r.cancelled {
-        "cancelled"
-    } else if a.is_ok() {
-        "ok"
-    } else {
-        "failed"
-    };
-    json!({
-        "model": r.model,
-        "outcome": outcome,
-        "hedged": r.hedged,
-        "class": a.class(),
-        "message": a.failure.as_ref().map(|f| f.message.as_str()),
-        "http_status": a.http_status,
-        "latency_s": a.latency.as_secs_f64(),
-        "ttft_s": secs(a.ttft),
-        "served_model": a.served_model,
-        "served_by": a.served_by,
-    })
-}
-
-fn skips_json(skipped: &[Skip]) -> Value {
-    skipped
-        .iter()
-        .map(|s| json!({"model": s.model, "status": s.status, "reason": s.reason}))
-        .collect()
-}
-
-fn answer_json(a: &RouteAnswer) -> Value {
-    json!({
-        "ok": true,
-        "model": a.model,
-        "model_id": a.model_id,
-        "served_model": a.served_model,
-        "served_by": a.served_by,
-        "ttft_s": secs(a.ttft),
-        "total_s": a.total.as_secs_f64(),
-        "usage": a.usage,
-        "cost": a.cost,
-        "text": a.text,
-        "last_resort": a.last_resort,
-        "skipped": skips_json(&a.skipped),
-        "attempts": a.attempts.iter().map(attempt_json).collect::<Vec<_>>(),
-    })
-}
-
-fn failure_json(f: &RouteFailure) -> Value {
-    json!({
-        "ok": false,
-        "error": f.to_string(),
-        "last_resort": f.last_resort,
-        "skipped": skips_json(&f.skipped),
-        "attempts": f.attempts.iter().map(attempt_json).collect::<Vec<_>>(),
-    })
+    text
 }
 
 // Every test here asks the simulator.
@@ -396,6 +333,7 @@ fn failure_json(f: &RouteFailure) -> Value {
 mod tests {
     use super::*;
     use crate::sim::{Scenario, SimServer};
+    use serde_json::Value;
     use std::time::Duration;
 
     struct Run {
@@ -520,6 +458,12 @@ mod tests {
         .await;
         assert_eq!(run.code, 0, "{}", run.err);
         let v: Value = serde_json::from_str(&run.out).expect("one JSON object");
+        assert_eq!(
+            crate::report::rule_breaks(&v),
+            Vec::<String>::new(),
+            "{v:#}"
+        );
+        assert!(v["total_ms"].as_u64().is_some_and(|ms| ms >= 200), "{v:#}");
         assert_eq!(v["ok"], true);
         assert_eq!(v["model"], "fast-b");
         assert!(v["text"].as_str().is_some_and(|t| !t.is_empty()));
@@ -572,6 +516,11 @@ mod tests {
         .await;
         assert_eq!(run.code, 1);
         let v: Value = serde_json::from_str(&run.out).expect("JSON");
+        assert_eq!(
+            crate::report::rule_breaks(&v),
+            Vec::<String>::new(),
+            "{v:#}"
+        );
         assert_eq!(v["ok"], false);
         assert_eq!(v["attempts"].as_array().map(Vec::len), Some(2));
         sim.shutdown().await;

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use crate::config::Config;
+use crate::report::text::{Column, Table};
 use crate::route::Chain;
 use crate::store::Store;
 
@@ -96,11 +97,24 @@ fn show(chain: &Chain, config: &Config, out: &mut impl Write) -> std::io::Result
             "  (empty: add a model with `chainwatch chain add NAME`)"
         )?;
     }
-    let width = chain.known().iter().map(|n| n.len()).max().unwrap_or(0);
+    // As wide as every known name, so the order lines up before and after an edit.
+    let width = chain
+        .known()
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut table = Table::new(vec![
+        Column::right("").min(2),
+        Column::left("").min(width),
+        Column::left(""),
+    ])
+    .indent(2);
     for (i, name) in chain.order().iter().enumerate() {
         let id = config.model(name).map_or("", |m| m.id.as_str());
-        writeln!(out, "  {:>2}  {name:<width$}  {id}", i + 1)?;
+        table.row(vec![(i + 1).to_string(), name.clone(), id.to_string()]);
     }
+    table.write_to(out)?;
     let out_of_chain: Vec<&str> = chain
         .known()
         .iter()

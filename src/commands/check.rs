@@ -3,14 +3,15 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use clap::Args;
 use futures_util::future::join_all;
-use serde_json::{json, Value};
 
 use crate::config::Config;
-use crate::fmt::{fmt_ago, fmt_ratio, fmt_secs};
-use crate::health::ModelSnapshot;
+use crate::fmt::{describe_failure, fmt_ago, fmt_ratio, fmt_secs, served};
+use crate::health::{provider_of, ModelSnapshot, Percentiles, Status};
+use crate::report::text::{Column, Table};
+use crate::report::CheckReport;
 use crate::route::Chain;
 use crate::store::Store;
 use crate::wiring;
@@ -48,7 +49,7 @@ pub async fn run(
     engine.tick(now);
     let snapshots = engine.snapshots(now);
     if args.json {
-        serde_json::to_writer_pretty(&mut *out, &report_json(config, &snapshots, now))?;
+        serde_json::to_writer_pretty(&mut *out, &CheckReport::new(config, &snapshots, now))?;
         writeln!(out)?;
     } else {
         write_table(out, chain.order(), &snapshots, now)?;
@@ -68,103 +69,56 @@ pub async fn run(
     })
 }
 
-fn report_json(config: &Config, snapshots: &[ModelSnapshot], now: DateTime<Utc>) -> Value {
-    let models: Vec<Value> = snapshots
-        .iter()
-        .map(|s| {
-            let endpoint = config.model(&s.name).map(|m| m.endpoint.as_str());
-            let pair = |p: Option<crate::health::Percentiles>| {
-                p.map(|p| json!({"p50": p.p50.as_millis() as u64, "p95": p.p95.as_millis() as u64}))
-            };
-            json!({
-                "name": s.name,
-                "id": s.id,
-                "endpoint": endpoint,
-                "provider": crate::health::provider_of(&s.id),
-                "status": s.status,
-                "reason": s.reason,
-                "ratio": s.ratio,
-                "samples": s.samples,
-                "last_failure": s.last_failure.as_ref().map(|f| json!({
-                    "at": f.at.to_rfc3339_opts(SecondsFormat::Secs, true),
-                    "class": f.class,
-                    "http_status": f.http_status,
-                    "message": f.message,
-                })),
-                "latency_ms": pair(s.latency),
-                "ttft_ms": pair(s.ttft),
-                "served_model": s.served_model,
-                "served_by": s.served_by,
-            })
-        })
-        .collect();
-    json!({
-        "generated_at": now.to_rfc3339_opts(SecondsFormat::Secs, true),
-        "threshold": config.health.threshold,
-        "window_s": config.health.window.as_secs(),
-        "models": models,
-    })
-}
-
 fn write_table(
     out: &mut impl Write,
     chain: &[String],
     snapshots: &[ModelSnapshot],
     now: DateTime<Utc>,
 ) -> std::io::Result<()> {
-    let width = snapshots
-        .iter()
-        .map(|s| s.name.chars().count())
-        .max()
-        .unwrap_or(5)
-        .max(5);
-    writeln!(
-        out,
-        "{:>2}  {:<width$}  {:<10}  {:<15}  {:>5}  {:>3}  {:>6}  {:>6}  {:>6}  last failure / served",
-        "#", "model", "provider", "status", "ok%", "n", "p50", "p95", "ttft"
-    )?;
+    let mut table = Table::new(vec![
+        Column::right("#").min(2),
+        Column::left("model").min(5),
+        Column::left("provider").min(10),
+        Column::left("status").min(15),
+        Column::right("ok%").min(5),
+        Column::right("n").min(3),
+        Column::right("p50").min(6),
+        Column::right("p95").min(6),
+        Column::right("ttft").min(6),
+        Column::left("last failure / served"),
+    ]);
     for s in snapshots {
         let position = chain
             .iter()
             .position(|n| n == &s.name)
             .map_or("-".to_string(), |i| (i + 1).to_string());
-        let ms = |p: Option<crate::health::Percentiles>,
-                  pick: fn(&crate::health::Percentiles) -> std::time::Duration| {
+        let ms = |p: Option<Percentiles>, pick: fn(&Percentiles) -> std::time::Duration| {
             p.map_or("—".to_string(), |p| fmt_secs(pick(&p)))
         };
-        let detail = match &s.last_failure {
-            Some(f) => format!(
+        let detail = match (&s.last_failure, &s.served_model) {
+            (Some(f), _) => format!(
                 "{} {}",
                 fmt_ago(f.at, now),
-                crate::fmt::describe_failure(f.class, f.http_status, Some(&f.message))
+                describe_failure(f.class, f.http_status, Some(&f.message))
             ),
-            None => match (&s.served_model, &s.served_by) {
-                (Some(m), Some(by)) => format!("served {m} via {by}"),
-                (Some(m), None) => format!("served {m}"),
-                _ => "—".to_string(),
-            },
+            (None, Some(m)) => served(m, s.served_by.as_deref()),
+            (None, None) => "—".to_string(),
         };
-        writeln!(
-            out,
-            "{:>2}  {:<width$}  {:<10}  {} {:<13}  {:>5}  {:>3}  {:>6}  {:>6}  {:>6}  {}",
+        table.row(vec![
             position,
-            s.name,
-            crate::health::provider_of(&s.id),
-            s.status.symbol(),
-            s.status.as_str(),
+            s.name.clone(),
+            provider_of(&s.id).to_string(),
+            format!("{} {}", s.status.symbol(), s.status.as_str()),
             fmt_ratio(s.ratio),
-            s.samples,
+            s.samples.to_string(),
             ms(s.latency, |p| p.p50),
             ms(s.latency, |p| p.p95),
             ms(s.ttft, |p| p.p50),
             detail,
-        )?;
-        if !s.status.is_ok()
-            && s.status != crate::health::Status::Unknown
-            && s.last_failure.is_none()
-        {
-            writeln!(out, "    {}", s.reason)?;
+        ]);
+        if !s.status.is_ok() && s.status != Status::Unknown && s.last_failure.is_none() {
+            table.note(format!("    {}", s.reason));
         }
     }
-    Ok(())
+    table.write_to(out)
 }

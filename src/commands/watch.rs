@@ -6,15 +6,17 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{json, Value};
+use chrono::Utc;
+use serde_json::Value;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::engine::{Engine, EngineEvent};
-use crate::fmt::{describe_failure, fmt_secs};
-use crate::health::HealthEventKind;
+use crate::fmt::{describe_failure, fmt_secs, served};
+use crate::report::stamp::millis as stamp;
+use crate::report::text::{fields, line};
+use crate::report::WatchLine;
 use crate::store::Store;
 use crate::wiring;
 
@@ -90,12 +92,15 @@ pub async fn print_events(
     cancel: CancellationToken,
     mut out: impl Write,
 ) -> anyhow::Result<()> {
-    let render = |event: &EngineEvent| {
-        if args.json {
-            json_line(event, args.verbose).map(|v| v.to_string())
+    let render = |event: &EngineEvent| -> anyhow::Result<Option<String>> {
+        Ok(if args.json {
+            match WatchLine::new(event, args.verbose) {
+                Some(doc) => Some(serde_json::to_string(&doc)?),
+                None => None,
+            }
         } else {
             human_line(event, args.verbose)
-        }
+        })
     };
     for warning in engine.warnings() {
         eprintln!("chainwatch: {warning}");
@@ -129,74 +134,34 @@ pub async fn print_events(
             }
             Err(RecvError::Closed) => break,
         };
-        if let Some(line) = render(&event) {
-            writeln!(out, "{line}")?;
-            out.flush()?;
+        if let Some(text) = render(&event)? {
+            line(&mut out, &text)?;
         } else if let EngineEvent::Warning { message, .. } = &event {
             eprintln!("chainwatch: {message}");
         }
     }
     // Whatever arrived before the cancel is still worth printing.
     while let Ok(event) = events.try_recv() {
-        if let Some(line) = render(&event) {
-            writeln!(out, "{line}")?;
+        if let Some(text) = render(&event)? {
+            line(&mut out, &text)?;
         }
     }
     out.flush()?;
     Ok(())
 }
 
-fn stamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// One JSON object for an event, or `None` for events `watch` does not print
-/// on stdout (warnings, saves, probes without `-v`).
+/// One JSON document for an event (a [`WatchLine`]), or `None` for events
+/// `watch` does not print on stdout (warnings, saves, probes without `-v`).
 pub fn json_line(event: &EngineEvent, verbose: bool) -> Option<Value> {
-    Some(match event {
-        EngineEvent::Health(e) => match &e.kind {
-            HealthEventKind::State { from, to, reason } => json!({
-                "at": stamp(e.at), "kind": "state", "model": e.model,
-                "from": from, "to": to, "reason": reason,
-            }),
-            HealthEventKind::Drift { from, to } => json!({
-                "at": stamp(e.at), "kind": "drift", "model": e.model,
-                "from": from, "to": to,
-                "reason": format!("served model changed: {from} → {to}"),
-            }),
-        },
-        EngineEvent::Probe { model, attempt } if verbose => {
-            let failure = attempt.failure.as_ref();
-            json!({
-                "at": stamp(attempt.started_at), "kind": "probe", "model": model,
-                "ok": attempt.is_ok(),
-                "class": failure.map(|f| f.class),
-                "http_status": attempt.http_status,
-                "reason": failure.map(|f| describe_failure(f.class, attempt.http_status, Some(&f.message))),
-                "latency_ms": attempt.latency.as_millis() as u64,
-                "ttft_ms": attempt.ttft.map(|d| d.as_millis() as u64),
-                "served_model": attempt.served_model,
-                "served_by": attempt.served_by,
-                "cost": attempt.usage.as_ref().and_then(|u| u.cost),
-            })
-        }
-        EngineEvent::Budget { at, message } => json!({
-            "at": stamp(*at), "kind": "budget", "reason": message,
-        }),
-        EngineEvent::Prices { at, models } => json!({
-            "at": stamp(*at), "kind": "prices", "models": models,
-            "reason": format!("prices for {models} models"),
-        }),
-        EngineEvent::Probe { .. } | EngineEvent::Warning { .. } | EngineEvent::Saved { .. } => {
-            return None
-        }
-    })
+    // A WatchLine is plain data (string keys, no fallible Serialize): turning
+    // it into a Value does not fail.
+    serde_json::to_value(WatchLine::new(event, verbose)?).ok()
 }
 
 /// One line of text for an event, or `None` (as for [`json_line`]).
 pub fn human_line(event: &EngineEvent, verbose: bool) -> Option<String> {
     Some(match event {
-        EngineEvent::Health(e) => format!("{}  {e}", stamp(e.at)),
+        EngineEvent::Health(e) => fields(&[&stamp(e.at), &e.to_string()]),
         EngineEvent::Probe { model, attempt } if verbose => {
             let what = match &attempt.failure {
                 None => {
@@ -204,11 +169,12 @@ pub fn human_line(event: &EngineEvent, verbose: bool) -> Option<String> {
                     if let Some(ttft) = attempt.ttft {
                         s.push_str(&format!(", first token {}", fmt_secs(ttft)));
                     }
-                    if let Some(served) = &attempt.served_model {
-                        s.push_str(&format!("; served {served}"));
-                    }
-                    if let Some(by) = &attempt.served_by {
-                        s.push_str(&format!(" via {by}"));
+                    match (&attempt.served_model, &attempt.served_by) {
+                        (Some(model), by) => {
+                            s.push_str(&format!("; {}", served(model, by.as_deref())));
+                        }
+                        (None, Some(by)) => s.push_str(&format!(" via {by}")),
+                        (None, None) => {}
                     }
                     s
                 }
@@ -219,12 +185,14 @@ pub fn human_line(event: &EngineEvent, verbose: bool) -> Option<String> {
                     fmt_secs(attempt.latency)
                 ),
             };
-            format!("{}  {model}  probe {what}", stamp(attempt.started_at))
+            fields(&[&stamp(attempt.started_at), model, &format!("probe {what}")])
         }
-        EngineEvent::Budget { at, message } => format!("{}  budget  {message}", stamp(*at)),
-        EngineEvent::Prices { at, models } => {
-            format!("{}  prices  refreshed: {models} models priced", stamp(*at))
-        }
+        EngineEvent::Budget { at, message } => fields(&[&stamp(*at), "budget", message]),
+        EngineEvent::Prices { at, models } => fields(&[
+            &stamp(*at),
+            "prices",
+            &format!("refreshed: {models} models priced"),
+        ]),
         EngineEvent::Probe { .. } | EngineEvent::Warning { .. } | EngineEvent::Saved { .. } => {
             return None
         }
@@ -235,8 +203,10 @@ pub fn human_line(event: &EngineEvent, verbose: bool) -> Option<String> {
 mod tests {
     use super::*;
     use crate::api::{Attempt, Failure, FailureClass};
-    use crate::health::{HealthEvent, Status};
+    use crate::health::{HealthEvent, HealthEventKind, Status};
+    use chrono::DateTime;
     use chrono::TimeZone;
+    use serde_json::json;
     use std::time::Duration;
 
     fn at() -> DateTime<Utc> {

@@ -1,0 +1,123 @@
+//! `watch --json`: one document per line, one line per event.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::api::FailureClass;
+use crate::engine::EngineEvent;
+use crate::fmt::describe_failure;
+use crate::health::{HealthEventKind, Status};
+
+use super::{ms, SCHEMA_VERSION};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WatchLine {
+    pub schema_version: u32,
+    #[serde(serialize_with = "super::stamp::ser_millis")]
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub event: WatchEvent,
+}
+
+/// What happened; `kind` names the variant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WatchEvent {
+    /// A model's status changed.
+    State {
+        model: String,
+        from: Status,
+        to: Status,
+        reason: String,
+    },
+    /// The model a provider serves changed.
+    Drift {
+        model: String,
+        from: String,
+        to: String,
+        reason: String,
+    },
+    /// A probe ended (only with `-v`).
+    Probe {
+        model: String,
+        ok: bool,
+        class: Option<FailureClass>,
+        http_status: Option<u16>,
+        reason: Option<String>,
+        latency_ms: u64,
+        ttft_ms: Option<u64>,
+        served_model: Option<String>,
+        served_by: Option<String>,
+        /// USD, as the provider reported it.
+        cost: Option<f64>,
+    },
+    /// The daily budget changed the pace of paid probes.
+    Budget { reason: String },
+    /// Prices were fetched.
+    Prices { models: usize, reason: String },
+}
+
+impl WatchLine {
+    /// The line for `event`, or `None` for events `watch` does not print on
+    /// stdout (warnings, saves, and probes unless `verbose`).
+    pub fn new(event: &EngineEvent, verbose: bool) -> Option<WatchLine> {
+        let (at, event) = match event {
+            EngineEvent::Health(e) => {
+                let model = e.model.clone();
+                let event = match &e.kind {
+                    HealthEventKind::State { from, to, reason } => WatchEvent::State {
+                        model,
+                        from: *from,
+                        to: *to,
+                        reason: reason.clone(),
+                    },
+                    HealthEventKind::Drift { from, to } => WatchEvent::Drift {
+                        model,
+                        from: from.clone(),
+                        to: to.clone(),
+                        reason: format!("served model changed: {from} → {to}"),
+                    },
+                };
+                (e.at, event)
+            }
+            EngineEvent::Probe { model, attempt } if verbose => {
+                let failure = attempt.failure.as_ref();
+                let event = WatchEvent::Probe {
+                    model: model.clone(),
+                    ok: attempt.is_ok(),
+                    class: failure.map(|f| f.class),
+                    http_status: attempt.http_status,
+                    reason: failure
+                        .map(|f| describe_failure(f.class, attempt.http_status, Some(&f.message))),
+                    latency_ms: ms(attempt.latency),
+                    ttft_ms: attempt.ttft.map(ms),
+                    served_model: attempt.served_model.clone(),
+                    served_by: attempt.served_by.clone(),
+                    cost: attempt.usage.as_ref().and_then(|u| u.cost),
+                };
+                (attempt.started_at, event)
+            }
+            EngineEvent::Budget { at, message } => (
+                *at,
+                WatchEvent::Budget {
+                    reason: message.clone(),
+                },
+            ),
+            EngineEvent::Prices { at, models } => (
+                *at,
+                WatchEvent::Prices {
+                    models: *models,
+                    reason: format!("prices for {models} models"),
+                },
+            ),
+            EngineEvent::Probe { .. } | EngineEvent::Warning { .. } | EngineEvent::Saved { .. } => {
+                return None
+            }
+        };
+        Some(WatchLine {
+            schema_version: SCHEMA_VERSION,
+            at,
+            event,
+        })
+    }
+}
