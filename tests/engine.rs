@@ -230,9 +230,7 @@ async fn outage_goes_unhealthy_recovers_and_comes_back_on_the_probe_grid() {
         .collect();
     assert!(after.len() >= 4, "{after:?}");
     assert!(
-        after
-            .windows(2)
-            .all(|w| (w[1] - w[0] - 10.0).abs() < 1.01),
+        after.windows(2).all(|w| (w[1] - w[0] - 10.0).abs() < 1.01),
         "{after:?}"
     );
     assert_eq!(sim.stats("sim/outage").requests as usize, probes.len());

@@ -29,11 +29,11 @@ mod book;
 mod event;
 mod model;
 mod provider;
+#[cfg(test)]
+mod recovery_tests;
 mod sample;
 mod snapshot;
 mod status;
-#[cfg(test)]
-mod recovery_tests;
 #[cfg(test)]
 mod tests;
 mod window;

@@ -502,9 +502,12 @@ impl ModelHealth {
         let (status, reason) = self.status_from(policy, now, &stats);
         // Only where the verdict rests on it: a cool-down or a config error
         // speaks louder than a recovery in progress.
-        let recovery = self
-            .recovery(policy, now, &stats)
-            .filter(|_| matches!(status, Status::Recovering | Status::Healthy | Status::Degraded));
+        let recovery = self.recovery(policy, now, &stats).filter(|_| {
+            matches!(
+                status,
+                Status::Recovering | Status::Healthy | Status::Degraded
+            )
+        });
         let (ok, counted, samples) = (stats.ok, stats.counted, stats.samples);
         let mut failures_by_class: Vec<(FailureClass, u32)> = FailureClass::ALL
             .iter()

@@ -337,9 +337,16 @@ mod tests {
             let words = models_words(&by, group.len());
             let why = format!("{group:?} → {v} ({words})");
             assert_eq!(v == Status::Unknown, judged == 0, "{why}");
-            assert_eq!(v == Status::Healthy, judged > 0 && healthy == judged, "{why}");
+            assert_eq!(
+                v == Status::Healthy,
+                judged > 0 && healthy == judged,
+                "{why}"
+            );
             assert_eq!(!v.is_routable(), judged > 0 && up == 0, "{why}");
-            assert!(words.starts_with(&format!("{healthy}/{} ok", group.len())), "{why}");
+            assert!(
+                words.starts_with(&format!("{healthy}/{} ok", group.len())),
+                "{why}"
+            );
         }
     }
 
@@ -353,8 +360,16 @@ mod tests {
             (&[Healthy, Recovering], Recovering, "1/2 ok · 1 recovering"),
             (&[Healthy, Degraded], Degraded, "1/2 ok · 1 degraded"),
             (&[Healthy, Unhealthy], Degraded, "1/2 ok · 1 down"),
-            (&[Misconfigured, Misconfigured], Misconfigured, "0/2 ok · 2 misconfigured"),
-            (&[Unhealthy, RateLimited], Unhealthy, "0/2 ok · 1 down · 1 limited"),
+            (
+                &[Misconfigured, Misconfigured],
+                Misconfigured,
+                "0/2 ok · 2 misconfigured",
+            ),
+            (
+                &[Unhealthy, RateLimited],
+                Unhealthy,
+                "0/2 ok · 1 down · 1 limited",
+            ),
         ];
         for (group, want, words) in cases {
             let by = tally(group);
@@ -388,7 +403,10 @@ mod tests {
     #[test]
     fn a_dead_endpoint_is_one_line() {
         let snaps = litellm_down();
-        let lines: Vec<String> = by_endpoint(&snaps).iter().map(ToString::to_string).collect();
+        let lines: Vec<String> = by_endpoint(&snaps)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(
             lines,
             [

@@ -53,15 +53,21 @@ fn re_admission_is_recovering_not_healthy() {
 
     let (b, events_after) = outage_then_ok_until(130);
     let new: Vec<_> = events_after[events.len()..].to_vec();
-    assert_eq!(
-        transitions(&new),
-        [(Status::Unhealthy, Status::Recovering)]
-    );
+    assert_eq!(transitions(&new), [(Status::Unhealthy, Status::Recovering)]);
     let snap = b.snapshot("m", t(130)).unwrap();
     assert_eq!(snap.status, Status::Recovering);
-    assert!(snap.status.is_routable(), "re-admitted: the router may use it");
-    assert_eq!((snap.ok, snap.counted), (13, 14), "the window holds the 502");
-    let r = snap.recovery.expect("judged on the samples since re-admission");
+    assert!(
+        snap.status.is_routable(),
+        "re-admitted: the router may use it"
+    );
+    assert_eq!(
+        (snap.ok, snap.counted),
+        (13, 14),
+        "the window holds the 502"
+    );
+    let r = snap
+        .recovery
+        .expect("judged on the samples since re-admission");
     assert_eq!(r.since, t(110), "the streak that re-admitted it");
     assert_eq!((r.ok, r.counted, r.needed), (3, 3, 6));
     assert!(!r.is_complete());
@@ -136,7 +142,11 @@ fn a_failure_while_recovering_is_unhealthy_again_and_re_admission_starts_over() 
     );
     let snap = b.snapshot("m", t(150)).unwrap();
     assert_eq!(snap.recovery, None);
-    assert!(snap.reason.starts_with("14/16 ok; last: timeout"), "{}", snap.reason);
+    assert!(
+        snap.reason.starts_with("14/16 ok; last: timeout"),
+        "{}",
+        snap.reason
+    );
     // A 429 is not counted: it neither ends a streak nor re-admits.
     feed(
         &mut b,

@@ -100,21 +100,19 @@ fn info(m: &ModelSnapshot, app: &App) -> Vec<Line<'static>> {
             ),
         ]));
     }
-    lines.extend([
-        Line::from(vec![
-            label("window", theme),
-            Span::raw(format!(
-                "{} ({}/{} ok, {} samples)   lifetime {} ({}/{})",
-                fmt_percent(m.ratio),
-                m.ok,
-                m.counted,
-                m.samples,
-                fmt_percent(m.lifetime_ratio),
-                m.lifetime_ok,
-                m.lifetime_counted
-            )),
-        ]),
-    ]);
+    lines.extend([Line::from(vec![
+        label("window", theme),
+        Span::raw(format!(
+            "{} ({}/{} ok, {} samples)   lifetime {} ({}/{})",
+            fmt_percent(m.ratio),
+            m.ok,
+            m.counted,
+            m.samples,
+            fmt_percent(m.lifetime_ratio),
+            m.lifetime_ok,
+            m.lifetime_counted
+        )),
+    ])]);
     let mut speed = Vec::new();
     if let Some(l) = m.latency {
         speed.push(format!("p50 {}  p95 {}", fmt_secs(l.p50), fmt_secs(l.p95)));

@@ -37,7 +37,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             .max(area.height.min(3));
         split_rows(area, top)
     };
-    table(frame, a, app, "by provider (model id prefix, else endpoint)", &by_id);
+    table(
+        frame,
+        a,
+        app,
+        "by provider (model id prefix, else endpoint)",
+        &by_id,
+    );
     table(
         frame,
         b,
@@ -55,7 +61,9 @@ fn endpoint_lines(frame: &mut Frame, area: Rect, app: &App, list: &[EndpointSumm
     }
     let theme = app.theme;
     // Leave the tables at least half the room.
-    let shown = list.len().min(usize::from(area.height / 2).saturating_sub(1));
+    let shown = list
+        .len()
+        .min(usize::from(area.height / 2).saturating_sub(1));
     if shown == 0 {
         return area;
     }
@@ -73,7 +81,14 @@ fn endpoint_lines(frame: &mut Frame, area: Rect, app: &App, list: &[EndpointSumm
             Span::styled(label, theme.status(e.status)),
             Span::raw(format!("  {words}")),
         ]);
-        frame.render_widget(line, Rect { y, height: 1, ..area });
+        frame.render_widget(
+            line,
+            Rect {
+                y,
+                height: 1,
+                ..area
+            },
+        );
     }
     let used = (shown as u16 + 2).min(area.height);
     Rect {
