@@ -669,6 +669,37 @@ fn a_recovering_model_is_shown_as_what_it_is() {
 }
 
 #[test]
+fn a_recovered_model_explains_its_low_window_ratio() {
+    let mut app = fixture::app(120, 40);
+    let mut models = fixture::models_with_a_recovery();
+    let gpt = models.iter_mut().find(|m| m.name == "gpt-4o").unwrap();
+    gpt.status = Status::Healthy;
+    if let Some(r) = gpt.recovery.as_mut() {
+        (r.ok, r.counted) = (7, 7);
+    }
+    app.update(Action::Snapshots {
+        models,
+        spend_today: 0.0,
+        now: now(),
+    });
+    let text = screen(&app);
+    let row = text.lines().find(|l| l.contains(" gpt-4o ")).unwrap();
+    assert!(row.contains("✓ healthy") && row.contains("↻60.0"), "{row}");
+    assert!(row.contains("7 ok since 11:59"), "{row}");
+    ch(&mut app, 'j');
+    key(&mut app, KeyCode::Enter);
+    let text = screen(&app);
+    assert!(
+        text.contains("✓ healthy 7/7 ok since 11:59 · 60.0% in window"),
+        "{text}"
+    );
+    assert!(
+        text.contains("healthy again: 7 ok since re-admission (6 needed)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn screen_recovering() {
     both_sizes("recovering", with_a_recovery);
 }

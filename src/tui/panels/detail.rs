@@ -86,7 +86,10 @@ fn info(m: &ModelSnapshot, app: &App) -> Vec<Line<'static>> {
                 r.needed.saturating_sub(r.counted)
             )
         } else {
-            format!("healthy again after {} ok since re-admission", r.counted)
+            format!(
+                "healthy again: {} ok since re-admission ({} needed)",
+                r.counted, r.needed
+            )
         };
         let leaves = r
             .outage_leaves_at

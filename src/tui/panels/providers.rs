@@ -142,7 +142,7 @@ fn table(frame: &mut Frame, area: Rect, app: &App, title: &str, list: &[Provider
         .map(|w| w.chars().count())
         .max()
         .unwrap_or(0)
-        .clamp(8, 34) as u16;
+        .clamp(8, 40) as u16;
     let status_width = crate::health::Status::ALL
         .iter()
         .map(|s| s.label().chars().count())
