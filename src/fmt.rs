@@ -87,6 +87,22 @@ pub fn fmt_usd(usd: f64) -> String {
     }
 }
 
+/// How many terminal columns `text` takes (wide CJK and emoji count two).
+pub fn display_width(text: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(text)
+}
+
+/// `text` padded with spaces to `width` terminal columns (left-aligned;
+/// `right` pads on the left instead). Longer text is left as it is.
+pub fn pad(text: &str, width: usize, right: bool) -> String {
+    let fill = " ".repeat(width.saturating_sub(display_width(text)));
+    if right {
+        format!("{fill}{text}")
+    } else {
+        format!("{text}{fill}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +154,15 @@ mod tests {
         assert_eq!(fmt_usd(0.0), "$0.0000");
         assert_eq!(fmt_usd(0.14), "$0.1400");
         assert_eq!(fmt_usd(0.000_05), "$0.000050");
+    }
+
+    #[test]
+    fn padding_counts_columns_not_chars() {
+        assert_eq!(pad("ab", 4, false), "ab  ");
+        assert_eq!(pad("ab", 4, true), "  ab");
+        // Two wide characters take four columns.
+        assert_eq!(pad("模型", 6, false), "模型  ");
+        assert_eq!(display_width("模型"), 4);
+        assert_eq!(pad("toolong", 3, false), "toolong");
     }
 }

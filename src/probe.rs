@@ -10,9 +10,15 @@
 //! | condition      | period                                             |
 //! |----------------|----------------------------------------------------|
 //! | normal         | the interval (×budget stretch for paid models)     |
-//! | half-open      | interval / 4 while unhealthy, until re-admitted    |
+//! | half-open      | interval / 4 while unhealthy or recovering         |
 //! | cooling        | not before the 429 cool-down ends                  |
 //! | misconfigured  | every 10 min (at least the interval)               |
+//!
+//! A recovering model (re-admitted, its window still holding the outage)
+//! keeps the half-open rate until it is healthy again: a relapse is seen
+//! within interval / 4, and the `recover_after` × 2 samples that confirm
+//! the recovery come in minutes, not a quarter of an hour. It is a short
+//! phase, so the extra probes cost little.
 //!
 //! Free models (`:free` or priced at zero) share OpenRouter's account limits
 //! (20 requests a minute, 50 or 1,000 a day), so their probes are spaced: at
@@ -49,7 +55,8 @@ pub const MIN_PERIOD: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Condition {
     Normal,
-    /// Unhealthy: probe more often so a recovery is noticed quickly.
+    /// Unhealthy or recovering: probe more often so a recovery is noticed
+    /// (and confirmed, or a relapse seen) quickly.
     HalfOpen,
     /// Rate limited: not before this time.
     CoolingUntil(DateTime<Utc>),
@@ -59,7 +66,7 @@ pub enum Condition {
 impl Condition {
     pub fn of(status: Status, rate_limited_until: Option<DateTime<Utc>>) -> Condition {
         match status {
-            Status::Unhealthy => Condition::HalfOpen,
+            Status::Unhealthy | Status::Recovering => Condition::HalfOpen,
             Status::Misconfigured => Condition::Misconfigured,
             Status::RateLimited => {
                 rate_limited_until.map_or(Condition::Normal, Condition::CoolingUntil)
@@ -766,6 +773,11 @@ mod tests {
     #[test]
     fn condition_from_status() {
         assert_eq!(Condition::of(Status::Unhealthy, None), Condition::HalfOpen);
+        assert_eq!(
+            Condition::of(Status::Recovering, None),
+            Condition::HalfOpen,
+            "a recovering model keeps the half-open rate until it is healthy"
+        );
         assert_eq!(
             Condition::of(Status::RateLimited, Some(t(5.0))),
             Condition::CoolingUntil(t(5.0))

@@ -142,7 +142,7 @@ async fn drive(engine: &Engine, sim: &SimServer, from: f64, to: f64, step: f64) 
 }
 
 #[tokio::test]
-async fn outage_goes_unhealthy_and_comes_back_on_the_probe_grid() {
+async fn outage_goes_unhealthy_recovers_and_comes_back_on_the_probe_grid() {
     let sim = start_sim(Scenario::load(&scenario_file("outage.toml")).unwrap()).await;
     let engine = engine(config_for(&sim, Duration::from_secs(10)), None);
     let watch = Watch::start(&engine, true);
@@ -168,7 +168,8 @@ async fn outage_goes_unhealthy_and_comes_back_on_the_probe_grid() {
         [
             ("unknown", "healthy"),
             ("healthy", "unhealthy"),
-            ("unhealthy", "healthy")
+            ("unhealthy", "recovering"),
+            ("recovering", "healthy")
         ],
         "{states:?}"
     );
@@ -177,8 +178,23 @@ async fn outage_goes_unhealthy_and_comes_back_on_the_probe_grid() {
     // The outage starts at 60 s: seen at the first probe after it, one
     // interval later at most (plus a step of slack for the sim's clock).
     assert!((59.0..=71.0).contains(&states[1].0), "{states:?}");
-    // It ends at 120 s; half-open probes (every 2.5 s) need 3 successes.
+    // It ends at 120 s; half-open probes (every 2.5 s) need 3 successes to
+    // re-admit it as recovering, and 3 more (recover_after × 2 in all) at
+    // the same rate to call it healthy, long before the outage leaves the
+    // 15-minute window.
     assert!((120.0..=131.0).contains(&states[2].0), "{states:?}");
+    assert!(
+        (states[2].0 + 6.0..=states[2].0 + 9.01).contains(&states[3].0),
+        "{states:?}"
+    );
+    let recovering = &of(&lines, "state", "outage")[2];
+    assert!(
+        recovering["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("re-admitted after an outage: 3/3 ok since, healthy at 6;"),
+        "{recovering}"
+    );
     let reason = of(&lines, "state", "outage")[1]["reason"]
         .as_str()
         .unwrap()
@@ -200,16 +216,29 @@ async fn outage_goes_unhealthy_and_comes_back_on_the_probe_grid() {
         before.windows(2).all(|w| (w[1] - w[0] - 10.0).abs() < 1.01),
         "{before:?}"
     );
+    // Half-open while unhealthy and while recovering: a relapse is seen
+    // within 2.5 s, and the recovery is confirmed in seconds.
     let down: Vec<f64> = probes
         .iter()
         .copied()
-        .filter(|t| *t >= states[1].0 && *t <= states[2].0)
+        .filter(|t| *t >= states[1].0 && *t <= states[3].0)
         .collect();
-    assert!(down.len() >= 20, "half-open probes often: {down:?}");
+    assert!(down.len() >= 23, "half-open probes often: {down:?}");
     assert!(
         down.windows(2)
             .all(|w| (2.0..=3.01).contains(&(w[1] - w[0]))),
         "{down:?}"
+    );
+    // Healthy again: back on the 10 s grid.
+    let after: Vec<f64> = probes
+        .iter()
+        .copied()
+        .filter(|t| *t >= states[3].0)
+        .collect();
+    assert!(after.len() >= 4, "{after:?}");
+    assert!(
+        after.windows(2).all(|w| (w[1] - w[0] - 10.0).abs() < 1.01),
+        "{after:?}"
     );
     assert_eq!(sim.stats("sim/outage").requests as usize, probes.len());
 

@@ -654,6 +654,57 @@ fn the_plan_names_unknown_chain_entries() {
     assert!(plan.tiers.is_empty());
 }
 
+#[test]
+fn a_recovering_model_is_routed_to_and_an_unhealthy_one_skipped() {
+    let config = Config::demo(
+        "http://127.0.0.1:9",
+        &[
+            ("back".into(), "x/back".into(), None),
+            ("down".into(), "x/down".into(), None),
+        ],
+    );
+    let router = router(&config);
+    let book = Book::new(&config);
+    let now = Utc::now();
+    let at = |secs: i64| now - chrono::TimeDelta::seconds(secs);
+    let failed = |secs| Attempt {
+        started_at: at(secs),
+        failure: Some(Failure {
+            class: FailureClass::ServerError,
+            message: "provider unavailable".into(),
+            retry_after: None,
+        }),
+        http_status: Some(502),
+        ..ok_attempt()
+    };
+    let ok = |secs| Attempt {
+        started_at: at(secs),
+        ..ok_attempt()
+    };
+    {
+        let mut b = book.book.lock().unwrap();
+        for (model, attempt) in [
+            ("back", failed(40)),
+            ("back", ok(30)),
+            ("back", ok(20)),
+            ("back", ok(10)),
+            ("down", failed(40)),
+        ] {
+            let when = attempt.started_at;
+            b.record_attempt(model, &attempt, SampleKind::Probe, when);
+        }
+    }
+    assert_eq!(book.judge("back", now).0, Status::Recovering);
+    let plan: Plan = router.plan(&book, &names(&["down", "back"]), &RouteTarget::Chain, now);
+    assert_eq!(plan.order, names(&["back"]), "re-admitted: routable");
+    assert!(!plan.last_resort);
+    assert_eq!(plan.skipped.len(), 1);
+    assert_eq!(
+        (plan.skipped[0].model.as_str(), plan.skipped[0].status),
+        ("down", Status::Unhealthy)
+    );
+}
+
 /// Waits (bounded, 2 s) until the server has seen a client hang up.
 async fn wait_cancelled(sim: &SimServer, id: &str) -> u64 {
     for _ in 0..200 {

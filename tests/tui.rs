@@ -631,6 +631,88 @@ fn screen_help() {
     });
 }
 
+fn with_a_recovery(app: &mut App) {
+    app.update(Action::Snapshots {
+        models: fixture::models_with_a_recovery(),
+        spend_today: 0.0021,
+        now: now(),
+    });
+    app.update(Action::Health(HealthEvent {
+        at: now() - chrono::Duration::seconds(15),
+        model: "gpt-4o".into(),
+        kind: HealthEventKind::State {
+            from: Status::Unhealthy,
+            to: Status::Recovering,
+            reason: "re-admitted after an outage: 3/3 ok since, healthy at 6; 60.0% in the window (9/15 ok)".into(),
+        },
+    }));
+}
+
+#[test]
+fn a_recovering_model_is_shown_as_what_it_is() {
+    let mut app = fixture::app(120, 32);
+    with_a_recovery(&mut app);
+    let text = screen(&app);
+    let row = text.lines().find(|l| l.contains(" gpt-4o ")).unwrap();
+    assert!(row.contains("↻ recovering"), "{text}");
+    assert!(!row.contains("healthy"), "never a plain healthy: {row}");
+    assert!(
+        row.contains("↻60.0"),
+        "the ratio says it holds the outage: {row}"
+    );
+    assert!(row.contains("3/6 ok since 11:59"), "{row}");
+    assert!(text.contains("✓2 ↻1 ◐1"), "the header counts it: {text}");
+    assert!(text.contains("gpt-4o  unhealthy → recovering"), "{text}");
+    // Routable: the prompt's route goes through it.
+    let title = text.lines().find(|l| l.contains("prompt [chain]")).unwrap();
+    assert!(title.contains("claude-sonnet › gpt-4o"), "{title}");
+}
+
+#[test]
+fn a_recovered_model_explains_its_low_window_ratio() {
+    let mut app = fixture::app(120, 40);
+    let mut models = fixture::models_with_a_recovery();
+    let gpt = models.iter_mut().find(|m| m.name == "gpt-4o").unwrap();
+    gpt.status = Status::Healthy;
+    if let Some(r) = gpt.recovery.as_mut() {
+        (r.ok, r.counted) = (7, 7);
+    }
+    app.update(Action::Snapshots {
+        models,
+        spend_today: 0.0,
+        now: now(),
+    });
+    let text = screen(&app);
+    let row = text.lines().find(|l| l.contains(" gpt-4o ")).unwrap();
+    assert!(row.contains("✓ healthy") && row.contains("↻60.0"), "{row}");
+    assert!(row.contains("7 ok since 11:59"), "{row}");
+    ch(&mut app, 'j');
+    key(&mut app, KeyCode::Enter);
+    let text = screen(&app);
+    assert!(
+        text.contains("✓ healthy 7/7 ok since 11:59 · 60.0% in window"),
+        "{text}"
+    );
+    assert!(
+        text.contains("healthy again: 7 ok since re-admission (6 needed)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn screen_recovering() {
+    both_sizes("recovering", with_a_recovery);
+}
+
+#[test]
+fn screen_recovering_detail() {
+    both_sizes("recovering_detail", |app| {
+        with_a_recovery(app);
+        ch(app, 'j');
+        key(app, KeyCode::Enter);
+    });
+}
+
 #[test]
 fn screen_providers() {
     both_sizes("providers", |app| {

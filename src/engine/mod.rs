@@ -156,6 +156,7 @@ impl Engine {
             let endpoint = config.endpoint_of(model);
             let settings = config.probe_for(model);
             persist::restore_model(&mut book, &state, &model.name, &model.id, now);
+            book.set_endpoint(&model.name, &endpoint.name);
             if let Err(missing) = endpoint.api_key() {
                 book.set_missing_key(&model.name, Some(missing.to_string()), now);
             }

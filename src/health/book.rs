@@ -52,6 +52,13 @@ impl HealthBook {
         self.models.insert(name.to_string(), health);
     }
 
+    /// Tells a registered model which configured endpoint serves it.
+    pub fn set_endpoint(&mut self, name: &str, endpoint: &str) {
+        if let Some(model) = self.models.get_mut(name) {
+            model.set_endpoint(endpoint);
+        }
+    }
+
     pub fn names(&self) -> &[String] {
         &self.names
     }

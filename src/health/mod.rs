@@ -13,18 +13,24 @@
 //! - `unknown`: no counted sample in the window yet;
 //! - `unhealthy`: ratio ≤ threshold, until `recover_after` consecutive
 //!   successes re-admit it;
-//! - `degraded`: healthy by ratio but slow (p95 above `slow`) or drifted;
+//! - `recovering`: re-admitted, while the window still holds the outage:
+//!   routable, judged on the samples since re-admission; `healthy` once
+//!   those number `recover_after` × 2 (or the outage leaves the window),
+//!   `unhealthy` again on a counted failure;
+//! - `degraded`: healthy but slow (p95 above `slow`) or drifted;
 //! - `healthy`: otherwise.
 //!
 //! The rooms: what goes in (`sample`), the rules and the verdict
 //! (`status`), the per-model state machine (`model`) and its running window
 //! figures (`window`), the book of every model (`book`), what comes out
-//! (`snapshot`, `event`), and the rollup by provider (`provider`).
+//! (`snapshot`, `event`), and the rollups by provider and by endpoint (`provider`).
 
 mod book;
 mod event;
 mod model;
 mod provider;
+#[cfg(test)]
+mod recovery_tests;
 mod sample;
 mod snapshot;
 mod status;
@@ -35,7 +41,10 @@ mod window;
 pub use book::HealthBook;
 pub use event::{HealthEvent, HealthEventKind};
 pub use model::{ModelHealth, RING_CAP, TREND_LEN};
-pub use provider::{provider_of, rollup, ProviderKey, ProviderSnapshot};
+pub use provider::{
+    by_endpoint, provider_name, provider_of, rollup, verdict, EndpointSummary, ProviderKey,
+    ProviderSnapshot,
+};
 pub use sample::{Observation, Sample, SampleKind};
-pub use snapshot::{Drift, LastFailure, ModelSnapshot, Percentiles, TrendPoint};
+pub use snapshot::{Drift, LastFailure, ModelSnapshot, Percentiles, Recovery, TrendPoint};
 pub use status::{HealthPolicy, Status};

@@ -1,7 +1,7 @@
 //! One model's state machine ([`ModelHealth`]): the ring of samples, the
-//! lifetime counters, the streaks that re-admit an unhealthy model, the 429
-//! cool-down, misconfiguration, drift of the served model, and the status
-//! and snapshot derived from all of it at `now`.
+//! lifetime counters, the streaks that re-admit an unhealthy model (and the
+//! recovery that follows), the 429 cool-down, misconfiguration, drift of the
+//! served model, and the status and snapshot derived from all of it at `now`.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -10,12 +10,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::api::FailureClass;
-use crate::fmt::{describe_failure, fmt_secs};
+use crate::fmt::{describe_failure, fmt_percent, fmt_secs};
 
 use super::window::{percentiles_sorted, ratio, sorted_rank, WindowStats};
 use super::{
-    Drift, HealthPolicy, LastFailure, ModelSnapshot, Observation, Sample, SampleKind, Status,
-    TrendPoint,
+    Drift, HealthPolicy, LastFailure, ModelSnapshot, Observation, Recovery, Sample, SampleKind,
+    Status, TrendPoint,
 };
 
 /// Samples kept per model at most, whatever the window: a hard memory bound.
@@ -37,6 +37,9 @@ const RETRY_AFTER_MAX: Duration = Duration::from_secs(3600);
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ModelHealth {
     pub id: String,
+    /// The configured endpoint's name: config, not history, so never saved.
+    #[serde(skip)]
+    endpoint: String,
     samples: VecDeque<Sample>,
     lifetime_ok: u64,
     lifetime_counted: u64,
@@ -44,8 +47,10 @@ pub struct ModelHealth {
     consecutive_ok: u32,
     /// Start of the current success streak.
     streak_start: Option<DateTime<Utc>>,
-    /// Set when a streak re-admitted an unhealthy model: older failures in
-    /// the window no longer hold it down.
+    /// Set when a streak re-admitted an unhealthy model (to the streak's
+    /// start): while the window still holds the outage, the samples since
+    /// then judge it (`recovering`, then recovered). A counted failure
+    /// clears it. Saved, so a restart mid-recovery stays recovering.
     readmitted_at: Option<DateTime<Utc>>,
     consecutive_rate_limits: u32,
     rate_limited_until: Option<DateTime<Utc>>,
@@ -206,6 +211,12 @@ impl ModelHealth {
         self.missing_key = reason;
     }
 
+    /// Tells the model which configured endpoint serves it (for the provider
+    /// name of ids without `/`, and the per-endpoint rollup).
+    pub fn set_endpoint(&mut self, endpoint: &str) {
+        endpoint.clone_into(&mut self.endpoint);
+    }
+
     /// The unacknowledged drift, if any.
     pub fn drift(&self) -> Option<&Drift> {
         self.drift.as_ref()
@@ -275,7 +286,33 @@ impl ModelHealth {
         let keep_from = merged.len().saturating_sub(RING_CAP);
         self.samples = merged.into_iter().skip(keep_from).collect();
         self.rebuild_stats();
+        self.recount_streak();
         n
+    }
+
+    /// After samples from elsewhere were merged in: the success streak is
+    /// what the merged ring says since its last counted failure, and a
+    /// re-admission that such a failure followed is over.
+    fn recount_streak(&mut self) {
+        let Some(failed_at) = self
+            .samples
+            .iter()
+            .rev()
+            .find(|s| s.class.is_some() && s.counts())
+            .map(|s| s.at)
+        else {
+            return;
+        };
+        let mut streak = self
+            .samples
+            .iter()
+            .filter(|s| s.at > failed_at && s.class.is_none());
+        self.streak_start = streak.next().map(|s| s.at);
+        self.consecutive_ok = u32::from(self.streak_start.is_some())
+            + u32::try_from(streak.count()).unwrap_or(u32::MAX);
+        if self.readmitted_at.is_some_and(|at| at <= failed_at) {
+            self.readmitted_at = None;
+        }
     }
 
     /// Takes history restored from the state file as the history of `id`,
@@ -351,66 +388,126 @@ impl ModelHealth {
                 format!("429; cooling down for {secs}s more"),
             );
         }
-        let start = self.window_start(policy, now);
         let (ok, counted) = (stats.ok, stats.counted);
         if counted == 0 {
             return (Status::Unknown, "no samples in the window yet".into());
         }
         let window_words = format!("{ok}/{counted} ok");
-        let readmitted = self.readmitted_at.filter(|at| *at >= start);
-        // Since a re-admission every counted sample was a success (a counted
-        // failure ends the re-admission), so the streak is the ratio.
-        let (eff_ok, eff_counted) = match readmitted {
-            Some(_) => (self.consecutive_ok, self.consecutive_ok),
-            None => (ok, counted),
-        };
-        if eff_counted == 0 || ratio(eff_ok, eff_counted) <= policy.threshold {
-            let last = self
-                .last_failure
-                .as_ref()
-                .map(|f| {
-                    format!(
-                        "; last: {}",
-                        describe_failure(f.class, f.http_status, Some(&f.message))
-                    )
-                })
-                .unwrap_or_default();
-            return (Status::Unhealthy, format!("{window_words}{last}"));
-        }
-        let readmit_words = if readmitted.is_some() {
-            format!("re-admitted after {} ok in a row; ", self.consecutive_ok)
-        } else {
-            String::new()
-        };
-        if let Some(drift) = &self.drift {
-            return (
-                Status::Degraded,
+        let recovery = self.recovery(policy, now, stats);
+        let (mut words, recovering) = match recovery {
+            None if ratio(ok, counted) > policy.threshold => (window_words, false),
+            None => {
+                let last = self
+                    .last_failure
+                    .as_ref()
+                    .map(|f| {
+                        format!(
+                            "; last: {}",
+                            describe_failure(f.class, f.http_status, Some(&f.message))
+                        )
+                    })
+                    .unwrap_or_default();
+                return (Status::Unhealthy, format!("{window_words}{last}"));
+            }
+            Some(r) if !r.is_complete() => (
                 format!(
-                    "{readmit_words}{window_words}; served model changed: {} → {}",
-                    drift.from, drift.to
+                    "re-admitted after an outage: {}/{} ok since, healthy at {}; {} in the window ({window_words})",
+                    r.ok,
+                    r.counted,
+                    r.needed,
+                    fmt_percent(Some(ratio(ok, counted)))
                 ),
-            );
+                true,
+            ),
+            Some(r) => (
+                format!(
+                    "recovered: {}/{} ok since re-admission; the window ({window_words}, {}) still holds the outage",
+                    r.ok,
+                    r.counted,
+                    fmt_percent(Some(ratio(ok, counted)))
+                ),
+                false,
+            ),
+        };
+        // A recovering model stays `recovering` whatever else is wrong with
+        // it: the outage is the bigger news; drift and slowness are noted.
+        let mut degraded = false;
+        if let Some(drift) = &self.drift {
+            words.push_str(&format!(
+                "; served model changed: {} → {}",
+                drift.from, drift.to
+            ));
+            degraded = true;
         }
         if let Some(slow) = policy.slow {
-            if let Some(p) = percentiles_sorted(&stats.latencies) {
-                if p.p95 > slow {
-                    return (
-                        Status::Degraded,
-                        format!(
-                            "{readmit_words}{window_words}; slow: p95 {} > {}",
-                            fmt_secs(p.p95),
-                            fmt_secs(slow)
-                        ),
-                    );
-                }
+            if let Some(p) = percentiles_sorted(&stats.latencies).filter(|p| p.p95 > slow) {
+                words.push_str(&format!(
+                    "; slow: p95 {} > {}",
+                    fmt_secs(p.p95),
+                    fmt_secs(slow)
+                ));
+                degraded = true;
             }
         }
-        (Status::Healthy, format!("{readmit_words}{window_words}"))
+        let status = match (recovering, degraded) {
+            (true, _) => Status::Recovering,
+            (false, true) => Status::Degraded,
+            (false, false) => Status::Healthy,
+        };
+        (status, words)
+    }
+
+    /// The recovery at `now`: a re-admission inside the window that no
+    /// counted failure has undone, while the window's ratio alone would
+    /// still say unhealthy. Samples since re-admission are counted from the
+    /// ring, so what another process saved is taken into account.
+    fn recovery(
+        &self,
+        policy: &HealthPolicy,
+        now: DateTime<Utc>,
+        stats: &WindowStats,
+    ) -> Option<Recovery> {
+        let start = self.window_start(policy, now);
+        let since = self.readmitted_at.filter(|at| *at >= start)?;
+        if stats.counted == 0 || ratio(stats.ok, stats.counted) > policy.threshold {
+            return None;
+        }
+        let (mut ok, mut counted) = (0u32, 0u32);
+        let mut last_failure = None;
+        for s in self.samples.iter().rev().filter(|s| s.counts()) {
+            match s.class {
+                Some(_) if s.at >= since => return None,
+                Some(_) => {
+                    last_failure = Some(s.at);
+                    break;
+                }
+                None if s.at >= since => {
+                    ok += 1;
+                    counted += 1;
+                }
+                None => {}
+            }
+        }
+        Some(Recovery {
+            since,
+            ok,
+            counted,
+            needed: policy.recover_after.max(1).saturating_mul(2),
+            outage_leaves_at: last_failure.map(|at| at + policy.window),
+        })
     }
 
     pub fn snapshot(&self, name: &str, policy: &HealthPolicy, now: DateTime<Utc>) -> ModelSnapshot {
         let stats = self.window_stats(self.window_start(policy, now));
         let (status, reason) = self.status_from(policy, now, &stats);
+        // Only where the verdict rests on it: a cool-down or a config error
+        // speaks louder than a recovery in progress.
+        let recovery = self.recovery(policy, now, &stats).filter(|_| {
+            matches!(
+                status,
+                Status::Recovering | Status::Healthy | Status::Degraded
+            )
+        });
         let (ok, counted, samples) = (stats.ok, stats.counted, stats.samples);
         let mut failures_by_class: Vec<(FailureClass, u32)> = FailureClass::ALL
             .iter()
@@ -431,12 +528,14 @@ impl ModelHealth {
         ModelSnapshot {
             name: name.to_string(),
             id: self.id.clone(),
+            endpoint: self.endpoint.clone(),
             status,
             reason,
             ratio: (counted > 0).then(|| ratio(ok, counted)),
             ok,
             counted,
             samples,
+            recovery,
             lifetime_ratio: (self.lifetime_counted > 0)
                 .then(|| self.lifetime_ok as f64 / self.lifetime_counted as f64),
             lifetime_ok: self.lifetime_ok,

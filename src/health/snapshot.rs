@@ -41,11 +41,42 @@ pub enum TrendPoint {
     Failed,
 }
 
+/// A model re-admitted after an outage while its window still holds the
+/// outage: its verdict rests on the samples since re-admission, not on the
+/// window's ratio. `recovering` until `counted` reaches `needed`, then
+/// `healthy` (or `degraded`) until the outage leaves the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Recovery {
+    /// The start of the success streak that re-admitted it.
+    pub since: DateTime<Utc>,
+    /// Counted samples since then, and the successes among them (all of
+    /// them: a counted failure ends the recovery).
+    pub ok: u32,
+    pub counted: u32,
+    /// Counted samples since re-admission that make it healthy again
+    /// (`recover_after` × 2).
+    pub needed: u32,
+    /// When the last counted failure leaves the window: by then the window
+    /// alone is clean.
+    pub outage_leaves_at: Option<DateTime<Utc>>,
+}
+
+impl Recovery {
+    /// Enough samples since re-admission: healthy again, although the
+    /// window still holds the outage.
+    pub fn is_complete(&self) -> bool {
+        self.counted >= self.needed
+    }
+}
+
 /// Everything the screen and `check` show about one model at `now`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelSnapshot {
     pub name: String,
     pub id: String,
+    /// The configured endpoint's name ("openrouter", "litellm"); empty when
+    /// the book was not told.
+    pub endpoint: String,
     pub status: Status,
     /// Why, in words: "9/15 ok; last: 502 provider unavailable".
     pub reason: String,
@@ -55,6 +86,10 @@ pub struct ModelSnapshot {
     pub counted: u32,
     /// All samples in the window, counted or not (429s, config errors).
     pub samples: u32,
+    /// Set while the verdict rests on the samples since a re-admission
+    /// rather than on the window (`recovering`, or recovered while the
+    /// window still holds the outage).
+    pub recovery: Option<Recovery>,
     pub lifetime_ratio: Option<f64>,
     pub lifetime_ok: u64,
     pub lifetime_counted: u64,
@@ -72,4 +107,13 @@ pub struct ModelSnapshot {
     pub failures_by_class: Vec<(FailureClass, u32)>,
     pub trend: Vec<TrendPoint>,
     pub last_reply: Option<String>,
+}
+
+impl ModelSnapshot {
+    /// The provider as the screen and `check` name it: the part of the id
+    /// before `/` (the article's rule), else the endpoint's name (LiteLLM,
+    /// local servers and Anthropic's own ids have no `/`).
+    pub fn provider(&self) -> &str {
+        super::provider::provider_name(&self.id, &self.endpoint)
+    }
 }

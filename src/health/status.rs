@@ -46,17 +46,33 @@ pub enum Status {
     Unknown,
     Healthy,
     Degraded,
+    /// Re-admitted after an outage and routable again, while its window
+    /// still holds the outage: judged on the samples since re-admission.
+    Recovering,
     Unhealthy,
     RateLimited,
     Misconfigured,
 }
 
 impl Status {
+    /// Every status, best first, as the header counts them: the set to
+    /// enumerate for column widths ([`Status::label`]) and legends.
+    pub const ALL: [Status; 7] = [
+        Status::Healthy,
+        Status::Recovering,
+        Status::Degraded,
+        Status::Unhealthy,
+        Status::RateLimited,
+        Status::Misconfigured,
+        Status::Unknown,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Unknown => "unknown",
             Status::Healthy => "healthy",
             Status::Degraded => "degraded",
+            Status::Recovering => "recovering",
             Status::Unhealthy => "unhealthy",
             Status::RateLimited => "rate_limited",
             Status::Misconfigured => "misconfigured",
@@ -70,26 +86,76 @@ impl Status {
             Status::Unknown => "?",
             Status::Healthy => "✓",
             Status::Degraded => "◐",
+            Status::Recovering => "↻",
             Status::Unhealthy => "✗",
             Status::RateLimited => "⧗",
             Status::Misconfigured => "!",
         }
     }
 
-    /// Whether the router may send a prompt here (unknown is routable, as in
-    /// the article: no data yet is not bad news).
-    pub fn is_routable(self) -> bool {
-        matches!(self, Status::Unknown | Status::Healthy | Status::Degraded)
+    /// The symbol and the word, as every table shows a status ("↻ recovering").
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Unknown => "? unknown",
+            Status::Healthy => "✓ healthy",
+            Status::Degraded => "◐ degraded",
+            Status::Recovering => "↻ recovering",
+            Status::Unhealthy => "✗ unhealthy",
+            Status::RateLimited => "⧗ rate_limited",
+            Status::Misconfigured => "! misconfigured",
+        }
     }
 
-    /// Whether `check` counts this model as fine.
+    /// The word for a count of models in this status ("3 ok · 1 down").
+    pub fn count_word(self) -> &'static str {
+        match self {
+            Status::Healthy => "ok",
+            Status::Unhealthy => "down",
+            Status::RateLimited => "limited",
+            other => other.as_str(),
+        }
+    }
+
+    /// Whether the router may send a prompt here (unknown is routable, as in
+    /// the article: no data yet is not bad news; a recovering model has been
+    /// re-admitted).
+    pub fn is_routable(self) -> bool {
+        matches!(
+            self,
+            Status::Unknown | Status::Healthy | Status::Degraded | Status::Recovering
+        )
+    }
+
+    /// Whether `check` counts this model as fine: it has answered and is
+    /// routable (a recovering model is, and says so).
     pub fn is_ok(self) -> bool {
-        matches!(self, Status::Healthy | Status::Degraded)
+        matches!(
+            self,
+            Status::Healthy | Status::Degraded | Status::Recovering
+        )
     }
 }
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_is_listed_once_with_its_symbol_and_word() {
+        for (i, s) in Status::ALL.iter().enumerate() {
+            assert!(!Status::ALL[..i].contains(s), "{s} twice");
+            assert_eq!(s.label(), format!("{} {}", s.symbol(), s.as_str()));
+            let json = serde_json::to_string(s).unwrap();
+            assert_eq!(json, format!("\"{}\"", s.as_str()));
+        }
+        assert_eq!(Status::ALL.len(), 7);
+        assert!(Status::Recovering.is_routable() && Status::Recovering.is_ok());
+        assert!(!Status::Unhealthy.is_routable());
     }
 }

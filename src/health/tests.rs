@@ -8,18 +8,22 @@ use super::model::{backoff, RATE_LIMIT_BACKOFF_MAX};
 use super::*;
 use crate::api::FailureClass;
 
-fn t(secs: i64) -> DateTime<Utc> {
+pub(super) fn t(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_700_000_000 + secs, 0).single().unwrap()
 }
 
-fn ok_at(secs: i64) -> (Sample, Observation) {
+pub(super) fn ok_at(secs: i64) -> (Sample, Observation) {
     (
         Sample::ok(t(secs), Duration::from_millis(800)),
         Observation::default(),
     )
 }
 
-fn fail_at(secs: i64, class: FailureClass, status: Option<u16>) -> (Sample, Observation) {
+pub(super) fn fail_at(
+    secs: i64,
+    class: FailureClass,
+    status: Option<u16>,
+) -> (Sample, Observation) {
     (
         Sample::failed(t(secs), class, Duration::from_millis(100)),
         Observation {
@@ -30,13 +34,13 @@ fn fail_at(secs: i64, class: FailureClass, status: Option<u16>) -> (Sample, Obse
     )
 }
 
-fn book() -> HealthBook {
+pub(super) fn book() -> HealthBook {
     let mut b = HealthBook::new(HealthPolicy::default());
     b.add_model("m", "openai/gpt-4o");
     b
 }
 
-fn feed(b: &mut HealthBook, items: Vec<(Sample, Observation)>) -> Vec<HealthEvent> {
+pub(super) fn feed(b: &mut HealthBook, items: Vec<(Sample, Observation)>) -> Vec<HealthEvent> {
     items
         .into_iter()
         .flat_map(|(s, o)| {
@@ -154,10 +158,14 @@ fn recover_after_consecutive_successes_readmits() {
         "two of three"
     );
     let events = feed(&mut b, vec![ok_at(130)]);
-    assert_eq!(b.status("m", t(130)), Some(Status::Healthy), "re-admitted");
+    assert_eq!(
+        b.status("m", t(130)),
+        Some(Status::Recovering),
+        "re-admitted, not yet healthy"
+    );
     assert!(events.iter().any(|e| matches!(
         &e.kind,
-        HealthEventKind::State { from: Status::Unhealthy, to: Status::Healthy, reason } if reason.contains("re-admitted")
+        HealthEventKind::State { from: Status::Unhealthy, to: Status::Recovering, reason } if reason.contains("re-admitted")
     )));
     let snap = b.snapshot("m", t(130)).unwrap();
     assert_eq!(
@@ -414,13 +422,15 @@ fn rollup_by_prefix_and_serving_provider() {
         t(0),
     );
     let snaps = b.snapshots(t(1));
-    let by_prefix = rollup(&snaps, ProviderKey::IdPrefix, b.policy());
+    let by_prefix = rollup(&snaps, ProviderKey::IdPrefix);
     assert_eq!(by_prefix.len(), 2);
     assert_eq!(by_prefix[0].provider, "openai");
     assert_eq!((by_prefix[0].ok, by_prefix[0].counted), (1, 2));
-    assert_eq!(by_prefix[0].status, Status::Unhealthy);
+    // One model up and one down: partly down, and the words say so.
+    assert_eq!(by_prefix[0].status, Status::Degraded);
+    assert_eq!(by_prefix[0].models_words(), "1/2 ok · 1 down");
     assert_eq!(by_prefix[1].status, Status::Healthy);
-    let by_served = rollup(&snaps, ProviderKey::ServedBy, b.policy());
+    let by_served = rollup(&snaps, ProviderKey::ServedBy);
     // `b` failed before naming a provider, so only a and c are grouped.
     let names: Vec<_> = by_served.iter().map(|p| p.provider.as_str()).collect();
     assert_eq!(names, ["OpenAI", "Anthropic"]);

@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use crate::api::FailureClass;
 use crate::config::Config;
-use crate::health::{provider_of, LastFailure, ModelSnapshot, Percentiles, Status};
+use crate::health::{LastFailure, ModelSnapshot, Percentiles, Recovery, Status};
+use crate::route::Chain;
 
 use super::{ms, SCHEMA_VERSION};
 
@@ -28,17 +29,38 @@ pub struct ModelReport {
     pub id: String,
     /// The config's endpoint name.
     pub endpoint: Option<String>,
-    /// The part of the id before `/`.
+    /// The part of the id before `/` (the endpoint's name for an id without one).
     pub provider: String,
+    /// 1-based place in the saved chain; `None` when out of it.
+    pub chain_position: Option<usize>,
+    pub in_chain: bool,
     pub status: Status,
+    /// Why, in words: always present, for every verdict.
     pub reason: String,
     pub ratio: Option<f64>,
     pub samples: u32,
+    /// Set while the window still holds an outage the model came back from.
+    pub recovery: Option<RecoveryReport>,
     pub last_failure: Option<FailureReport>,
     pub latency_ms: Option<Spread>,
     pub ttft_ms: Option<Spread>,
     pub served_model: Option<String>,
     pub served_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecoveryReport {
+    /// The start of the success streak that re-admitted the model.
+    #[serde(serialize_with = "super::stamp::ser_secs")]
+    pub since: DateTime<Utc>,
+    /// Counted samples since then, and the successes among them.
+    pub ok: u32,
+    pub counted: u32,
+    /// Counted samples since re-admission that make it healthy again.
+    pub needed: u32,
+    /// When the last counted failure leaves the window.
+    #[serde(serialize_with = "super::stamp::ser_secs_opt")]
+    pub outage_leaves_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -58,7 +80,12 @@ pub struct Spread {
 }
 
 impl CheckReport {
-    pub fn new(config: &Config, snapshots: &[ModelSnapshot], now: DateTime<Utc>) -> CheckReport {
+    pub fn new(
+        config: &Config,
+        chain: &Chain,
+        snapshots: &[ModelSnapshot],
+        now: DateTime<Utc>,
+    ) -> CheckReport {
         CheckReport {
             schema_version: SCHEMA_VERSION,
             generated_at: now,
@@ -66,23 +93,26 @@ impl CheckReport {
             window_ms: ms(config.health.window),
             models: snapshots
                 .iter()
-                .map(|s| ModelReport::new(config, s))
+                .map(|s| ModelReport::new(config, chain, s))
                 .collect(),
         }
     }
 }
 
 impl ModelReport {
-    pub fn new(config: &Config, s: &ModelSnapshot) -> ModelReport {
+    pub fn new(config: &Config, chain: &Chain, s: &ModelSnapshot) -> ModelReport {
         ModelReport {
             name: s.name.clone(),
             id: s.id.clone(),
             endpoint: config.model(&s.name).map(|m| m.endpoint.clone()),
-            provider: provider_of(&s.id).to_string(),
+            provider: s.provider().to_string(),
+            chain_position: chain.position(&s.name),
+            in_chain: chain.contains(&s.name),
             status: s.status,
             reason: s.reason.clone(),
             ratio: s.ratio,
             samples: s.samples,
+            recovery: s.recovery.map(RecoveryReport::from),
             last_failure: s.last_failure.as_ref().map(FailureReport::from),
             latency_ms: s.latency.map(Spread::from),
             ttft_ms: s.ttft.map(Spread::from),
@@ -99,6 +129,18 @@ impl From<&LastFailure> for FailureReport {
             class: f.class,
             http_status: f.http_status,
             message: f.message.clone(),
+        }
+    }
+}
+
+impl From<Recovery> for RecoveryReport {
+    fn from(r: Recovery) -> RecoveryReport {
+        RecoveryReport {
+            since: r.since,
+            ok: r.ok,
+            counted: r.counted,
+            needed: r.needed,
+            outage_leaves_at: r.outage_leaves_at,
         }
     }
 }

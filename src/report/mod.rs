@@ -99,6 +99,16 @@ pub mod stamp {
         s.serialize_str(&secs(*at))
     }
 
+    pub(super) fn ser_secs_opt<S: Serializer>(
+        at: &Option<DateTime<Utc>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => s.serialize_str(&secs(*at)),
+            None => s.serialize_none(),
+        }
+    }
+
     pub(super) fn ser_millis<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&millis(*at))
     }

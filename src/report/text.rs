@@ -3,11 +3,13 @@
 //! them, so every table is aligned the same way and every field is set apart
 //! by the same gap.
 //!
-//! Widths count characters, as `format!` pads; a column is as wide as its
+//! Widths count terminal columns (wide CJK and emoji count two); a column is as wide as its
 //! widest cell, its header, or its minimum. The last column, when it is left
 //! aligned, is never padded (no trailing blanks).
 
 use std::io::{self, Write};
+
+use crate::fmt::{display_width, pad};
 
 /// Between two columns, and between the fields of a line.
 pub const GAP: &str = "  ";
@@ -99,10 +101,10 @@ impl Table {
                 self.lines
                     .iter()
                     .filter_map(|l| match l {
-                        Line::Row(cells) => cells.get(i).map(|s| s.chars().count()),
+                        Line::Row(cells) => cells.get(i).map(|s| display_width(s)),
                         Line::Note(_) => None,
                     })
-                    .chain([c.min, c.header.chars().count()])
+                    .chain([c.min, display_width(c.header)])
                     .max()
                     .unwrap_or(0)
             })
@@ -133,8 +135,8 @@ impl Table {
             }
             match column.align {
                 Align::Left if i == last => text.push_str(cell),
-                Align::Left => text.push_str(&format!("{cell:<width$}")),
-                Align::Right => text.push_str(&format!("{cell:>width$}")),
+                Align::Left => text.push_str(&pad(cell, *width, false)),
+                Align::Right => text.push_str(&pad(cell, *width, true)),
             }
         }
         writeln!(out, "{text}")

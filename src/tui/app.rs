@@ -295,17 +295,9 @@ impl App {
             .is_some_and(|p| p.state == PromptState::Running)
     }
 
-    /// Counts by status, for the header.
+    /// Counts by status, for the header, best first.
     pub fn counts(&self) -> Vec<(Status, usize)> {
-        let order = [
-            Status::Healthy,
-            Status::Degraded,
-            Status::Unhealthy,
-            Status::RateLimited,
-            Status::Misconfigured,
-            Status::Unknown,
-        ];
-        order
+        Status::ALL
             .iter()
             .map(|s| (*s, self.models.iter().filter(|m| m.status == *s).count()))
             .filter(|(_, n)| *n > 0)
@@ -447,8 +439,9 @@ fn severity(s: Status) -> u8 {
         Status::Unhealthy => 0,
         Status::Misconfigured => 1,
         Status::RateLimited => 2,
-        Status::Degraded => 3,
-        Status::Unknown => 4,
-        Status::Healthy => 5,
+        Status::Recovering => 3,
+        Status::Degraded => 4,
+        Status::Unknown => 5,
+        Status::Healthy => 6,
     }
 }

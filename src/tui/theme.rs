@@ -37,6 +37,8 @@ impl Theme {
             Status::Unknown => self.fg(Color::Gray),
             Status::Healthy => self.fg(Color::Green),
             Status::Degraded => self.fg(Color::Yellow),
+            // Routable again but not yet trusted: neither green nor red.
+            Status::Recovering => self.fg(Color::LightBlue),
             Status::Unhealthy => self.fg(Color::Red).add_modifier(Modifier::BOLD),
             Status::RateLimited => self.fg(Color::Magenta),
             Status::Misconfigured => self.fg(Color::LightRed).add_modifier(Modifier::BOLD),

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use chainwatch::api::FailureClass;
 use chainwatch::config::Config;
-use chainwatch::health::{Drift, LastFailure, ModelSnapshot, Percentiles, Status, TrendPoint};
+use chainwatch::health::{
+    Drift, LastFailure, ModelSnapshot, Percentiles, Recovery, Status, TrendPoint,
+};
 use chainwatch::route::Chain;
 use chainwatch::tui::app::Action;
 use chainwatch::tui::App;
@@ -43,12 +45,14 @@ pub fn snapshot(name: &str, id: &str, status: Status) -> ModelSnapshot {
     ModelSnapshot {
         name: name.to_string(),
         id: id.to_string(),
+        endpoint: "openrouter".to_string(),
         status,
         reason: "15/15 ok".to_string(),
         ratio: Some(1.0),
         ok: 15,
         counted: 15,
         samples: 15,
+        recovery: None,
         lifetime_ratio: Some(0.99),
         lifetime_ok: 297,
         lifetime_counted: 300,
@@ -166,6 +170,24 @@ pub fn models() -> Vec<ModelSnapshot> {
     lite.served_model = None;
 
     vec![claude, gpt, gemini, deepseek, flash, mini, lite]
+}
+
+/// The fixture models with gpt-4o re-admitted after its outage: recovering,
+/// 3 of the 6 samples it needs since 11:59:15, its window still at 60%.
+pub fn models_with_a_recovery() -> Vec<ModelSnapshot> {
+    let mut models = models();
+    if let Some(gpt) = models.iter_mut().find(|m| m.name == "gpt-4o") {
+        gpt.status = Status::Recovering;
+        gpt.reason = "re-admitted after an outage: 3/3 ok since, healthy at 6; 60.0% in the window (9/15 ok)".into();
+        gpt.recovery = Some(Recovery {
+            since: ago(45),
+            ok: 3,
+            counted: 3,
+            needed: 6,
+            outage_leaves_at: Some(now() + chrono::Duration::seconds(12 * 60)),
+        });
+    }
+    models
 }
 
 /// An app over the built-in config with the fixture models, sized w×h.

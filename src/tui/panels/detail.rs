@@ -10,7 +10,7 @@ use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragrap
 use ratatui::Frame;
 
 use crate::fmt::{describe_failure, fmt_ago, fmt_percent, fmt_secs};
-use crate::health::{provider_of, ModelSnapshot, TrendPoint};
+use crate::health::{ModelSnapshot, Status, TrendPoint};
 
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
@@ -46,15 +46,29 @@ fn label(text: &'static str, theme: Theme) -> Span<'static> {
 fn info(m: &ModelSnapshot, app: &App) -> Vec<Line<'static>> {
     let theme = app.theme;
     let now = app.now;
-    let mut lines = vec![
-        Line::from(vec![
-            Span::styled(m.name.clone(), theme.title()),
-            Span::raw(format!("  {}  ", m.id)),
-            Span::styled(
-                format!("{} {}", m.status.symbol(), m.status.as_str()),
-                theme.status(m.status),
+    let local = |at: chrono::DateTime<chrono::Utc>| at.with_timezone(&app.tz).format("%H:%M");
+    let mut headline = vec![
+        Span::styled(m.name.clone(), theme.title()),
+        Span::raw(format!("  {}  ", m.id)),
+        Span::styled(m.status.label(), theme.status(m.status)),
+    ];
+    // "↻ recovering 3/3 ok since 12:04 · 31.3% in window": the samples the
+    // verdict rests on, beside the window's figure that still holds the
+    // outage.
+    if let Some(r) = &m.recovery {
+        headline.push(Span::styled(
+            format!(
+                " {}/{} ok since {} · {} in window",
+                r.ok,
+                r.counted,
+                local(r.since),
+                fmt_percent(m.ratio)
             ),
-        ]),
+            theme.status(m.status),
+        ));
+    }
+    let mut lines = vec![
+        Line::from(headline),
         Line::from(vec![label("why", theme), Span::raw(m.reason.clone())]),
         Line::from(vec![
             label("chain", theme),
@@ -63,20 +77,45 @@ fn info(m: &ModelSnapshot, app: &App) -> Vec<Line<'static>> {
                 None => "not in the chain (space puts it in)".to_string(),
             }),
         ]),
-        Line::from(vec![
-            label("window", theme),
-            Span::raw(format!(
-                "{} ({}/{} ok, {} samples)   lifetime {} ({}/{})",
-                fmt_percent(m.ratio),
-                m.ok,
-                m.counted,
-                m.samples,
-                fmt_percent(m.lifetime_ratio),
-                m.lifetime_ok,
-                m.lifetime_counted
-            )),
-        ]),
     ];
+    if let Some(r) = &m.recovery {
+        let next = if m.status == Status::Recovering {
+            format!(
+                "healthy after {} ok since re-admission ({} to go); a failure makes it unhealthy again",
+                r.needed,
+                r.needed.saturating_sub(r.counted)
+            )
+        } else {
+            format!(
+                "healthy again: {} ok since re-admission ({} needed)",
+                r.counted, r.needed
+            )
+        };
+        let leaves = r
+            .outage_leaves_at
+            .map(|at| format!(" · the outage leaves the window at {}", local(at)))
+            .unwrap_or_default();
+        lines.push(Line::from(vec![
+            label("recovery", theme),
+            Span::styled(
+                format!("re-admitted {} · {next}{leaves}", local(r.since)),
+                theme.status(Status::Recovering),
+            ),
+        ]));
+    }
+    lines.extend([Line::from(vec![
+        label("window", theme),
+        Span::raw(format!(
+            "{} ({}/{} ok, {} samples)   lifetime {} ({}/{})",
+            fmt_percent(m.ratio),
+            m.ok,
+            m.counted,
+            m.samples,
+            fmt_percent(m.lifetime_ratio),
+            m.lifetime_ok,
+            m.lifetime_counted
+        )),
+    ])]);
     let mut speed = Vec::new();
     if let Some(l) = m.latency {
         speed.push(format!("p50 {}  p95 {}", fmt_secs(l.p50), fmt_secs(l.p95)));
@@ -107,7 +146,7 @@ fn info(m: &ModelSnapshot, app: &App) -> Vec<Line<'static>> {
     };
     lines.push(Line::from(vec![
         label("served", theme),
-        Span::raw(format!("{served}   (provider {})", provider_of(&m.id))),
+        Span::raw(format!("{served}   (provider {})", m.provider())),
     ]));
     if let Some(price) = app.prices.get(&m.name) {
         // Per million tokens, the unit people compare prices in.

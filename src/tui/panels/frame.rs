@@ -115,12 +115,7 @@ fn header_right(app: &App, compact: bool) -> Line<'static> {
         if i > 0 {
             spans.push(Span::raw(if compact { " " } else { " · " }));
         }
-        let word = match status {
-            crate::health::Status::Healthy => "ok",
-            crate::health::Status::Unhealthy => "down",
-            crate::health::Status::RateLimited => "limited",
-            other => other.as_str(),
-        };
+        let word = status.count_word();
         let text = if compact {
             format!("{}{n}", status.symbol())
         } else {

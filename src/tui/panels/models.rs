@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
 use crate::fmt::{describe_failure, fmt_ago, fmt_ratio, fmt_secs};
-use crate::health::{provider_of, ModelSnapshot, TrendPoint};
+use crate::health::{ModelSnapshot, Status, TrendPoint};
 
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
@@ -94,7 +94,7 @@ fn spec(col: Col, app: &App) -> Spec {
         ),
         Col::Provider => (
             "provider",
-            max_len(models.iter().map(|m| provider_of(&m.id))).clamp(8, 14),
+            max_len(models.iter().map(ModelSnapshot::provider)).clamp(8, 14),
             0,
         ),
         Col::Status => (
@@ -272,32 +272,64 @@ fn cell(col: Col, m: &ModelSnapshot, app: &App, width: u16, theme: Theme) -> Cel
             None => right("·".to_string()),
         },
         Col::Name => left(m.name.clone()),
-        Col::Provider => left(provider_of(&m.id).to_string()),
-        Col::Status => left(Span::styled(
-            format!("{} {}", m.status.symbol(), m.status.as_str()),
-            theme.status(m.status),
-        )),
-        Col::Ratio => right(fmt_ratio(m.ratio)),
+        Col::Provider => left(m.provider().to_string()),
+        Col::Status => left(Span::styled(m.status.label(), theme.status(m.status))),
+        Col::Ratio => right(ratio_text(m.ratio, m.recovery.is_some())),
         Col::Samples => right(m.counted.to_string()),
         Col::P50 => right(m.latency.map_or_else(dash, |l| fmt_secs(l.p50))),
         Col::P95 => right(m.latency.map_or_else(dash, |l| fmt_secs(l.p95))),
         Col::Ttft => right(m.ttft.map_or_else(dash, |t| fmt_secs(t.p50))),
         Col::Tps => right(m.tokens_per_s.map_or_else(dash, |t| format!("{t:.0}"))),
-        Col::LastFailure => match &m.last_failure {
-            Some(f) => left(Line::from(vec![
-                Span::styled(fmt_ago(f.at, app.now), theme.dim()),
-                Span::raw(" "),
-                Span::raw(describe_failure(
-                    f.class,
-                    f.http_status,
-                    Some(f.message.as_str()),
-                )),
-            ])),
-            None => left(Span::styled(dash(), theme.dim())),
-        },
+        Col::LastFailure => {
+            let mut spans = recovery_spans(m, app, theme);
+            match &m.last_failure {
+                Some(f) => spans.extend([
+                    Span::styled(fmt_ago(f.at, app.now), theme.dim()),
+                    Span::raw(" "),
+                    Span::raw(describe_failure(
+                        f.class,
+                        f.http_status,
+                        Some(f.message.as_str()),
+                    )),
+                ]),
+                None => spans.push(Span::styled(dash(), theme.dim())),
+            }
+            left(Line::from(spans))
+        }
         Col::Served => left(served_differs(m).unwrap_or_default().to_string()),
         Col::Trend => left(sparkline(&m.trend, usize::from(width), theme)),
     }
+}
+
+/// The window's ratio; marked "↻" when the verdict rests on the samples
+/// since a re-admission instead, because the window still holds an outage
+/// (so a low figure beside a routable status is explained, not a lie).
+pub fn ratio_text(ratio: Option<f64>, holds_outage: bool) -> String {
+    let figure = fmt_ratio(ratio);
+    if holds_outage && ratio.is_some() {
+        format!("↻{figure}")
+    } else {
+        figure
+    }
+}
+
+/// "3/6 ok since 12:04 · " before the last failure of a recovering model
+/// ("6 ok since 12:04 · " once it has recovered): the samples its verdict
+/// rests on.
+fn recovery_spans(m: &ModelSnapshot, app: &App, theme: Theme) -> Vec<Span<'static>> {
+    let Some(r) = m.recovery else {
+        return Vec::new();
+    };
+    let since = r.since.with_timezone(&app.tz).format("%H:%M");
+    let text = if m.status == Status::Recovering {
+        format!("{}/{} ok since {since}", r.ok, r.needed)
+    } else {
+        format!("{} ok since {since}", r.ok)
+    };
+    vec![
+        Span::styled(text, theme.status(Status::Recovering)),
+        Span::styled(" · ", theme.dim()),
+    ]
 }
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];

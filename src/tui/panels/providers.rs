@@ -1,5 +1,8 @@
-//! The provider view: the rollup by the model id's prefix (the article's rule)
-//! and by the serving provider that responses name.
+//! The provider view: one line per configured endpoint (so a dead endpoint
+//! is one line, not a red row per model), then the rollup by provider (the
+//! model id's prefix, the article's rule, else the endpoint's name) and by
+//! the serving provider that responses name. Every verdict here is made
+//! from the models' verdicts, and the "n/m ok" beside it counts the same.
 
 use crate::tui::view::{split_columns, split_rows};
 use ratatui::layout::{Constraint, Rect};
@@ -7,28 +10,40 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
 use ratatui::Frame;
 
-use crate::fmt::fmt_ratio;
-use crate::health::{rollup, HealthPolicy, ProviderKey, ProviderSnapshot};
+use crate::health::{by_endpoint, rollup, EndpointSummary, ProviderKey, ProviderSnapshot};
 
 use crate::tui::app::App;
+use crate::tui::panels::models::ratio_text;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if area.height == 0 {
         return;
     }
-    let policy = HealthPolicy::from(&app.config.health);
-    let by_id = rollup(&app.models, ProviderKey::IdPrefix, &policy);
-    let by_served = rollup(&app.models, ProviderKey::ServedBy, &policy);
-    // Side by side when wide, else one above the other.
-    let (a, b) = if area.width >= 140 {
+    let endpoints = by_endpoint(&app.models);
+    let area = endpoint_lines(frame, area, app, &endpoints);
+    if area.height == 0 {
+        return;
+    }
+    let by_id = rollup(&app.models, ProviderKey::IdPrefix);
+    let by_served = rollup(&app.models, ProviderKey::ServedBy);
+    // Side by side when very wide (each table needs ~100 columns to show
+    // its model names whole), else one above the other.
+    let (a, b) = if area.width >= 200 {
         split_columns(area, area.width / 2 - 1, 2)
     } else {
-        let top = (by_id.len() as u16 + 2)
+        // Its heading, header and rows, and a blank line.
+        let top = (by_id.len() as u16 + 3)
             .min(area.height / 2)
             .max(area.height.min(3));
         split_rows(area, top)
     };
-    table(frame, a, app, "by provider (model id prefix)", &by_id);
+    table(
+        frame,
+        a,
+        app,
+        "by provider (model id prefix, else endpoint)",
+        &by_id,
+    );
     table(
         frame,
         b,
@@ -36,6 +51,51 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         "by serving provider (as responses report it)",
         &by_served,
     );
+}
+
+/// "by endpoint" and one line per endpoint, at the top of `area`; returns
+/// what is left below them (a blank line apart).
+fn endpoint_lines(frame: &mut Frame, area: Rect, app: &App, list: &[EndpointSummary]) -> Rect {
+    if list.is_empty() {
+        return area;
+    }
+    let theme = app.theme;
+    // Leave the tables at least half the room.
+    let shown = list
+        .len()
+        .min(usize::from(area.height / 2).saturating_sub(1));
+    if shown == 0 {
+        return area;
+    }
+    let heading = Line::from(Span::styled("by endpoint", theme.title()));
+    frame.render_widget(heading, Rect { height: 1, ..area });
+    for (i, e) in list.iter().take(shown).enumerate() {
+        let y = area.y + 1 + i as u16;
+        let label = e.status.label();
+        let room = usize::from(area.width).saturating_sub(label.chars().count() + 2);
+        let mut words = e.to_string();
+        if words.chars().count() > room {
+            words = e.compact();
+        }
+        let line = Line::from(vec![
+            Span::styled(label, theme.status(e.status)),
+            Span::raw(format!("  {words}")),
+        ]);
+        frame.render_widget(
+            line,
+            Rect {
+                y,
+                height: 1,
+                ..area
+            },
+        );
+    }
+    let used = (shown as u16 + 2).min(area.height);
+    Rect {
+        y: area.y + used,
+        height: area.height - used,
+        ..area
+    }
 }
 
 fn table(frame: &mut Frame, area: Rect, app: &App, title: &str, list: &[ProviderSnapshot]) {
@@ -55,18 +115,16 @@ fn table(frame: &mut Frame, area: Rect, app: &App, title: &str, list: &[Provider
         frame.render_widget(none, body);
         return;
     }
+    let words: Vec<String> = list.iter().map(ProviderSnapshot::models_words).collect();
     let rows: Vec<Row> = list
         .iter()
-        .map(|p| {
+        .zip(&words)
+        .map(|(p, words)| {
             Row::new(vec![
                 Cell::from(p.provider.clone()),
-                Cell::from(Span::styled(
-                    format!("{} {}", p.status.symbol(), p.status.as_str()),
-                    theme.status(p.status),
-                )),
-                Cell::from(Line::from(fmt_ratio(p.ratio)).right_aligned()),
-                Cell::from(Line::from(format!("{}/{}", p.ok, p.counted)).right_aligned()),
-                Cell::from(format!("{}/{} ok", p.healthy_models, p.models.len())),
+                Cell::from(Span::styled(p.status.label(), theme.status(p.status))),
+                Cell::from(words.clone()),
+                Cell::from(Line::from(ratio_text(p.ratio, p.holds_outage)).right_aligned()),
                 Cell::from(p.models.join(", ")),
             ])
         })
@@ -74,19 +132,37 @@ fn table(frame: &mut Frame, area: Rect, app: &App, title: &str, list: &[Provider
     let header = Row::new(vec![
         Cell::from("provider"),
         Cell::from("status"),
-        Cell::from(Line::from("ok%").right_aligned()),
-        Cell::from(Line::from("ok/n").right_aligned()),
-        Cell::from("healthy"),
         Cell::from("models"),
+        Cell::from(Line::from("ok%").right_aligned()),
+        Cell::from(""),
     ])
     .style(theme.header_row());
+    let words_width = words
+        .iter()
+        .map(|w| w.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(8, 40) as u16;
+    let status_width = crate::health::Status::ALL
+        .iter()
+        .map(|s| s.label().chars().count())
+        .max()
+        .unwrap_or(15) as u16;
+    let provider_width = list
+        .iter()
+        .map(|p| p.provider.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(8, 20) as u16;
     let widths = [
-        Constraint::Length(14),
-        Constraint::Length(15),
-        Constraint::Length(5),
-        Constraint::Length(9),
-        Constraint::Length(8),
-        Constraint::Min(10),
+        Constraint::Length(provider_width),
+        Constraint::Length(status_width),
+        Constraint::Length(words_width),
+        Constraint::Length(6),
+        Constraint::Fill(1),
     ];
-    frame.render_widget(Table::new(rows, widths).header(header), body);
+    let table = Table::new(rows, widths)
+        .header(header)
+        .flex(ratatui::layout::Flex::Start);
+    frame.render_widget(table, body);
 }
