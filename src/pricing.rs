@@ -61,6 +61,7 @@ impl Price {
             prompt_tokens,
             completion_tokens: max_tokens,
             cost: None,
+            reasoning_tokens: None,
         })
     }
 }
@@ -431,6 +432,7 @@ mod tests {
             http_status: Some(200),
             latency: Duration::from_millis(100),
             ttft: None,
+            ttfc: None,
             tokens_per_s: None,
             served_model: None,
             served_by: None,
@@ -452,6 +454,7 @@ mod tests {
             prompt_tokens: 100,
             completion_tokens: 10,
             cost: None,
+            reasoning_tokens: None,
         };
         let by_tokens = attempt_cost(&attempt(Some(usage.clone())), Some(price));
         assert!((by_tokens - 0.00012).abs() < 1e-12, "{by_tokens}");
@@ -464,6 +467,7 @@ mod tests {
         assert_eq!(attempt_cost(&attempt(None), Some(price)), 0.0);
         let nan = Usage {
             cost: Some(f64::NAN),
+            reasoning_tokens: None,
             prompt_tokens: 1,
             completion_tokens: 0,
         };

@@ -179,6 +179,7 @@ impl Engine {
                 deadlines: Deadlines {
                     connect: settings.connect_timeout,
                     first_token: settings.ttft_timeout,
+                    stall: Some(settings.ttft_timeout),
                     total: settings.timeout,
                 },
                 settings,

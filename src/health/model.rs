@@ -125,9 +125,10 @@ impl ModelHealth {
                     self.rate_limited_until = None;
                 }
                 // A user's prompt rejected as a bad request (too long, moderated)
-                // says nothing about the model's configuration.
+                // or too small for a thinking model says nothing about the
+                // model's configuration.
                 let about_the_prompt =
-                    sample.kind == SampleKind::Prompt && class == FailureClass::BadRequest;
+                    sample.kind == SampleKind::Prompt && class.blames_the_request();
                 if !about_the_prompt {
                     self.misconfig = class
                         .is_misconfiguration()

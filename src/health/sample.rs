@@ -76,7 +76,10 @@ impl Observation {
             class: attempt.class(),
             kind: SampleKind::Probe,
             latency_ms: millis(attempt.latency),
-            ttft_ms: attempt.ttft.map(millis),
+            // The answer's first token: for a model that thinks aloud that is
+            // its first content token, not its first reasoning token (the
+            // hedge delay and the table's ttft mean when the answer starts).
+            ttft_ms: attempt.ttfc.or(attempt.ttft).map(millis),
             tokens_per_s: attempt.tokens_per_s.map(|t| t as f32),
         };
         let failure = attempt.failure.as_ref();

@@ -68,7 +68,7 @@ pub(super) fn render(w: &dyn Wire, o: &Outcome, stream: bool, every: Duration) -
         C::Truncated => truncated(w, o, f, stream, every),
         C::Malformed => malformed(w, o, f, stream, every),
         // The decision already emptied or replaced the text.
-        C::Empty | C::WrongAnswer => answer(w, o, stream, every),
+        C::Empty | C::WrongAnswer | C::Budget => answer(w, o, stream, every),
     }
 }
 

@@ -385,5 +385,6 @@ fn defaults(kind: FaultKind) -> (u16, Variant) {
         C::Credits => (402, Variant::Plain),
         C::NotFound => (404, Variant::Plain),
         C::BadRequest => (400, Variant::Plain),
+        C::Budget => (200, Variant::Plain),
     }
 }
