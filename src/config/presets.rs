@@ -74,7 +74,10 @@ impl Config {
             .collect();
         let probe = ProbeSettings {
             interval: Duration::from_secs(5),
-            ttft_timeout: Duration::from_secs(8),
+            // The demo's thinking model answers after this, reasoning from
+            // the first half second: the deadline it meets is the first
+            // token's, not the first content token's.
+            ttft_timeout: Duration::from_secs(4),
             timeout: Duration::from_secs(15),
             ..ProbeSettings::default()
         };
@@ -82,8 +85,9 @@ impl Config {
             chain: models.iter().map(|m| m.name.clone()).collect(),
             health: HealthSettings {
                 window: Duration::from_secs(5 * 60),
-                // The simulator's slow model should show as degraded, not down.
-                slow: Some(Duration::from_secs(3)),
+                // The simulator's slow model should show as degraded, not
+                // down; the thinking model (about 5 s) is not slow.
+                slow: Some(Duration::from_secs(8)),
                 ..HealthSettings::default()
             },
             route: RouteSettings::from_probe(&probe),

@@ -398,7 +398,7 @@ fn demo_uses_the_simulator() {
     let secs = Duration::from_secs;
     assert_eq!(
         (c.probe.interval, c.probe.ttft_timeout, c.probe.timeout),
-        (secs(5), secs(8), secs(15))
+        (secs(5), secs(4), secs(15))
     );
     assert_eq!((c.health.window, c.route.timeout), (secs(300), secs(15)));
 }
