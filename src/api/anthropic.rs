@@ -159,7 +159,9 @@ fn block_thinking(block: &Value, piece: &mut Piece) {
     match block.get("type").and_then(Value::as_str) {
         Some("thinking") => {
             piece.thinking = true;
-            piece.reasoning.push_str(&text(block.get("thinking")).unwrap_or_default());
+            piece
+                .reasoning
+                .push_str(&text(block.get("thinking")).unwrap_or_default());
         }
         Some("redacted_thinking") => piece.thinking = true,
         _ => {}

@@ -365,11 +365,15 @@ mod tests {
     fn reasoning_in_every_shape() {
         // OpenRouter: `reasoning` and the same text again in `reasoning_details`.
         let c = parse_chunk(r#"{"choices":[{"delta":{"role":"assistant","content":"","reasoning":"Let me think","reasoning_details":[{"type":"reasoning.text","text":"Let me think","index":0}]}}]}"#).unwrap();
-        assert_eq!((c.text.as_str(), c.reasoning.as_str()), ("", "Let me think"));
+        assert_eq!(
+            (c.text.as_str(), c.reasoning.as_str()),
+            ("", "Let me think")
+        );
         assert!(c.thinking && c.has_token());
         // DeepSeek, vLLM: `reasoning_content`, content null.
-        let c = parse_chunk(r#"{"choices":[{"delta":{"content":null,"reasoning_content":"hmm"}}]}"#)
-            .unwrap();
+        let c =
+            parse_chunk(r#"{"choices":[{"delta":{"content":null,"reasoning_content":"hmm"}}]}"#)
+                .unwrap();
         assert_eq!((c.text.as_str(), c.reasoning.as_str()), ("", "hmm"));
         // `reasoning_details` alone: a summary, and an encrypted part with no text.
         let c = parse_chunk(r#"{"choices":[{"delta":{"reasoning_details":[{"type":"reasoning.summary","summary":"plan"},{"type":"reasoning.encrypted","data":"xyz"}]}}]}"#).unwrap();
@@ -388,7 +392,10 @@ mod tests {
             "usage": {"prompt_tokens": 12, "completion_tokens": 140, "completion_tokens_details": {"reasoning_tokens": 139}}
         }))
         .unwrap();
-        assert_eq!((p.text.as_str(), p.reasoning.as_str()), ("pong", "The user wants pong."));
+        assert_eq!(
+            (p.text.as_str(), p.reasoning.as_str()),
+            ("pong", "The user wants pong.")
+        );
         assert_eq!(p.usage.reasoning_tokens, Some(139));
         assert_eq!(p.usage.completion_tokens, Some(140));
         assert_eq!(p.usage.to_usage().unwrap().reasoning_tokens, Some(139));

@@ -160,7 +160,10 @@ mod tests {
             "HTTPS://API.OPENAI.COM:443/v1",
         ] {
             assert!(is_openai_direct(url), "{url}");
-            assert_eq!(TokenParam::for_endpoint(url), TokenParam::MaxCompletionTokens);
+            assert_eq!(
+                TokenParam::for_endpoint(url),
+                TokenParam::MaxCompletionTokens
+            );
         }
         for url in [
             "https://openrouter.ai/api/v1",

@@ -20,12 +20,16 @@ use super::*;
 const MS: fn(u64) -> Duration = Duration::from_millis;
 
 fn reasoning(text: &str) -> String {
-    data(json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": "", "reasoning": text}}]}))
+    data(
+        json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": "", "reasoning": text}}]}),
+    )
 }
 
 fn usage(completion: u64, reasoning: u64) -> String {
-    data(json!({"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": completion,
-        "completion_tokens_details": {"reasoning_tokens": reasoning}}}))
+    data(
+        json!({"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": completion,
+        "completion_tokens_details": {"reasoning_tokens": reasoning}}}),
+    )
 }
 
 /// Reasoning every `gap` for `n` steps, then "pong".
@@ -165,15 +169,15 @@ async fn reasoning_that_eats_the_limit_is_budget() {
     // Without reasoning tokens reported, the message still says where they went.
     let o = openai(
         deadlines(2000, 5000),
-        vec![
-            sse_head(),
-            w(finish("length")),
-            w("data: [DONE]\n\n"),
-        ],
+        vec![sse_head(), w(finish("length")), w("data: [DONE]\n\n")],
     )
     .await;
     assert_eq!(class(&o), Some(FailureClass::Budget));
-    assert!(message(&o).ends_with("(none of it visible)"), "{}", message(&o));
+    assert!(
+        message(&o).ends_with("(none of it visible)"),
+        "{}",
+        message(&o)
+    );
 }
 
 fn event(name: &str, v: serde_json::Value) -> String {
@@ -183,8 +187,14 @@ fn event(name: &str, v: serde_json::Value) -> String {
 fn anthropic_thinking(then: Vec<Step>) -> Vec<Step> {
     let mut steps = vec![
         sse_head(),
-        w(event("message_start", json!({"type": "message_start", "message": {"model": "claude-x", "usage": {"input_tokens": 9, "output_tokens": 1}}}))),
-        w(event("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}}))),
+        w(event(
+            "message_start",
+            json!({"type": "message_start", "message": {"model": "claude-x", "usage": {"input_tokens": 9, "output_tokens": 1}}}),
+        )),
+        w(event(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}}),
+        )),
     ];
     for i in 0..4 {
         steps.push(Step::Sleep(MS(100)));
@@ -292,7 +302,10 @@ fn limit_fields(body: &str) -> (bool, bool) {
 
 #[tokio::test]
 async fn a_refused_max_tokens_is_sent_again_as_max_completion_tokens_and_remembered() {
-    let headers = [("Content-Type", "application/json"), ("Connection", "close")];
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Connection", "close"),
+    ];
     let (base, server) = serve_each(vec![
         vec![response("400 Bad Request", &headers, REFUSED)],
         vec![response("200 OK", &headers, PONG)],
@@ -323,7 +336,10 @@ async fn a_refused_max_tokens_is_sent_again_as_max_completion_tokens_and_remembe
 
 #[tokio::test]
 async fn the_retry_happens_once() {
-    let headers = [("Content-Type", "application/json"), ("Connection", "close")];
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Connection", "close"),
+    ];
     let refuses_both = r#"{"error":{"message":"Unsupported parameter: 'max_completion_tokens' is not supported with this model.","param":"max_completion_tokens","code":"unsupported_parameter"}}"#;
     let (base, server) = serve_each(vec![
         vec![response("400 Bad Request", &headers, REFUSED)],
@@ -347,14 +363,15 @@ async fn the_retry_happens_once() {
 
 #[tokio::test]
 async fn other_bad_requests_are_not_retried() {
-    let headers = [("Content-Type", "application/json"), ("Connection", "close")];
-    let (base, server) = serve_each(vec![
-        vec![response(
-            "400 Bad Request",
-            &headers,
-            r#"{"error":{"code":400,"message":"context length exceeded"}}"#,
-        )],
-    ])
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Connection", "close"),
+    ];
+    let (base, server) = serve_each(vec![vec![response(
+        "400 Bad Request",
+        &headers,
+        r#"{"error":{"code":400,"message":"context length exceeded"}}"#,
+    )]])
     .await;
     let client = Client::new(MS(2000));
     let a = client

@@ -114,5 +114,7 @@ fn plain_model(name: &str, id: &str, endpoint: &str, tier: Option<Tier>) -> Mode
         tier,
         probe: ProbeOverrides::default(),
         extra: serde_json::Map::new(),
+        // Known from `/models` (gemini-2.5-pro lists `reasoning`).
+        reasoning: None,
     }
 }

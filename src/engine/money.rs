@@ -24,7 +24,6 @@ pub(super) struct Money {
     pub(super) ledger: Ledger,
     pub(super) pace: Option<Pace>,
     pub(super) key: Option<KeyInfo>,
-    pub(super) fetched: bool,
 }
 
 impl Engine {
@@ -109,10 +108,19 @@ impl Engine {
         }
     }
 
+    /// The first fetch of prices (and of which models think), once: every
+    /// caller waits for the same one.
+    pub(super) async fn first_prices(&self, now: DateTime<Utc>) {
+        self.inner
+            .first_prices
+            .get_or_init(|| self.refresh_prices(now))
+            .await;
+    }
+
     /// Fetches prices from every OpenAI-dialect endpoint, and `/key` where a
-    /// key is set; marks free models so their probes respect the free limits.
+    /// key is set; marks free models so their probes respect the free limits
+    /// and thinking models so their probes leave room for reasoning.
     pub async fn refresh_prices(&self, now: DateTime<Utc>) {
-        lock(&self.inner.money).fetched = true;
         let Some(http) = &self.inner.http else {
             return;
         };
@@ -168,6 +176,12 @@ impl Engine {
                     per_day: info.free_per_day(),
                     ..FreeLimits::default()
                 });
+            }
+        }
+        {
+            let mut thinkers = lock(&self.inner.thinkers);
+            for m in &self.inner.config.models {
+                thinkers.set_listed(&m.name, table.thinks(&m.id));
             }
         }
         {

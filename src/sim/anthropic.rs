@@ -288,7 +288,10 @@ fn text_index(o: &Outcome) -> Option<u32> {
 
 /// A thinking block's signature (opaque to clients).
 fn signature(o: &Outcome) -> String {
-    format!("EqQBCgYIAhgCEkD{}", o.gen_id.rsplit('-').next().unwrap_or("sim"))
+    format!(
+        "EqQBCgYIAhgCEkD{}",
+        o.gen_id.rsplit('-').next().unwrap_or("sim")
+    )
 }
 
 /// Anthropic's words for OpenAI's finish reasons.

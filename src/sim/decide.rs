@@ -92,7 +92,9 @@ impl Shared {
         } else {
             Duration::ZERO
         };
-        let field = model.thinking.map_or(ReasoningField::Reasoning, |t| t.field);
+        let field = model
+            .thinking
+            .map_or(ReasoningField::Reasoning, |t| t.field);
         // With a total latency the last token lands at `total`: the first
         // after `ttft` (its share of the total when no ttft is given), the
         // rest evenly spread.

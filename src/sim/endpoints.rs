@@ -181,7 +181,10 @@ mod tests {
     #[test]
     fn uptime_follows_the_faults_over_the_span() {
         let mut m = ModelScenario::healthy("m", "sim/m");
-        assert_eq!(uptime_at(&m, Duration::from_secs(600), Duration::from_secs(300)), 100.0);
+        assert_eq!(
+            uptime_at(&m, Duration::from_secs(600), Duration::from_secs(300)),
+            100.0
+        );
         // Down for ever from 10 minutes in.
         let mut outage = Fault::always(FaultKind::Class(FailureClass::ServerError));
         outage.window = Some(crate::sim::scenario::Window {

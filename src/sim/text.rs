@@ -99,7 +99,10 @@ pub(crate) fn reasoning(tokens: u64, think: Duration) -> Vec<String> {
     let n = usize::try_from(by_time.min(u128::from(tokens)).min(200)).unwrap_or(1);
     (0..n)
         .map(|i| {
-            let s = THOUGHTS.get(i % THOUGHTS.len()).copied().unwrap_or_default();
+            let s = THOUGHTS
+                .get(i % THOUGHTS.len())
+                .copied()
+                .unwrap_or_default();
             if i == 0 {
                 s.to_string()
             } else {

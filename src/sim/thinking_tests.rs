@@ -116,7 +116,7 @@ async fn a_thinking_model_streams_reasoning_before_its_answer() {
         .position(|c| delta(c, "content").is_some_and(|t| !t.is_empty()))
         .expect("some content");
     let reasoning: Vec<&str> = cs.iter().filter_map(|c| delta(c, "reasoning")).collect();
-    assert!(reasoning.len() >= 1, "{cs:#?}");
+    assert!(!reasoning.is_empty(), "{cs:#?}");
     assert!(
         cs.iter()
             .take(first_content)
@@ -145,9 +145,10 @@ async fn reasoning_eats_a_small_limit() {
             assert!(cs
                 .iter()
                 .all(|c| delta(c, "content").is_none_or(str::is_empty)));
-            let finish = cs
-                .iter()
-                .find_map(|c| c.pointer("/choices/0/finish_reason").and_then(Value::as_str));
+            let finish = cs.iter().find_map(|c| {
+                c.pointer("/choices/0/finish_reason")
+                    .and_then(Value::as_str)
+            });
             assert_eq!(finish, Some("length"));
             let usage = &cs.last().unwrap()["usage"];
             assert_eq!(usage["completion_tokens_details"]["reasoning_tokens"], 16);
@@ -166,15 +167,29 @@ async fn reasoning_eats_a_small_limit() {
         false,
         json!({"max_tokens": 100, "reasoning": {"effort": "low"}}),
     );
-    let v: Value = post(&sim, "/chat/completions", body).await.json().await.unwrap();
-    assert_eq!(v["usage"]["completion_tokens_details"]["reasoning_tokens"], 100);
+    let v: Value = post(&sim, "/chat/completions", body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        v["usage"]["completion_tokens_details"]["reasoning_tokens"],
+        100
+    );
     let body = chat(
         "sim/pro",
         false,
         json!({"max_tokens": 400, "reasoning": {"effort": "low"}}),
     );
-    let v: Value = post(&sim, "/chat/completions", body).await.json().await.unwrap();
-    assert_eq!(v["usage"]["completion_tokens_details"]["reasoning_tokens"], 128);
+    let v: Value = post(&sim, "/chat/completions", body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        v["usage"]["completion_tokens_details"]["reasoning_tokens"],
+        128
+    );
     assert_eq!(v["choices"][0]["message"]["content"], "pong");
     sim.shutdown().await;
 }
@@ -206,7 +221,10 @@ async fn reasoning_content_and_hidden_reasoning() {
     .unwrap();
     assert_eq!(v["choices"][0]["message"]["content"], "pong");
     assert!(v["choices"][0]["message"]["reasoning"].is_null());
-    assert_eq!(v["usage"]["completion_tokens_details"]["reasoning_tokens"], 60);
+    assert_eq!(
+        v["usage"]["completion_tokens_details"]["reasoning_tokens"],
+        60
+    );
     sim.shutdown().await;
 }
 
@@ -247,7 +265,11 @@ async fn anthropic_thinking_blocks() {
     let firsts: Vec<&str> = names.iter().copied().take(3).collect();
     assert_eq!(
         firsts,
-        ["message_start", "content_block_start", "content_block_delta"]
+        [
+            "message_start",
+            "content_block_start",
+            "content_block_delta"
+        ]
     );
     assert!(text.contains(r#""content_block":{"type":"thinking","thinking":""}"#));
     assert!(text.contains(r#""type":"thinking_delta""#));
@@ -348,8 +370,7 @@ async fn retry_after_as_an_http_date() {
 }
 
 async fn endpoints(sim: &SimServer, id: &str, key: bool) -> (u16, Value) {
-    let mut req =
-        reqwest::Client::new().get(format!("{}/models/{id}/endpoints", sim.base_url()));
+    let mut req = reqwest::Client::new().get(format!("{}/models/{id}/endpoints", sim.base_url()));
     if key {
         req = req.bearer_auth("sk-or-v1-test");
     }
@@ -380,7 +401,10 @@ async fn endpoints_report_free_uptime_per_provider() {
     // Pinned figures, latency from the scenario, and none without a key.
     let (_, v) = endpoints(&sim, "sim/pinned", true).await;
     let e = &v["data"]["endpoints"][0];
-    assert_eq!((e["uptime_last_5m"].clone(), e["status"].clone()), (json!(42.5), json!(-2)));
+    assert_eq!(
+        (e["uptime_last_5m"].clone(), e["status"].clone()),
+        (json!(42.5), json!(-2))
+    );
     assert_eq!(e["latency_last_30m"]["p50"], 400);
     assert_eq!(e["throughput_last_30m"]["p50"], 50.0);
     let (_, v) = endpoints(&sim, "sim/pinned", false).await;
@@ -403,22 +427,39 @@ async fn endpoints_report_free_uptime_per_provider() {
             .map(|m| m["supported_parameters"].clone())
             .unwrap()
     };
-    assert!(params("sim/pro").as_array().unwrap().contains(&json!("reasoning")));
-    assert!(!params("sim/parts").as_array().unwrap().contains(&json!("reasoning")));
+    assert!(params("sim/pro")
+        .as_array()
+        .unwrap()
+        .contains(&json!("reasoning")));
+    assert!(!params("sim/parts")
+        .as_array()
+        .unwrap()
+        .contains(&json!("reasoning")));
     sim.shutdown().await;
 }
 
 #[test]
 fn thinking_needs_sense() {
     let bad = [
-        ("thinking = { tokens = 10, min_tokens = 20 }", "min_tokens (20) is above"),
-        ("thinking = { field = \"thoughts\" }", "unknown thinking.field"),
+        (
+            "thinking = { tokens = 10, min_tokens = 20 }",
+            "min_tokens (20) is above",
+        ),
+        (
+            "thinking = { field = \"thoughts\" }",
+            "unknown thinking.field",
+        ),
         ("uptime = { last_5m = 140.0 }", "between 0 and 100"),
     ];
     for (line, want) in bad {
         let text = format!("[[model]]\nid = \"a/b\"\n{line}\n");
-        let err = Scenario::parse(&text, Path::new("t.toml")).unwrap_err().to_string();
+        let err = Scenario::parse(&text, Path::new("t.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(want), "{line}: {err}");
-        assert!(err.starts_with("t.toml:1:1") || err.starts_with("t.toml:"), "{err}");
+        assert!(
+            err.starts_with("t.toml:1:1") || err.starts_with("t.toml:"),
+            "{err}"
+        );
     }
 }
