@@ -298,3 +298,43 @@ id = "sim/fast"
     assert!(ttft >= Duration::from_millis(1900), "{ttft:?}");
     sim.shutdown().await;
 }
+
+/// What the detail view shows comes from the engine's snapshot: the last
+/// reply's first token, first content and reasoning tokens; and the probe a
+/// thinking model gets is known from `/models`, with room for reasoning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_knows_who_thinks_and_how_the_last_reply_came() {
+    use chainwatch::engine::{RAISED_ROOM, REASONING_ROOM};
+    use chainwatch::wiring;
+
+    let scenario = Scenario::parse(SCENARIO, Path::new("thinking.toml")).unwrap();
+    let sim = SimServer::start(scenario, "127.0.0.1:0".parse().unwrap(), 3)
+        .await
+        .unwrap();
+    let mut config = sim.config();
+    config.probe.ttft_timeout = Duration::from_millis(700);
+    config.probe.timeout = Duration::from_secs(5);
+    let engine = wiring::engine(config, None);
+    let a = engine.probe("slow-thinker").await.expect("probed");
+    assert!(a.is_ok(), "{:?}", a.failure);
+    assert!(engine.thinks("slow-thinker"), "known from /models");
+    assert_eq!(
+        engine.probe_max_tokens("slow-thinker"),
+        Some(16 + REASONING_ROOM)
+    );
+    let t = engine
+        .snapshot("slow-thinker", chrono::Utc::now())
+        .and_then(|s| s.last_timing)
+        .expect("timing of the last reply");
+    let (first, content) = (t.first_token.unwrap(), t.first_content.unwrap());
+    assert!(first < Duration::from_millis(700), "{t:?}");
+    assert!(content >= Duration::from_millis(1400), "{t:?}");
+    // Asked for a low effort, it thought a quarter of its 200 tokens.
+    assert_eq!(t.reasoning_tokens, Some(50));
+    assert_eq!(t.completion_tokens, Some(51));
+    // The raise is remembered: the next probe of `hungry` is sent raised.
+    engine.probe("hungry").await.expect("probed");
+    assert_eq!(engine.probe_max_tokens("hungry"), Some(16 + RAISED_ROOM));
+    assert!(!engine.thinks("fast-or-not-configured"));
+    sim.shutdown().await;
+}

@@ -37,5 +37,5 @@ pub use event::{HealthEvent, HealthEventKind};
 pub use model::{ModelHealth, RING_CAP, TREND_LEN};
 pub use provider::{provider_of, rollup, ProviderKey, ProviderSnapshot};
 pub use sample::{Observation, Sample, SampleKind};
-pub use snapshot::{Drift, LastFailure, ModelSnapshot, Percentiles, TrendPoint};
+pub use snapshot::{Drift, LastFailure, ModelSnapshot, Percentiles, ReplyTiming, TrendPoint};
 pub use status::{HealthPolicy, Status};

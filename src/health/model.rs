@@ -14,8 +14,8 @@ use crate::fmt::{describe_failure, fmt_secs};
 
 use super::window::{percentiles_sorted, ratio, sorted_rank, WindowStats};
 use super::{
-    Drift, HealthPolicy, LastFailure, ModelSnapshot, Observation, Sample, SampleKind, Status,
-    TrendPoint,
+    Drift, HealthPolicy, LastFailure, ModelSnapshot, Observation, ReplyTiming, Sample, SampleKind,
+    Status, TrendPoint,
 };
 
 /// Samples kept per model at most, whatever the window: a hard memory bound.
@@ -63,6 +63,8 @@ pub struct ModelHealth {
     served_history: VecDeque<Drift>,
     #[serde(skip)]
     last_reply: Option<String>,
+    #[serde(skip)]
+    last_timing: Option<ReplyTiming>,
     /// Running figures over the ring, kept in step with every push and pop
     /// so a snapshot costs O(1) instead of a pass and three selections.
     /// Rebuilt after a restore; when out of step, computed afresh.
@@ -105,6 +107,7 @@ impl ModelHealth {
                 self.consecutive_ok += 1;
                 drifts.extend(self.note_served(at, &obs));
                 self.last_reply = obs.reply.clone();
+                self.last_timing = Some(obs.timing);
             }
             Some(class) => {
                 self.last_failure = Some(LastFailure {
@@ -455,6 +458,7 @@ impl ModelHealth {
             failures_by_class,
             trend,
             last_reply: self.last_reply.clone(),
+            last_timing: self.last_timing,
         }
     }
 }

@@ -182,9 +182,11 @@ impl<'de> Deserialize<'de> for Thinking {
             None | Some("reasoning") => ReasoningField::Reasoning,
             Some("reasoning_content") => ReasoningField::ReasoningContent,
             Some("hidden") => ReasoningField::Hidden,
-            Some(other) => return Err(D::Error::custom(format!(
+            Some(other) => {
+                return Err(D::Error::custom(format!(
                 "unknown thinking.field `{other}`; expected reasoning, reasoning_content or hidden"
-            ))),
+            )))
+            }
         };
         let second = Duration::from_secs(1);
         Ok(Thinking {
