@@ -338,3 +338,30 @@ async fn the_engine_knows_who_thinks_and_how_the_last_reply_came() {
     assert!(!engine.thinks("fast-or-not-configured"));
     sim.shutdown().await;
 }
+
+/// The demo's gemini-pro thinks for seconds, past the demo's first-token
+/// deadline for content alone, and is healthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demos_thinking_model_is_healthy() {
+    let sim = SimServer::start(Scenario::demo(), "127.0.0.1:0".parse().unwrap(), 7)
+        .await
+        .unwrap();
+    let demo = sim.config();
+    let deadline = demo.probe.ttft_timeout;
+    let mut config = demo.clone();
+    config.models.retain(|m| m.name == "gemini-pro");
+    config.chain = vec!["gemini-pro".into()];
+    config.tiers = Default::default();
+    let mut out = Vec::new();
+    let args = CheckArgs {
+        json: true,
+        rounds: 1,
+    };
+    check::run(args, config, None, &mut out).await.unwrap();
+    let report: Value = serde_json::from_slice(&out).unwrap();
+    let m = model(&report, "gemini-pro");
+    assert_eq!(m["status"], "healthy", "{m:#}");
+    let content_at = Duration::from_millis(m["ttft_ms"]["p50"].as_u64().unwrap());
+    assert!(content_at > deadline, "{content_at:?} vs {deadline:?}");
+    sim.shutdown().await;
+}

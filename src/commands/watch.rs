@@ -175,6 +175,8 @@ pub fn json_line(event: &EngineEvent, verbose: bool) -> Option<Value> {
                 "reason": failure.map(|f| describe_failure(f.class, attempt.http_status, Some(&f.message))),
                 "latency_ms": attempt.latency.as_millis() as u64,
                 "ttft_ms": attempt.ttft.map(|d| d.as_millis() as u64),
+                "ttfc_ms": attempt.ttfc.map(|d| d.as_millis() as u64),
+                "reasoning_tokens": attempt.usage.as_ref().and_then(|u| u.reasoning_tokens),
                 "served_model": attempt.served_model,
                 "served_by": attempt.served_by,
                 "cost": attempt.usage.as_ref().and_then(|u| u.cost),

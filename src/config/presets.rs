@@ -38,7 +38,13 @@ impl Config {
             ),
         ]
         .into_iter()
-        .map(|(name, id, tier)| plain_model(name, id, "openrouter", tier))
+        .map(|(name, id, tier)| {
+            let mut m = plain_model(name, id, "openrouter", tier);
+            // gemini-2.5-pro cannot stop thinking: probed as a thinking
+            // model from the first probe, /models or not.
+            m.reasoning = id.contains("gemini-2.5-pro").then_some(true);
+            m
+        })
         .collect();
         let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let probe = ProbeSettings::default();
@@ -114,7 +120,7 @@ fn plain_model(name: &str, id: &str, endpoint: &str, tier: Option<Tier>) -> Mode
         tier,
         probe: ProbeOverrides::default(),
         extra: serde_json::Map::new(),
-        // Known from `/models` (gemini-2.5-pro lists `reasoning`).
+        // Known from `/models` (thinking models list `reasoning`).
         reasoning: None,
     }
 }

@@ -68,6 +68,15 @@ impl Engine {
                 .map(|m| schedule.is_free(&m.name))
                 .collect()
         };
+        // Before the money is locked: one lock at a time. A thinking model's
+        // probe may spend its reasoning room too.
+        let max_tokens: Vec<Option<u32>> = self
+            .inner
+            .config
+            .models
+            .iter()
+            .map(|m| self.probe_max_tokens(&m.name))
+            .collect();
         let (pace, old, spent) = {
             let mut money = lock(&self.inner.money);
             let costs: Vec<ProbeCost> = self
@@ -75,14 +84,16 @@ impl Engine {
                 .config
                 .models
                 .iter()
-                .zip(&free)
-                .filter(|(_, free)| !**free)
-                .filter_map(|(m, _)| {
+                .zip(free.iter().zip(&max_tokens))
+                .filter(|(_, (free, _))| !**free)
+                .filter_map(|(m, (_, max_tokens))| {
                     let plan = self.inner.plans.get(&m.name)?;
+                    let max_tokens = max_tokens.unwrap_or(plan.settings.max_tokens);
                     let per_probe = money.ledger.average_probe_cost(&m.name).or_else(|| {
-                        money.prices.get(&m.id).map(|p| {
-                            p.estimate(PROBE_PROMPT_TOKENS, u64::from(plan.settings.max_tokens))
-                        })
+                        money
+                            .prices
+                            .get(&m.id)
+                            .map(|p| p.estimate(PROBE_PROMPT_TOKENS, u64::from(max_tokens)))
                     })?;
                     Some(ProbeCost {
                         per_probe,

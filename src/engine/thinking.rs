@@ -458,6 +458,25 @@ mod tests {
     }
 
     #[test]
+    fn the_builtin_chain_probes_gemini_pro_right_from_the_start() {
+        let c = crate::config::Config::builtin();
+        let shape_of = |name: &str| {
+            let m = c.model(name).unwrap();
+            // Before /models answered: nothing listed.
+            shape(m, c.endpoint_of(m), false, false)
+        };
+        let pro = shape_of("gemini-pro");
+        assert_eq!(ask(&pro), json!({"reasoning": {"max_tokens": 128}}));
+        assert_eq!(pro.room, REASONING_ROOM);
+        for plain in ["claude-sonnet", "gpt-4o", "deepseek"] {
+            assert_eq!(shape_of(plain), Shape::default(), "{plain}");
+        }
+        // Claude is listed by OpenRouter's /models, and still asked nothing.
+        let claude = c.model("claude-sonnet").unwrap();
+        assert!(!shape(claude, c.endpoint_of(claude), true, false).thinks);
+    }
+
+    #[test]
     fn the_fix_names_the_lever() {
         let m = model("google/gemini-2.5-pro", None, json!({}));
         let fix = budget_fix(&m, &endpoint(OR, Dialect::Openai), 1040);
