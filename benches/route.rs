@@ -266,6 +266,7 @@ async fn failover() {
         let deadlines = Deadlines {
             connect: Duration::from_secs(5),
             first_token: ARTICLE_TIMEOUT,
+            stall: None,
             total: ARTICLE_TIMEOUT,
         };
         for id in ["bench/hang", "bench/fallback"] {

@@ -8,7 +8,7 @@
 //! days; [`budget_pace`] turns `probe.daily_budget` into a stretch of the
 //! probe intervals so the day ends within budget.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -61,6 +61,7 @@ impl Price {
             prompt_tokens,
             completion_tokens: max_tokens,
             cost: None,
+            reasoning_tokens: None,
         })
     }
 }
@@ -80,10 +81,12 @@ pub fn is_openrouter(base_url: &str) -> bool {
     host == "openrouter.ai" || host.ends_with(".openrouter.ai")
 }
 
-/// Prices by model id.
+/// Prices by model id, and which models think: the same `/models` entries
+/// list `reasoning` among their `supported_parameters` for those.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PriceTable {
     prices: HashMap<String, Price>,
+    thinking: HashSet<String>,
 }
 
 impl PriceTable {
@@ -102,10 +105,18 @@ impl PriceTable {
             _ => return Err(ParseError("neither an object nor an array".into())),
         };
         let mut prices = HashMap::new();
+        let mut thinking = HashSet::new();
         for item in list {
             let Some(id) = item.get("id").and_then(Value::as_str) else {
                 continue;
             };
+            let takes_reasoning = item
+                .get("supported_parameters")
+                .and_then(Value::as_array)
+                .is_some_and(|ps| ps.iter().any(|p| p.as_str() == Some("reasoning")));
+            if takes_reasoning {
+                thinking.insert(id.to_string());
+            }
             let pricing = item.get("pricing");
             let field = |name: &str| pricing.and_then(|p| p.get(name)).and_then(decimal);
             let price = match (field("prompt"), field("completion")) {
@@ -119,7 +130,17 @@ impl PriceTable {
             };
             prices.insert(id.to_string(), price);
         }
-        Ok(PriceTable { prices })
+        Ok(PriceTable { prices, thinking })
+    }
+
+    /// Whether `/models` lists `reasoning` among the model's supported
+    /// parameters: a thinking model, which takes OpenRouter's `reasoning`.
+    /// Variants (`:free`, `:nitro`…) think as their base model does.
+    pub fn thinks(&self, id: &str) -> bool {
+        self.thinking.contains(id)
+            || id
+                .rsplit_once(':')
+                .is_some_and(|(base, _)| self.thinking.contains(base))
     }
 
     pub fn len(&self) -> usize {
@@ -137,6 +158,7 @@ impl PriceTable {
     /// Adds (and overrides with) another endpoint's prices.
     pub fn merge(&mut self, other: PriceTable) {
         self.prices.extend(other.prices);
+        self.thinking.extend(other.thinking);
     }
 
     /// The price of a model id: listed as is, else free for `:free`, else
@@ -384,6 +406,33 @@ mod tests {
     }
 
     #[test]
+    fn thinking_models_are_those_that_take_reasoning() {
+        let body = br#"{"data": [
+            {"id": "google/gemini-2.5-pro", "pricing": {"prompt": "0.00000125", "completion": "0.00001"},
+             "supported_parameters": ["max_tokens", "reasoning", "include_reasoning"]},
+            {"id": "openai/gpt-4o", "pricing": {"prompt": "0.0000025", "completion": "0.00001"},
+             "supported_parameters": ["max_tokens", "temperature"]},
+            {"id": "x/odd", "supported_parameters": "reasoning"},
+            {"id": "x/unpriced", "supported_parameters": ["reasoning"]}
+        ]}"#;
+        let mut table = PriceTable::parse(body).unwrap();
+        assert!(table.thinks("google/gemini-2.5-pro"));
+        assert!(table.thinks("google/gemini-2.5-pro:nitro"));
+        assert!(!table.thinks("openai/gpt-4o"));
+        assert!(!table.thinks("x/odd"));
+        // A model without a price still says whether it thinks.
+        assert!(table.thinks("x/unpriced"));
+        assert!(!table.thinks("deepseek/deepseek-r1"));
+        table.merge(
+            PriceTable::parse(
+                br#"[{"id": "deepseek/deepseek-r1", "supported_parameters": ["reasoning"]}]"#,
+            )
+            .unwrap(),
+        );
+        assert!(table.thinks("deepseek/deepseek-r1") && table.thinks("google/gemini-2.5-pro"));
+    }
+
+    #[test]
     fn parses_models_leniently() {
         let body = br#"{"data": [
             {"id": "openai/gpt-4o", "pricing": {"prompt": "0.0000025", "completion": "0.00001", "request": "0"}},
@@ -431,6 +480,7 @@ mod tests {
             http_status: Some(200),
             latency: Duration::from_millis(100),
             ttft: None,
+            ttfc: None,
             tokens_per_s: None,
             served_model: None,
             served_by: None,
@@ -452,6 +502,7 @@ mod tests {
             prompt_tokens: 100,
             completion_tokens: 10,
             cost: None,
+            reasoning_tokens: None,
         };
         let by_tokens = attempt_cost(&attempt(Some(usage.clone())), Some(price));
         assert!((by_tokens - 0.00012).abs() < 1e-12, "{by_tokens}");
@@ -464,6 +515,7 @@ mod tests {
         assert_eq!(attempt_cost(&attempt(None), Some(price)), 0.0);
         let nan = Usage {
             cost: Some(f64::NAN),
+            reasoning_tokens: None,
             prompt_tokens: 1,
             completion_tokens: 0,
         };

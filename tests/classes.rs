@@ -66,7 +66,7 @@ async fn check_json(scenario_file: &str, stream: bool) -> (Value, String) {
 fn expected_status(class: &str) -> &'static str {
     match class {
         "rate_limited" => "rate_limited",
-        "auth" | "credits" | "not_found" | "bad_request" => "misconfigured",
+        "auth" | "credits" | "not_found" | "bad_request" | "budget" => "misconfigured",
         _ => "unhealthy",
     }
 }
@@ -124,6 +124,7 @@ class_tests! {
     credits: "credits" => "credits",
     not_found: "not_found" => "not_found",
     bad_request: "bad_request" => "bad_request",
+    budget: "budget" => "budget",
     huge_reply_is_cut_off: "huge" => "malformed",
 }
 

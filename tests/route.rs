@@ -95,6 +95,7 @@ fn ok_attempt() -> Attempt {
         http_status: Some(200),
         latency: Duration::from_millis(300),
         ttft: Some(Duration::from_millis(100)),
+        ttfc: None,
         tokens_per_s: None,
         served_model: None,
         served_by: None,

@@ -79,6 +79,7 @@ fn answer() -> RouteAnswer {
             prompt_tokens: 12,
             completion_tokens: 40,
             cost: Some(0.0004),
+            reasoning_tokens: None,
         }),
         cost: Some(0.0004),
         text: "Two issues: the SQL query concatenates user input (use bound parameters), \

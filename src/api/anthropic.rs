@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 use super::classify::reply_error;
 use super::dialect::Wire;
 use super::piece::{count, text, Piece, UsageParts};
-use super::request::{ChatRequest, Target};
+use super::request::{ChatRequest, Target, TokenParam};
 
 /// Anthropic's Messages dialect: `POST /messages`, the key in `x-api-key`,
 /// a pinned `anthropic-version`, named stream events.
@@ -22,7 +22,8 @@ impl Wire for Anthropic {
     fn fixed_headers(&self) -> &'static [(&'static str, &'static str)] {
         &[("anthropic-version", "2023-06-01")]
     }
-    fn body(&self, target: &Target, req: &ChatRequest) -> Value {
+    /// Anthropic has one limit field, `max_tokens`, whatever `limit` says.
+    fn body(&self, target: &Target, req: &ChatRequest, _limit: TokenParam) -> Value {
         body(target, req)
     }
     fn parse_reply(&self, json: &Value) -> Result<Piece, String> {
@@ -74,7 +75,12 @@ fn parse_reply(json: &Value) -> Result<Piece, String> {
         ..Piece::default()
     };
     match obj.get("content") {
-        Some(Value::Array(blocks)) => piece.text = blocks.iter().filter_map(block_text).collect(),
+        Some(Value::Array(blocks)) => {
+            piece.text = blocks.iter().filter_map(block_text).collect();
+            for block in blocks {
+                block_thinking(block, &mut piece);
+            }
+        }
         Some(Value::String(s)) => piece.text = s.clone(),
         _ if piece.error.is_some() => {}
         _ => return Err(format!("the reply has no `content`: {json}")),
@@ -106,15 +112,24 @@ fn parse_event(event: Option<&str>, data: &str) -> Result<Piece, String> {
                 .unwrap_or_default();
         }
         "content_block_start" => {
-            piece.text = json
-                .get("content_block")
-                .and_then(block_text)
-                .unwrap_or_default();
+            if let Some(block) = json.get("content_block") {
+                piece.text = block_text(block).unwrap_or_default();
+                block_thinking(block, &mut piece);
+            }
         }
         "content_block_delta" => {
             let delta = json.get("delta");
-            if delta.and_then(|d| d.get("type")).and_then(Value::as_str) != Some("thinking_delta") {
-                piece.text = text(delta.and_then(|d| d.get("text"))).unwrap_or_default();
+            let field = |k: &str| text(delta.and_then(|d| d.get(k))).unwrap_or_default();
+            match delta.and_then(|d| d.get("type")).and_then(Value::as_str) {
+                Some("thinking_delta") => {
+                    piece.reasoning = field("thinking");
+                    piece.thinking = true;
+                }
+                // The thinking block's signature: still the model at work.
+                Some("signature_delta") => piece.thinking = true,
+                // Tool-call arguments are not content.
+                Some("input_json_delta") => {}
+                _ => piece.text = field("text"),
             }
         }
         "message_delta" => {
@@ -138,11 +153,28 @@ fn block_text(block: &Value) -> Option<String> {
     }
 }
 
+/// A `thinking` block carries its text; a `redacted_thinking` block only
+/// says that the model thought.
+fn block_thinking(block: &Value, piece: &mut Piece) {
+    match block.get("type").and_then(Value::as_str) {
+        Some("thinking") => {
+            piece.thinking = true;
+            piece
+                .reasoning
+                .push_str(&text(block.get("thinking")).unwrap_or_default());
+        }
+        Some("redacted_thinking") => piece.thinking = true,
+        _ => {}
+    }
+}
+
 fn usage(u: &Value) -> UsageParts {
     UsageParts {
         prompt_tokens: count(u.get("input_tokens")),
         completion_tokens: count(u.get("output_tokens")),
         cost: None,
+        // Thinking is inside `output_tokens`; Anthropic does not split it out.
+        reasoning_tokens: None,
     }
 }
 
@@ -191,6 +223,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.text, "pong");
+        assert_eq!(p.reasoning, "hm");
+        assert!(p.thinking);
         assert_eq!(p.finish_reason.as_deref(), Some("end_turn"));
         assert_eq!(p.usage.prompt_tokens, Some(12));
         assert_eq!(p.usage.completion_tokens, Some(3));
@@ -213,7 +247,8 @@ mod tests {
         .unwrap();
         assert_eq!(d.text, "po");
         let t = parse_event(None, r#"{"type":"content_block_delta","delta":{"type":"thinking_delta","thinking":"x","text":"no"}}"#).unwrap();
-        assert_eq!(t.text, "");
+        assert_eq!((t.text.as_str(), t.reasoning.as_str()), ("", "x"));
+        assert!(t.has_token());
         let md = parse_event(None, r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":7}}"#).unwrap();
         assert_eq!(md.finish_reason.as_deref(), Some("end_turn"));
         assert_eq!(md.usage.completion_tokens, Some(7));
@@ -230,5 +265,48 @@ mod tests {
         assert_eq!(e.error.unwrap().message, "Overloaded");
         assert!(parse_event(Some("error"), r#"{"type":"error"}"#).is_err());
         assert!(parse_event(None, "nope").is_err());
+    }
+
+    #[test]
+    fn a_thinking_stream() {
+        let block = parse_event(
+            Some("content_block_start"),
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
+        )
+        .unwrap();
+        assert!(block.thinking && block.text.is_empty());
+        let sig = parse_event(
+            None,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQB"}}"#,
+        )
+        .unwrap();
+        assert!(sig.thinking && sig.reasoning.is_empty() && sig.has_token());
+        let text = parse_event(
+            None,
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}"#,
+        )
+        .unwrap();
+        assert!(!text.has_token());
+        let redacted = parse_event(
+            None,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"redacted_thinking","data":"xx"}}"#,
+        )
+        .unwrap();
+        assert!(redacted.thinking);
+        let tool = parse_event(
+            None,
+            r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"a\""}}"#,
+        )
+        .unwrap();
+        assert!(!tool.has_token());
+    }
+
+    #[test]
+    fn a_reply_that_only_thought() {
+        let p = parse_reply(&json!({"type": "message", "content": [{"type": "thinking", "thinking": "so", "signature": "x"}],
+            "stop_reason": "max_tokens", "usage": {"input_tokens": 10, "output_tokens": 16}}))
+        .unwrap();
+        assert_eq!((p.text.as_str(), p.reasoning.as_str()), ("", "so"));
+        assert_eq!(p.finish_reason.as_deref(), Some("max_tokens"));
     }
 }

@@ -9,6 +9,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::mask::short_message;
+use super::request::TokenParam;
 use super::FailureClass;
 
 /// Longest message kept in a [`super::Failure`].
@@ -24,6 +25,8 @@ pub struct ErrorInfo {
     pub code: Option<String>,
     /// `error.type` / `error.error_type`.
     pub kind: Option<String>,
+    /// OpenAI's `error.param`: the request field the error is about.
+    pub param: Option<String>,
     /// OpenRouter's `metadata.provider_name`.
     pub provider: Option<String>,
     /// OpenRouter's `metadata.raw`: the upstream's own words.
@@ -82,6 +85,57 @@ pub fn classify_status(status: u16, info: &ErrorInfo) -> FailureClass {
         // 3xx (redirects are not followed: an API that redirects means a
         // wrong base_url) and anything stranger: the caller must look.
         _ => FailureClass::BadRequest,
+    }
+}
+
+/// The output-limit field a 400 refuses, when that is what it says: OpenAI
+/// and Azure answer `max_tokens` for a reasoning model with
+/// `{"code": "unsupported_parameter", "param": "max_tokens"}` and a message
+/// naming `max_completion_tokens`; an older server may refuse the newer
+/// field the same way. Gateways that pass only the message on are read by
+/// the message.
+pub fn refused_limit(status: u16, info: &ErrorInfo) -> Option<TokenParam> {
+    if status != 400 {
+        return None;
+    }
+    let unsupported = info.mentions("unsupported_parameter") || {
+        let m = info.message.to_ascii_lowercase();
+        m.contains("unsupported parameter")
+            || m.contains("not supported")
+            || m.contains("unrecognized request argument")
+            || m.contains("extra inputs are not permitted")
+    };
+    if !unsupported {
+        return None;
+    }
+    if let Some(param) = info.param.as_deref().and_then(TokenParam::from_field) {
+        return Some(param);
+    }
+    // No `param`: the message names the refused field first ("Unsupported
+    // parameter: 'max_tokens' ... Use 'max_completion_tokens' instead").
+    let m = info.message.as_str();
+    let at = |p: TokenParam| {
+        let field = p.field();
+        m.match_indices(field).map(|(i, _)| i).find(|&i| {
+            // `max_tokens` is not the tail of a longer word here.
+            let before = m.get(..i).and_then(|b| b.chars().next_back());
+            let after = m.get(i + field.len()..).and_then(|a| a.chars().next());
+            !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+    };
+    match (
+        at(TokenParam::MaxTokens),
+        at(TokenParam::MaxCompletionTokens),
+    ) {
+        (Some(a), Some(b)) => Some(if a < b {
+            TokenParam::MaxTokens
+        } else {
+            TokenParam::MaxCompletionTokens
+        }),
+        (Some(_), None) => Some(TokenParam::MaxTokens),
+        (None, Some(_)) => Some(TokenParam::MaxCompletionTokens),
+        (None, None) => None,
     }
 }
 
@@ -149,6 +203,7 @@ pub fn error_from_json(json: &Value) -> Option<ErrorInfo> {
             if info.code.is_none() {
                 info.code = err.get("http_status").and_then(value_text);
             }
+            info.param = err.get("param").and_then(value_text);
             if let Some(meta) = err.get("metadata").and_then(Value::as_object) {
                 info.provider = meta.get("provider_name").and_then(value_text);
                 info.raw = meta.get("raw").and_then(value_text);
@@ -677,5 +732,37 @@ mod tests {
         for bad in ["", "5", "5x", "m", "1..2s", "-1s", "9999999h"] {
             assert_eq!(parse_go_duration(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn refused_limit_fields() {
+        let openai = r#"{"error":{"message":"Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.","type":"invalid_request_error","param":"max_tokens","code":"unsupported_parameter"}}"#;
+        assert_eq!(
+            refused_limit(400, &info(openai, 400)),
+            Some(TokenParam::MaxTokens)
+        );
+        // The same through a gateway that kept only the message.
+        let bare = r#"{"error":{"message":"Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead."}}"#;
+        assert_eq!(
+            refused_limit(400, &info(bare, 400)),
+            Some(TokenParam::MaxTokens)
+        );
+        // An older server refusing the newer field.
+        let old = r#"{"error":{"message":"Unrecognized request argument supplied: max_completion_tokens","type":"invalid_request_error","param":null,"code":null}}"#;
+        assert_eq!(
+            refused_limit(400, &info(old, 400)),
+            Some(TokenParam::MaxCompletionTokens)
+        );
+        let vllm = r#"{"object":"error","message":"[{'type': 'extra_forbidden', 'loc': ('body', 'max_completion_tokens'), 'msg': 'Extra inputs are not permitted'}]"}"#;
+        assert_eq!(
+            refused_limit(400, &info(vllm, 400)),
+            Some(TokenParam::MaxCompletionTokens)
+        );
+        // Other 400s, other statuses and other parameters are not this.
+        let context = r#"{"error":{"code":400,"message":"max_tokens is too large: 100000. This model supports at most 16384 completion tokens"}}"#;
+        assert_eq!(refused_limit(400, &info(context, 400)), None);
+        let effort = r#"{"error":{"message":"Unsupported parameter: 'reasoning_effort' is not supported with this model.","param":"reasoning_effort","code":"unsupported_parameter"}}"#;
+        assert_eq!(refused_limit(400, &info(effort, 400)), None);
+        assert_eq!(refused_limit(422, &info(openai, 422)), None);
     }
 }

@@ -3,8 +3,9 @@
 //! The client holds the connection pool; sending is in `send.rs` and
 //! `stream.rs`, reply assembly in `reply.rs`.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -13,9 +14,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 
 use super::reply::Assembly;
-use super::request::{ChatRequest, Deadlines, Target};
+use super::request::{ChatRequest, Deadlines, Target, TokenParam};
 use super::send::Run;
-use super::{Attempt, Failure, FailureClass};
+use super::{Attempt, Dialect, Failure, FailureClass};
 
 /// Default cap on one reply's body.
 pub const DEFAULT_REPLY_CAP: usize = 4 * 1024 * 1024;
@@ -31,6 +32,11 @@ pub struct Client {
     http: Result<reqwest::Client, Arc<str>>,
     connect_timeout: Duration,
     reply_cap: usize,
+    /// The output-limit field each (endpoint, model) turned out to take,
+    /// learned from the 400 that refused the other one. Shared by clones
+    /// (and by [`Client::sharing_limits_with`]), so probes and prompts learn
+    /// it once; at most one entry per configured model and endpoint.
+    limits: Arc<Mutex<HashMap<String, TokenParam>>>,
 }
 
 impl fmt::Debug for Client {
@@ -63,7 +69,35 @@ impl Client {
             http,
             connect_timeout,
             reply_cap: DEFAULT_REPLY_CAP,
+            limits: Arc::default(),
         }
+    }
+
+    /// This client learns output-limit fields together with `other` (two
+    /// clients with different connect timeouts, one for probes and one for
+    /// prompts, still learn once).
+    pub fn sharing_limits_with(mut self, other: &Client) -> Client {
+        self.limits = other.limits.clone();
+        self
+    }
+
+    /// The field `target`'s output limit goes in: what it was learned to
+    /// take, else what its endpoint takes by default.
+    pub fn limit_param(&self, target: &Target) -> TokenParam {
+        let learned = self
+            .limits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&limit_key(target))
+            .copied();
+        learned.unwrap_or_else(|| TokenParam::for_endpoint(&target.base_url))
+    }
+
+    fn learn_limit(&self, target: &Target, param: TokenParam) {
+        self.limits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(limit_key(target), param);
     }
 
     /// The underlying HTTP client, for the small GETs (`/models`, `/key`)
@@ -81,6 +115,11 @@ impl Client {
     /// One request → one Attempt; never returns Err, never panics: every way
     /// it can fail is a FailureClass. Content deltas are sent to `deltas` as
     /// they arrive. Dropping the future closes the connection.
+    ///
+    /// A 400 that refuses the output-limit field sent (`max_tokens` to an
+    /// OpenAI reasoning model) is not the model's fault: the request is sent
+    /// once more with the field the error names, and the endpoint's choice
+    /// is remembered for every later request to that model.
     pub async fn send(
         &self,
         target: &Target,
@@ -88,6 +127,33 @@ impl Client {
         deadlines: Deadlines,
         deltas: Option<&UnboundedSender<String>>,
     ) -> Attempt {
+        let limit = self.limit_param(target);
+        let (attempt, refused) = self.send_once(target, req, deadlines, deltas, limit).await;
+        if target.dialect != Dialect::Openai || refused != Some(limit) {
+            return attempt;
+        }
+        let other = limit.other();
+        tracing::info!(
+            "{} refused `{}`; sending `{}` instead from now on",
+            target.model_id,
+            limit.field(),
+            other.field()
+        );
+        let (retry, refused_again) = self.send_once(target, req, deadlines, deltas, other).await;
+        if refused_again != Some(other) {
+            self.learn_limit(target, other);
+        }
+        retry
+    }
+
+    async fn send_once(
+        &self,
+        target: &Target,
+        req: &ChatRequest,
+        deadlines: Deadlines,
+        deltas: Option<&UnboundedSender<String>>,
+        limit: TokenParam,
+    ) -> (Attempt, Option<TokenParam>) {
         let started_at = Utc::now();
         let t0 = Instant::now();
         let mut run = Run::new(
@@ -96,6 +162,7 @@ impl Client {
             self.reply_cap,
             self.connect_timeout,
             target.dialect,
+            limit,
             Assembly::new(t0, req, deltas),
         );
         let failure = match &self.http {
@@ -103,12 +170,22 @@ impl Client {
             Err(e) => Some(Failure::new(FailureClass::Connect, e.to_string())),
         };
         let end = run.finished_at.unwrap_or_else(Instant::now);
-        run.reply.into_attempt(
+        let attempt = run.reply.into_attempt(
             started_at,
             end,
             run.status,
             failure,
             target.api_key.as_ref(),
-        )
+        );
+        (attempt, run.refused)
     }
+}
+
+/// Where a learned output-limit field applies: one model at one endpoint.
+fn limit_key(target: &Target) -> String {
+    format!(
+        "{}\n{}",
+        target.base_url.trim_end_matches('/'),
+        target.model_id
+    )
 }

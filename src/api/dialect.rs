@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::piece::Piece;
-use super::request::{ChatRequest, Target};
+use super::request::{ChatRequest, Target, TokenParam};
 use super::{anthropic, openai};
 
 /// The wire dialect an endpoint speaks.
@@ -43,8 +43,9 @@ pub(crate) trait Wire: Sync {
     fn auth_header(&self, key: &str) -> (&'static str, String);
     /// Headers every request of this dialect carries, key or not.
     fn fixed_headers(&self) -> &'static [(&'static str, &'static str)];
-    /// The JSON body of a completion request.
-    fn body(&self, target: &Target, req: &ChatRequest) -> Value;
+    /// The JSON body of a completion request, its output limit in the
+    /// field `limit` names where the dialect has a choice.
+    fn body(&self, target: &Target, req: &ChatRequest, limit: TokenParam) -> Value;
     /// A whole (non-streamed) reply.
     fn parse_reply(&self, json: &Value) -> Result<Piece, String>;
     /// One stream event: its `event:` name, if any, and its `data:`.

@@ -30,12 +30,14 @@ pub mod sse;
 mod stream;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod thinking_tests;
 
 pub use client::{Client, DEFAULT_REPLY_CAP};
 pub use dialect::Dialect;
 pub use mask::{mask_secrets, short_message};
 pub use openrouter::{fetch_key, fetch_prices, FetchError};
-pub use request::{ChatRequest, Deadlines, Message, Target};
+pub use request::{is_openai_direct, ChatRequest, Deadlines, Message, Target, TokenParam};
 
 /// Every failed attempt ends in exactly one class; the class decides what the
 /// health engine does with it (see DESIGN.md, "Failure classes").
@@ -55,10 +57,14 @@ pub enum FailureClass {
     Credits,
     NotFound,
     BadRequest,
+    /// The reply stopped at `max_tokens` before any content: a thinking
+    /// model spent every token on reasoning. The request was too small, the
+    /// model is fine (see DESIGN.md, "Probing real models").
+    Budget,
 }
 
 impl FailureClass {
-    pub const ALL: [FailureClass; 13] = [
+    pub const ALL: [FailureClass; 14] = [
         FailureClass::Timeout,
         FailureClass::Connect,
         FailureClass::ServerError,
@@ -72,6 +78,7 @@ impl FailureClass {
         FailureClass::Credits,
         FailureClass::NotFound,
         FailureClass::BadRequest,
+        FailureClass::Budget,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +96,7 @@ impl FailureClass {
             FailureClass::Credits => "credits",
             FailureClass::NotFound => "not_found",
             FailureClass::BadRequest => "bad_request",
+            FailureClass::Budget => "budget",
         }
     }
 
@@ -106,7 +114,15 @@ impl FailureClass {
                 | FailureClass::Credits
                 | FailureClass::NotFound
                 | FailureClass::BadRequest
+                | FailureClass::Budget
         )
+    }
+
+    /// Failures that say the request was wrong for the model, not that the
+    /// model's configuration is: a user's prompt rejected as a bad request,
+    /// or too small for a thinking model, misconfigures nothing.
+    pub fn blames_the_request(self) -> bool {
+        matches!(self, FailureClass::BadRequest | FailureClass::Budget)
     }
 }
 
@@ -140,9 +156,15 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
     pub prompt_tokens: u64,
+    /// Every output token, reasoning included (it is billed as output).
     pub completion_tokens: u64,
     /// USD, when the provider reports it (OpenRouter's `usage.cost`).
     pub cost: Option<f64>,
+    /// Of `completion_tokens`, those spent thinking, when the provider says
+    /// (`completion_tokens_details.reasoning_tokens`). Already inside
+    /// `completion_tokens`: never add the two.
+    #[serde(default)]
+    pub reasoning_tokens: Option<u64>,
 }
 
 /// Why an attempt failed.
@@ -175,8 +197,13 @@ pub struct Attempt {
     pub http_status: Option<u16>,
     /// Start of the request to the last byte (or to the failure).
     pub latency: Duration,
-    /// Start of the request to the first content token.
+    /// Start of the request to the first token of any kind: reasoning
+    /// counts, as proof that the model is alive and working.
     pub ttft: Option<Duration>,
+    /// Start of the request to the first content token: when the answer
+    /// itself began. Equal to `ttft` for a model that does not think aloud.
+    #[serde(default)]
+    pub ttfc: Option<Duration>,
     pub tokens_per_s: Option<f64>,
     /// The `model` the response says served the request.
     pub served_model: Option<String>,
@@ -200,6 +227,7 @@ impl Attempt {
             http_status: None,
             latency,
             ttft: None,
+            ttfc: None,
             tokens_per_s: None,
             served_model: None,
             served_by: None,

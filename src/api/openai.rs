@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 use super::classify::reply_error;
 use super::dialect::Wire;
 use super::piece::{count, money, text, Piece, UsageParts};
-use super::request::{ChatRequest, Target};
+use super::request::{ChatRequest, Target, TokenParam};
 
 /// The OpenAI-compatible dialect: `POST /chat/completions`, the key as a
 /// bearer token, `data:` chunks ending in `[DONE]`.
@@ -22,8 +22,8 @@ impl Wire for Openai {
     fn fixed_headers(&self) -> &'static [(&'static str, &'static str)] {
         &[]
     }
-    fn body(&self, target: &Target, req: &ChatRequest) -> Value {
-        body(target, req)
+    fn body(&self, target: &Target, req: &ChatRequest, limit: TokenParam) -> Value {
+        body(target, req, limit)
     }
     fn parse_reply(&self, json: &Value) -> Result<Piece, String> {
         parse_reply(json)
@@ -36,12 +36,17 @@ impl Wire for Openai {
 
 /// `{model, messages, max_tokens, stream, (models), (stream_options), ..extra}`.
 ///
+/// The output limit goes in the field `limit` names: `max_tokens`, or
+/// `max_completion_tokens` for the endpoints that refuse the former for
+/// reasoning models (OpenAI's own API, Azure). An `extra` that sets either
+/// field itself is left alone and the other is not added.
+///
 /// `stream_options.include_usage` makes OpenAI itself send usage in streams
 /// (OpenRouter always does). We do not send OpenRouter's `usage: {include}`:
 /// it is a no-op there and OpenAI rejects unknown fields; put it in `extra`
 /// if a server wants it. `extra` may override anything except the fields the
 /// parser depends on (`model`, `models`, `messages`, `stream`).
-fn body(target: &Target, req: &ChatRequest) -> Value {
+fn body(target: &Target, req: &ChatRequest, limit: TokenParam) -> Value {
     let mut body = Map::new();
     for (k, v) in &target.extra {
         if !matches!(k.as_str(), "model" | "models" | "messages" | "stream") {
@@ -50,7 +55,12 @@ fn body(target: &Target, req: &ChatRequest) -> Value {
     }
     body.insert("model".into(), json!(target.model_id));
     body.insert("messages".into(), json!(req.messages));
-    body.entry("max_tokens").or_insert(json!(req.max_tokens));
+    let limit_set = [TokenParam::MaxTokens, TokenParam::MaxCompletionTokens]
+        .iter()
+        .any(|p| body.contains_key(p.field()));
+    if !limit_set {
+        body.insert(limit.field().into(), json!(req.max_tokens));
+    }
     body.insert("stream".into(), json!(req.stream));
     if req.stream {
         body.entry("stream_options")
@@ -110,14 +120,68 @@ fn parse(json: &Value, content_key: &str) -> Result<Piece, String> {
         piece.error = choices.iter().find_map(reply_error);
     }
     if let Some(first) = choices.first() {
-        let content = first
-            .get(content_key)
-            .or_else(|| first.get("message"))
-            .and_then(|m| m.get("content"));
+        let message = first.get(content_key).or_else(|| first.get("message"));
+        let content = message.and_then(|m| m.get("content"));
         piece.text = content_text(content);
+        if let Some(message) = message {
+            reasoning(message, &mut piece);
+        }
+        if let Some(Value::Array(parts)) = content {
+            // Some servers put the thinking among the content parts.
+            for part in parts.iter().filter(|p| is_reasoning_part(p)) {
+                piece.thinking = true;
+                piece.reasoning.push_str(&part_reasoning(part));
+            }
+        }
         piece.finish_reason = text(first.get("finish_reason"));
     }
     Ok(piece)
+}
+
+/// The reasoning of a message or delta, in any of the shapes seen:
+/// OpenRouter's `reasoning` (with `reasoning_details` beside it, the same
+/// text again), `reasoning_content` (DeepSeek, vLLM and most other
+/// OpenAI-compatible servers), or `reasoning_details` alone (whose parts may
+/// be text, a summary, or encrypted: thinking without text).
+fn reasoning(message: &Value, piece: &mut Piece) {
+    let said = ["reasoning", "reasoning_content"]
+        .iter()
+        .filter_map(|k| message.get(*k).and_then(Value::as_str))
+        .find(|s| !s.is_empty());
+    if let Some(said) = said {
+        piece.reasoning = said.to_string();
+        piece.thinking = true;
+        return;
+    }
+    if let Some(Value::Array(details)) = message.get("reasoning_details") {
+        for d in details {
+            piece.thinking = true;
+            let text = d
+                .get("text")
+                .or_else(|| d.get("summary"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            piece.reasoning.push_str(text);
+        }
+    }
+}
+
+/// A content part of type `text` (or untyped, or a bare string) is content;
+/// `thinking` and `reasoning` parts are the model thinking aloud.
+fn is_reasoning_part(part: &Value) -> bool {
+    matches!(
+        part.get("type").and_then(Value::as_str),
+        Some("thinking" | "reasoning")
+    )
+}
+
+fn part_reasoning(part: &Value) -> String {
+    match part.get("thinking").or_else(|| part.get("text")) {
+        Some(Value::String(s)) => s.clone(),
+        // Mistral nests text parts inside its thinking part.
+        Some(Value::Array(inner)) => content_text(Some(&Value::Array(inner.clone()))),
+        _ => String::new(),
+    }
 }
 
 /// `content` as a string, or as a list of `{type: "text", text}` parts.
@@ -126,6 +190,7 @@ fn content_text(content: Option<&Value>) -> String {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(parts)) => parts
             .iter()
+            .filter(|p| !is_reasoning_part(p))
             .filter_map(|p| p.as_str().or_else(|| p.get("text").and_then(Value::as_str)))
             .collect(),
         _ => String::new(),
@@ -137,6 +202,10 @@ fn usage(u: &Value) -> UsageParts {
         prompt_tokens: count(u.get("prompt_tokens")),
         completion_tokens: count(u.get("completion_tokens")),
         cost: money(u.get("cost")),
+        reasoning_tokens: count(
+            u.get("completion_tokens_details")
+                .and_then(|d| d.get("reasoning_tokens")),
+        ),
     }
 }
 
@@ -169,7 +238,7 @@ mod tests {
     #[test]
     fn body_plain() {
         assert_eq!(
-            body(&target(), &req(false)),
+            body(&target(), &req(false), TokenParam::MaxTokens),
             json!({"model": "anthropic/claude-sonnet-4", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16, "stream": false})
         );
     }
@@ -181,7 +250,7 @@ mod tests {
         t.extra.insert("reasoning".into(), json!({"effort": "low"}));
         t.extra.insert("model".into(), json!("hijack"));
         t.extra.insert("max_tokens".into(), json!(64));
-        let b = body(&t, &req(true));
+        let b = body(&t, &req(true), TokenParam::MaxTokens);
         assert_eq!(b["model"], "anthropic/claude-sonnet-4");
         assert_eq!(
             b["models"],
@@ -268,7 +337,8 @@ mod tests {
             UsageParts {
                 prompt_tokens: Some(3),
                 completion_tokens: Some(2),
-                cost: Some(0.5)
+                cost: Some(0.5),
+                reasoning_tokens: None,
             }
         );
         let u = parse_chunk(r#"{"usage":{"prompt_tokens":3}}"#).unwrap();
@@ -277,5 +347,81 @@ mod tests {
         assert_eq!(e.error.unwrap().message, "cut");
         assert!(parse_chunk("{not json").is_err());
         assert!(parse_chunk(r#"{"id":"x"}"#).is_err());
+    }
+    #[test]
+    fn body_names_the_limit_the_endpoint_takes() {
+        let b = body(&target(), &req(false), TokenParam::MaxCompletionTokens);
+        assert_eq!(b["max_completion_tokens"], 16);
+        assert!(b.get("max_tokens").is_none(), "{b}");
+        // The user's own limit in `extra` wins, and no second one is added.
+        let mut t = target();
+        t.extra.insert("max_tokens".into(), json!(300));
+        let b = body(&t, &req(false), TokenParam::MaxCompletionTokens);
+        assert_eq!(b["max_tokens"], 300);
+        assert!(b.get("max_completion_tokens").is_none(), "{b}");
+    }
+
+    #[test]
+    fn reasoning_in_every_shape() {
+        // OpenRouter: `reasoning` and the same text again in `reasoning_details`.
+        let c = parse_chunk(r#"{"choices":[{"delta":{"role":"assistant","content":"","reasoning":"Let me think","reasoning_details":[{"type":"reasoning.text","text":"Let me think","index":0}]}}]}"#).unwrap();
+        assert_eq!(
+            (c.text.as_str(), c.reasoning.as_str()),
+            ("", "Let me think")
+        );
+        assert!(c.thinking && c.has_token());
+        // DeepSeek, vLLM: `reasoning_content`, content null.
+        let c =
+            parse_chunk(r#"{"choices":[{"delta":{"content":null,"reasoning_content":"hmm"}}]}"#)
+                .unwrap();
+        assert_eq!((c.text.as_str(), c.reasoning.as_str()), ("", "hmm"));
+        // `reasoning_details` alone: a summary, and an encrypted part with no text.
+        let c = parse_chunk(r#"{"choices":[{"delta":{"reasoning_details":[{"type":"reasoning.summary","summary":"plan"},{"type":"reasoning.encrypted","data":"xyz"}]}}]}"#).unwrap();
+        assert_eq!(c.reasoning, "plan");
+        let c = parse_chunk(
+            r#"{"choices":[{"delta":{"reasoning_details":[{"type":"reasoning.encrypted","data":"xyz"}]}}]}"#,
+        )
+        .unwrap();
+        assert!(c.reasoning.is_empty() && c.thinking && c.has_token());
+        // Null and empty reasoning fields are not a token.
+        let c = parse_chunk(r#"{"choices":[{"delta":{"role":"assistant","content":"","reasoning":null,"reasoning_content":""}}]}"#).unwrap();
+        assert!(!c.has_token(), "{c:?}");
+        // A whole reply: content after its reasoning, and the tokens it cost.
+        let p = parse_reply(&json!({
+            "choices": [{"message": {"role": "assistant", "content": "pong", "reasoning": "The user wants pong."}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 140, "completion_tokens_details": {"reasoning_tokens": 139}}
+        }))
+        .unwrap();
+        assert_eq!(
+            (p.text.as_str(), p.reasoning.as_str()),
+            ("pong", "The user wants pong.")
+        );
+        assert_eq!(p.usage.reasoning_tokens, Some(139));
+        assert_eq!(p.usage.completion_tokens, Some(140));
+        assert_eq!(p.usage.to_usage().unwrap().reasoning_tokens, Some(139));
+    }
+
+    #[test]
+    fn thinking_parts_among_the_content() {
+        let p = parse_reply(&json!({"choices": [{"message": {"content": [
+            {"type": "thinking", "thinking": [{"type": "text", "text": "mull"}]},
+            {"type": "text", "text": "po"},
+            "ng"
+        ]}, "finish_reason": "stop"}]}))
+        .unwrap();
+        assert_eq!((p.text.as_str(), p.reasoning.as_str()), ("pong", "mull"));
+        let c = parse_chunk(r#"{"choices":[{"delta":{"content":[{"type":"text","text":"po"}]}}]}"#)
+            .unwrap();
+        assert_eq!(c.text, "po");
+    }
+
+    #[test]
+    fn a_budget_eaten_reply_parses_as_no_content() {
+        let p = parse_reply(&json!({"choices": [{"message": {"role": "assistant", "content": null, "reasoning": "thinking and thinking"}, "finish_reason": "length", "native_finish_reason": "MAX_TOKENS"}],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 16, "completion_tokens_details": {"reasoning_tokens": 16}}}))
+        .unwrap();
+        assert_eq!(p.text, "");
+        assert_eq!(p.finish_reason.as_deref(), Some("length"));
+        assert_eq!(p.usage.reasoning_tokens, Some(16));
     }
 }

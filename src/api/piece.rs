@@ -10,6 +10,13 @@ use super::Usage;
 pub struct Piece {
     /// Content text (a delta when streaming).
     pub text: String,
+    /// Reasoning text (a delta when streaming): OpenRouter's `reasoning`,
+    /// `reasoning_content` elsewhere, Anthropic's `thinking`.
+    pub reasoning: String,
+    /// The model was thinking, text or not: an encrypted or redacted
+    /// reasoning part, Anthropic's `signature_delta`, a thinking block
+    /// opening. Proof of life like any token.
+    pub thinking: bool,
     pub finish_reason: Option<String>,
     pub model: Option<String>,
     pub provider: Option<String>,
@@ -28,6 +35,14 @@ pub struct UsageParts {
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
     pub cost: Option<f64>,
+    pub reasoning_tokens: Option<u64>,
+}
+
+impl Piece {
+    /// Anything the model produced: content, reasoning, or a sign of thinking.
+    pub fn has_token(&self) -> bool {
+        !self.text.is_empty() || !self.reasoning.is_empty() || self.thinking
+    }
 }
 
 impl UsageParts {
@@ -35,10 +50,14 @@ impl UsageParts {
         self.prompt_tokens = later.prompt_tokens.or(self.prompt_tokens);
         self.completion_tokens = later.completion_tokens.or(self.completion_tokens);
         self.cost = later.cost.or(self.cost);
+        self.reasoning_tokens = later.reasoning_tokens.or(self.reasoning_tokens);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.prompt_tokens.is_none() && self.completion_tokens.is_none() && self.cost.is_none()
+        self.prompt_tokens.is_none()
+            && self.completion_tokens.is_none()
+            && self.cost.is_none()
+            && self.reasoning_tokens.is_none()
     }
 
     pub fn to_usage(self) -> Option<Usage> {
@@ -46,6 +65,7 @@ impl UsageParts {
             prompt_tokens: self.prompt_tokens.unwrap_or(0),
             completion_tokens: self.completion_tokens.unwrap_or(0),
             cost: self.cost,
+            reasoning_tokens: self.reasoning_tokens,
         })
     }
 }

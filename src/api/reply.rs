@@ -24,8 +24,17 @@ pub(super) struct Assembly<'a> {
     t0: Instant,
     deltas: Option<&'a UnboundedSender<String>>,
     expect: Option<&'a Regex>,
+    /// The output limit asked for, for the `budget` message.
+    max_tokens: u32,
     pub(super) text: String,
+    /// The first token of any kind, reasoning included: proof of life.
     pub(super) first_token: Option<Instant>,
+    /// The first content token: the answer itself began.
+    pub(super) first_content: Option<Instant>,
+    /// The latest token of any kind: the stall clock runs from here.
+    pub(super) last_token: Option<Instant>,
+    /// Reasoning text received (counted, not kept: it can be long).
+    reasoning_chars: usize,
     finish_reason: Option<String>,
     /// When the finish reason came: a stream may still owe the usage chunk
     /// and its end marker after it.
@@ -51,8 +60,12 @@ impl<'a> Assembly<'a> {
             t0,
             deltas,
             expect: req.expect.as_ref(),
+            max_tokens: req.max_tokens,
             text: String::new(),
             first_token: None,
+            first_content: None,
+            last_token: None,
+            reasoning_chars: 0,
             finish_reason: None,
             finish_seen: None,
             model: None,
@@ -68,10 +81,16 @@ impl<'a> Assembly<'a> {
     /// Folds a piece into the reply; an error in it ends the attempt, keeping
     /// the text received so far.
     pub(super) fn absorb(&mut self, piece: Piece) -> Result<(), Failure> {
+        if piece.has_token() {
+            let now = Instant::now();
+            self.first_token.get_or_insert(now);
+            self.last_token = Some(now);
+            self.reasoning_chars += piece.reasoning.chars().count();
+        }
         if !piece.text.is_empty() {
-            if self.first_token.is_none() {
-                self.first_token = Some(Instant::now());
-            }
+            self.first_content.get_or_insert_with(Instant::now);
+            // Only content goes to the caller: reasoning is proof of life,
+            // not an answer (a race is won by the first content token).
             if let Some(tx) = self.deltas {
                 // A receiver that went away only means nobody is watching.
                 let _ = tx.send(piece.text.clone());
@@ -137,6 +156,20 @@ impl<'a> Assembly<'a> {
     }
 
     fn check_content(&self) -> Result<(), Failure> {
+        if self.text.trim().is_empty() && self.stopped_at_the_limit() {
+            let spent = match (self.usage.reasoning_tokens, self.reasoning_chars) {
+                (Some(n), _) => format!("{n} reasoning tokens"),
+                (None, 1..) => "all of it reasoning".to_string(),
+                (None, 0) => "none of it visible".to_string(),
+            };
+            return Err(Failure::new(
+                FailureClass::Budget,
+                format!(
+                    "the reply stopped at max_tokens ({}) before any content ({spent})",
+                    self.max_tokens
+                ),
+            ));
+        }
         if self.text.trim().is_empty() {
             let why = self
                 .finish_reason
@@ -163,11 +196,24 @@ impl<'a> Assembly<'a> {
         Ok(())
     }
 
+    /// The finish reason says the output limit ended the reply, in any
+    /// dialect's words (Gemini's native reason is `MAX_TOKENS`).
+    fn stopped_at_the_limit(&self) -> bool {
+        self.finish_reason
+            .as_deref()
+            .is_some_and(|r| matches!(r.to_ascii_lowercase().as_str(), "length" | "max_tokens"))
+    }
+
     /// How far the reply got, for timeout and truncation messages: "only
     /// keep-alive comments" tells a stalled upstream from a silent server.
     pub(super) fn progress(&self) -> String {
         if !self.text.is_empty() {
             format!("{} chars received", self.text.chars().count())
+        } else if self.reasoning_chars > 0 || self.first_token.is_some() {
+            format!(
+                "only reasoning so far ({} chars), no content",
+                self.reasoning_chars
+            )
         } else if self.events > 0 {
             format!("{} events, none with content", self.events)
         } else if self.comments > 0 {
@@ -190,16 +236,15 @@ impl<'a> Assembly<'a> {
     ) -> Attempt {
         let key = key.map(Secret::expose);
         let latency = end.saturating_duration_since(self.t0);
-        let streamed_ttft = self
-            .first_token
-            .map(|t| t.saturating_duration_since(self.t0));
         // A streamed reply's first token is when its first delta came; a
         // whole reply's is when it was complete.
-        let ttft = match (streamed_ttft, self.events) {
-            (Some(ttft), 1..) => Some(ttft),
+        let since_start = |at: Option<Instant>| match (at, self.events) {
+            (Some(at), 1..) => Some(at.saturating_duration_since(self.t0)),
             (Some(_), 0) => Some(latency),
             (None, _) => None,
         };
+        let ttft = since_start(self.first_token);
+        let ttfc = since_start(self.first_content);
         let tokens_per_s = if failure.is_none() {
             tokens_per_s(
                 &self.text,
@@ -221,6 +266,7 @@ impl<'a> Assembly<'a> {
             http_status,
             latency,
             ttft,
+            ttfc,
             tokens_per_s,
             served_model: scrub(self.model),
             served_by: scrub(self.provider),

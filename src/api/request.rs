@@ -58,15 +58,80 @@ pub struct Target {
     pub fallback_models: Vec<String>,
 }
 
+/// Which body field carries the output limit. OpenAI-compatible servers,
+/// OpenRouter and Anthropic take `max_tokens`; OpenAI's own API and Azure
+/// refuse it for reasoning models with a 400 that names
+/// `max_completion_tokens` (api-facts.md, "Reasoning models"), which they
+/// take for every model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TokenParam {
+    #[default]
+    MaxTokens,
+    MaxCompletionTokens,
+}
+
+impl TokenParam {
+    pub fn field(self) -> &'static str {
+        match self {
+            TokenParam::MaxTokens => "max_tokens",
+            TokenParam::MaxCompletionTokens => "max_completion_tokens",
+        }
+    }
+
+    pub fn from_field(name: &str) -> Option<TokenParam> {
+        [TokenParam::MaxTokens, TokenParam::MaxCompletionTokens]
+            .into_iter()
+            .find(|p| p.field() == name)
+    }
+
+    pub fn other(self) -> TokenParam {
+        match self {
+            TokenParam::MaxTokens => TokenParam::MaxCompletionTokens,
+            TokenParam::MaxCompletionTokens => TokenParam::MaxTokens,
+        }
+    }
+
+    /// What an endpoint takes before anything was learned from it: OpenAI's
+    /// own API and Azure OpenAI get `max_completion_tokens`, the rest
+    /// `max_tokens`.
+    pub fn for_endpoint(base_url: &str) -> TokenParam {
+        if is_openai_direct(base_url) {
+            TokenParam::MaxCompletionTokens
+        } else {
+            TokenParam::MaxTokens
+        }
+    }
+}
+
+/// Whether `base_url` is OpenAI's own API or Azure OpenAI: the endpoints
+/// that take `reasoning_effort` and `max_completion_tokens`.
+pub fn is_openai_direct(base_url: &str) -> bool {
+    let rest = base_url
+        .split_once("://")
+        .map_or(base_url, |(_, rest)| rest);
+    let host = rest
+        .split(['/', ':', '?'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    host == "api.openai.com"
+        || host.ends_with(".openai.azure.com")
+        || host.ends_with(".cognitiveservices.azure.com")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadlines {
     /// Informational here: the connect timeout is fixed when the [`Client`]
     /// is built (`Client::new`), since reqwest sets it per client.
     pub connect: Duration,
-    /// From the start to the first content token (streams), or to the
-    /// response headers (non-streamed requests, whose first token is
-    /// invisible). Comments and role-only deltas do not count.
+    /// From the start to the first token (streams), or to the response
+    /// headers (non-streamed requests, whose first token is invisible).
+    /// Reasoning counts: a model thinking aloud is alive. Comments and
+    /// role-only deltas do not count.
     pub first_token: Duration,
+    /// The longest gap allowed between two tokens once the first came
+    /// (reasoning counts here too); `None`: only the total deadline.
+    pub stall: Option<Duration>,
     /// From the start to the end of the reply.
     pub total: Duration,
 }
@@ -76,7 +141,47 @@ impl Default for Deadlines {
         Deadlines {
             connect: Duration::from_secs(10),
             first_token: Duration::from_secs(10),
+            stall: None,
             total: Duration::from_secs(30),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openai_direct_hosts() {
+        for url in [
+            "https://api.openai.com/v1",
+            "https://my-res.openai.azure.com/openai/deployments/o3",
+            "https://x.cognitiveservices.azure.com/openai",
+            "HTTPS://API.OPENAI.COM:443/v1",
+        ] {
+            assert!(is_openai_direct(url), "{url}");
+            assert_eq!(
+                TokenParam::for_endpoint(url),
+                TokenParam::MaxCompletionTokens
+            );
+        }
+        for url in [
+            "https://openrouter.ai/api/v1",
+            "http://127.0.0.1:8080/v1",
+            "https://api.openai.com.evil.example/v1",
+            "https://api.deepseek.com",
+        ] {
+            assert!(!is_openai_direct(url), "{url}");
+            assert_eq!(TokenParam::for_endpoint(url), TokenParam::MaxTokens);
+        }
+    }
+
+    #[test]
+    fn token_params_round_trip() {
+        for p in [TokenParam::MaxTokens, TokenParam::MaxCompletionTokens] {
+            assert_eq!(TokenParam::from_field(p.field()), Some(p));
+            assert_eq!(p.other().other(), p);
+        }
+        assert_eq!(TokenParam::from_field("max_output_tokens"), None);
     }
 }

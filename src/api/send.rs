@@ -11,10 +11,10 @@ use chrono::Utc;
 use reqwest::header::{HeaderValue, CONTENT_TYPE, LOCATION};
 use tokio::time::{timeout_at, Instant};
 
-use super::classify::{classify_status, parse_error_body, retry_after};
+use super::classify::{classify_status, parse_error_body, refused_limit, retry_after};
 use super::dialect::Wire;
 use super::reply::{parse_whole, Assembly};
-use super::request::{ChatRequest, Deadlines, Target};
+use super::request::{ChatRequest, Deadlines, Target, TokenParam};
 use super::{Dialect, Failure, FailureClass};
 
 /// Error bodies are read only this far: the message is all we want of them.
@@ -37,6 +37,11 @@ pub(super) struct Run<'a> {
     /// nor EOF within the grace is complete as of the finish reason.
     pub(super) finished_at: Option<Instant>,
     pub(super) reply: Assembly<'a>,
+    /// The field the output limit is sent in.
+    pub(super) limit: TokenParam,
+    /// A 400 refused the output-limit field sent: the client retries once
+    /// with the other.
+    pub(super) refused: Option<TokenParam>,
 }
 
 /// Why reading the body stopped early.
@@ -53,6 +58,7 @@ impl<'a> Run<'a> {
         reply_cap: usize,
         connect_timeout: Duration,
         dialect: Dialect,
+        limit: TokenParam,
         reply: Assembly<'a>,
     ) -> Self {
         Run {
@@ -65,6 +71,8 @@ impl<'a> Run<'a> {
             status: None,
             finished_at: None,
             reply,
+            limit,
+            refused: None,
         }
     }
 
@@ -77,7 +85,9 @@ impl<'a> Run<'a> {
     ) -> Result<(), Failure> {
         let base = target.base_url.trim_end_matches('/');
         let url = format!("{base}{}", self.wire.path());
-        let mut request = http.post(url).json(&self.wire.body(target, req));
+        let mut request = http
+            .post(url)
+            .json(&self.wire.body(target, req, self.limit));
         if let Some(key) = &target.api_key {
             let (name, value) = self.wire.auth_header(key.expose());
             let mut value = HeaderValue::from_str(&value).map_err(|_| {
@@ -200,6 +210,7 @@ impl<'a> Run<'a> {
             }
         }
         let info = parse_error_body(&body, status);
+        self.refused = refused_limit(status, &info);
         let class = classify_status(status, &info);
         let message = match (status, location) {
             (300..=399, Some(to)) => format!("redirected ({status}) to {to}; check base_url"),
@@ -213,14 +224,29 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// When a stream that last produced a token at `last` has stalled.
+    pub(super) fn stall_at(&self, last: Instant) -> Option<Instant> {
+        self.deadlines.stall.and_then(|d| last.checked_add(d))
+    }
+
     fn deadline_failure(&self, deadline: Instant, detail: &str) -> Failure {
         let first_token_deadline = self.reply.first_token.is_none()
             && deadline == self.first_token_at
             && self.first_token_at <= self.total_at;
+        let stalled = self
+            .reply
+            .last_token
+            .and_then(|last| self.stall_at(last))
+            .is_some_and(|stall| stall == deadline && stall < self.total_at);
         let message = if first_token_deadline {
             format!(
                 "no first token within {} ({detail})",
                 humantime::format_duration(self.deadlines.first_token)
+            )
+        } else if stalled {
+            format!(
+                "stalled: no token for {} ({detail})",
+                humantime::format_duration(self.deadlines.stall.unwrap_or_default())
             )
         } else {
             format!(

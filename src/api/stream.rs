@@ -69,13 +69,18 @@ impl Run<'_> {
         self.reply.finish_stream()
     }
 
-    /// Before the first token its deadline holds; after the finish reason,
-    /// only a short grace for the usage chunk and the end marker.
+    /// Before the first token (of any kind: reasoning counts) its deadline
+    /// holds; after it, the stall deadline from the latest token; after the
+    /// finish reason, only a short grace for the usage chunk and the end
+    /// marker. The total deadline always.
     fn stream_deadline(&self) -> Instant {
         if let Some(finish) = self.reply.finish_seen {
             self.total_at.min(finish + AFTER_FINISH_GRACE)
-        } else if self.reply.first_token.is_some() {
-            self.total_at
+        } else if let Some(last) = self.reply.last_token {
+            match self.stall_at(last) {
+                Some(stall) => self.total_at.min(stall),
+                None => self.total_at,
+            }
         } else {
             self.first_token_at.min(self.total_at)
         }

@@ -17,8 +17,10 @@ use super::*;
 const BOUND: Duration = Duration::from_secs(5);
 const KEY: &str = "sk-or-v1-0123456789abcdef0123456789abcdef";
 
-enum Step {
+pub(super) enum Step {
     Write(Vec<u8>),
+    /// Pause before the next step: a model thinking, or a stream stalling.
+    Sleep(Duration),
     /// Tell the test the server got this far.
     Notify(oneshot::Sender<()>),
     /// Read until the client closes the connection.
@@ -27,15 +29,15 @@ enum Step {
 
 /// What the server saw.
 #[derive(Debug, Default)]
-struct Served {
-    head: String,
-    body: String,
+pub(super) struct Served {
+    pub(super) head: String,
+    pub(super) body: String,
     /// The client closed the connection while the server was still there.
-    eof: bool,
+    pub(super) eof: bool,
 }
 
 impl Served {
-    fn header(&self, name: &str) -> Option<String> {
+    pub(super) fn header(&self, name: &str) -> Option<String> {
         self.head.lines().find_map(|l| {
             let (k, v) = l.split_once(':')?;
             k.trim()
@@ -43,12 +45,12 @@ impl Served {
                 .then(|| v.trim().to_string())
         })
     }
-    fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap()
     }
 }
 
-async fn read_request(sock: &mut TcpStream) -> (String, String) {
+pub(super) async fn read_request(sock: &mut TcpStream) -> (String, String) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -80,7 +82,7 @@ async fn read_request(sock: &mut TcpStream) -> (String, String) {
 }
 
 /// Serves one connection with `steps`, then closes it.
-async fn serve(steps: Vec<Step>) -> (String, tokio::task::JoinHandle<Served>) {
+pub(super) async fn serve(steps: Vec<Step>) -> (String, tokio::task::JoinHandle<Served>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let handle = tokio::spawn(async move {
@@ -102,6 +104,7 @@ async fn serve(steps: Vec<Step>) -> (String, tokio::task::JoinHandle<Served>) {
                 Step::Notify(tx) => {
                     let _ = tx.send(());
                 }
+                Step::Sleep(d) => tokio::time::sleep(d).await,
                 Step::AwaitEof => {
                     let mut scratch = [0u8; 1024];
                     let eof = async {
@@ -121,12 +124,12 @@ async fn serve(steps: Vec<Step>) -> (String, tokio::task::JoinHandle<Served>) {
     (format!("http://{addr}/v1"), handle)
 }
 
-fn w(bytes: impl AsRef<[u8]>) -> Step {
+pub(super) fn w(bytes: impl AsRef<[u8]>) -> Step {
     Step::Write(bytes.as_ref().to_vec())
 }
 
 /// A complete response with a Content-Length.
-fn response(status: &str, headers: &[(&str, &str)], body: &str) -> Step {
+pub(super) fn response(status: &str, headers: &[(&str, &str)], body: &str) -> Step {
     let mut out = format!(
         "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
@@ -139,12 +142,12 @@ fn response(status: &str, headers: &[(&str, &str)], body: &str) -> Step {
     w(out)
 }
 
-fn json_response(body: &str) -> Step {
+pub(super) fn json_response(body: &str) -> Step {
     response("200 OK", &[("Content-Type", "application/json")], body)
 }
 
 /// Headers of an event stream whose body ends when the connection closes.
-fn sse_head() -> Step {
+pub(super) fn sse_head() -> Step {
     w("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
 }
 
@@ -158,23 +161,23 @@ fn chunk(data: &str) -> Step {
     w(format!("{:x}\r\n{data}\r\n", data.len()))
 }
 
-fn data(v: Value) -> String {
+pub(super) fn data(v: Value) -> String {
     format!("data: {v}\n\n")
 }
 
-fn delta(text: &str) -> String {
+pub(super) fn delta(text: &str) -> String {
     data(
         json!({"model": "test/served", "provider": "Prov", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]}),
     )
 }
 
-fn finish(reason: &str) -> String {
+pub(super) fn finish(reason: &str) -> String {
     data(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}))
 }
 
 const PONG_REPLY: &str = r#"{"id":"gen-1","model":"test/served-v2","provider":"Prov","system_fingerprint":"fp_9","choices":[{"index":0,"message":{"role":"assistant","content":"pong"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11,"cost":0.0001}}"#;
 
-fn target(base_url: String, dialect: Dialect) -> Target {
+pub(super) fn target(base_url: String, dialect: Dialect) -> Target {
     Target {
         base_url,
         dialect,
@@ -185,7 +188,7 @@ fn target(base_url: String, dialect: Dialect) -> Target {
     }
 }
 
-fn request(stream: bool) -> ChatRequest {
+pub(super) fn request(stream: bool) -> ChatRequest {
     ChatRequest {
         messages: vec![Message::system("be brief"), Message::user("ping?")],
         max_tokens: 16,
@@ -194,21 +197,22 @@ fn request(stream: bool) -> ChatRequest {
     }
 }
 
-fn deadlines(first_token_ms: u64, total_ms: u64) -> Deadlines {
+pub(super) fn deadlines(first_token_ms: u64, total_ms: u64) -> Deadlines {
     Deadlines {
         connect: Duration::from_secs(2),
         first_token: Duration::from_millis(first_token_ms),
+        stall: None,
         total: Duration::from_millis(total_ms),
     }
 }
 
-struct Outcome {
-    attempt: Attempt,
-    served: Served,
-    deltas: Vec<String>,
+pub(super) struct Outcome {
+    pub(super) attempt: Attempt,
+    pub(super) served: Served,
+    pub(super) deltas: Vec<String>,
 }
 
-async fn exchange_with(
+pub(super) async fn exchange_with(
     client: Client,
     dialect: Dialect,
     req: ChatRequest,
@@ -233,7 +237,7 @@ async fn exchange_with(
     }
 }
 
-async fn exchange(stream: bool, steps: Vec<Step>) -> Outcome {
+pub(super) async fn exchange(stream: bool, steps: Vec<Step>) -> Outcome {
     exchange_with(
         Client::new(Duration::from_secs(2)),
         Dialect::Openai,
@@ -244,11 +248,11 @@ async fn exchange(stream: bool, steps: Vec<Step>) -> Outcome {
     .await
 }
 
-fn class(o: &Outcome) -> Option<FailureClass> {
+pub(super) fn class(o: &Outcome) -> Option<FailureClass> {
     o.attempt.class()
 }
 
-fn message(o: &Outcome) -> String {
+pub(super) fn message(o: &Outcome) -> String {
     o.attempt
         .failure
         .as_ref()
@@ -276,7 +280,8 @@ async fn json_success_with_keepalive_whitespace() {
         Some(Usage {
             prompt_tokens: 9,
             completion_tokens: 2,
-            cost: Some(0.0001)
+            cost: Some(0.0001),
+            reasoning_tokens: None,
         })
     );
     assert_eq!(
@@ -729,12 +734,12 @@ async fn no_content_is_empty_and_a_miss_is_wrong_answer() {
     let json_empty = exchange(
         false,
         vec![json_response(
-            r#"{"choices":[{"message":{"content":""},"finish_reason":"length"}]}"#,
+            r#"{"choices":[{"message":{"content":""},"finish_reason":"stop"}]}"#,
         )],
     )
     .await;
     assert_eq!(class(&json_empty), Some(FailureClass::Empty));
-    assert!(message(&json_empty).contains("finish_reason length"));
+    assert!(message(&json_empty).contains("finish_reason stop"));
 
     let sse_empty = exchange(
         true,
@@ -1153,6 +1158,7 @@ async fn absurd_deadlines_do_not_panic() {
         Deadlines {
             connect: Duration::MAX,
             first_token: Duration::MAX,
+            stall: None,
             total: Duration::MAX,
         },
         vec![json_response(PONG_REPLY)],

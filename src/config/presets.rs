@@ -38,7 +38,13 @@ impl Config {
             ),
         ]
         .into_iter()
-        .map(|(name, id, tier)| plain_model(name, id, "openrouter", tier))
+        .map(|(name, id, tier)| {
+            let mut m = plain_model(name, id, "openrouter", tier);
+            // gemini-2.5-pro cannot stop thinking: probed as a thinking
+            // model from the first probe, /models or not.
+            m.reasoning = id.contains("gemini-2.5-pro").then_some(true);
+            m
+        })
         .collect();
         let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let probe = ProbeSettings::default();
@@ -74,7 +80,10 @@ impl Config {
             .collect();
         let probe = ProbeSettings {
             interval: Duration::from_secs(5),
-            ttft_timeout: Duration::from_secs(8),
+            // The demo's thinking model answers after this, reasoning from
+            // the first half second: the deadline it meets is the first
+            // token's, not the first content token's.
+            ttft_timeout: Duration::from_secs(4),
             timeout: Duration::from_secs(15),
             ..ProbeSettings::default()
         };
@@ -82,8 +91,9 @@ impl Config {
             chain: models.iter().map(|m| m.name.clone()).collect(),
             health: HealthSettings {
                 window: Duration::from_secs(5 * 60),
-                // The simulator's slow model should show as degraded, not down.
-                slow: Some(Duration::from_secs(3)),
+                // The simulator's slow model should show as degraded, not
+                // down; the thinking model (about 5 s) is not slow.
+                slow: Some(Duration::from_secs(8)),
                 ..HealthSettings::default()
             },
             route: RouteSettings::from_probe(&probe),
@@ -110,5 +120,7 @@ fn plain_model(name: &str, id: &str, endpoint: &str, tier: Option<Tier>) -> Mode
         tier,
         probe: ProbeOverrides::default(),
         extra: serde_json::Map::new(),
+        // Known from `/models` (thinking models list `reasoning`).
+        reasoning: None,
     }
 }

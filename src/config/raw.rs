@@ -79,6 +79,7 @@ pub(super) struct RawModel {
     pub(super) tier: Option<S<String>>,
     pub(super) probe: Option<RawOverrides>,
     pub(super) extra: Option<S<serde_json::Map<String, serde_json::Value>>>,
+    pub(super) reasoning: Option<bool>,
 }
 
 #[derive(Deserialize)]

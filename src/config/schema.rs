@@ -180,6 +180,11 @@ pub struct ModelConfig {
     pub probe: ProbeOverrides,
     /// Merged into the request body.
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// A thinking model (`true`), or not (`false`) whatever `/models`
+    /// says; `None`: as `/models` lists it (`reasoning` among its
+    /// `supported_parameters`). Its probe asks for the least reasoning the
+    /// model allows and leaves room for it.
+    pub reasoning: Option<bool>,
 }
 
 /// Per-model changes to `[probe]`; `None` keeps the global value.

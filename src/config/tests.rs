@@ -96,6 +96,7 @@ fn bad_files_say_where_and_what() {
         ("$E\nmodel = [{ name = \"a\", id = \"x/a\", probe = { interval = \"soon\" } }]", "`probe.interval` = \"soon\"", 2, Some(57)),
         ("$E\nmodel = [{ name = \"a\", id = \"x/a\", probe = { expect = \"[\" } }]", "not a valid regular expression", 2, Some(55)),
         ("$E\nmodel = [{ name = \"a\", id = \"x/a\", probe = { timeout = \"1s\" } }]", "unknown field `timeout`", 2, None),
+        ("$E\nmodel = [{ name = \"a\", id = \"x/a\", reasoning = \"yes\" }]", "invalid type: string \"yes\", expected a boolean", 2, None),
     ];
     let mut wrong = Vec::new();
     for (case, fragment, line, column) in cases {
@@ -311,6 +312,8 @@ fn example_file_loads() {
         .model("gemini-pro")
         .and_then(|m| m.extra.get("reasoning").cloned());
     assert_eq!(extra, Some(serde_json::json!({"effort": "low"})));
+    assert_eq!(c.model("gemini-pro").and_then(|m| m.reasoning), Some(true));
+    assert_eq!(c.model("gpt-4o").and_then(|m| m.reasoning), None);
     let direct = c.model("claude-direct").map(|m| c.probe_for(m).interval);
     assert_eq!(direct, Some(Duration::from_secs(300)));
     assert_eq!(c.tiers.get(Tier::Premium), ["claude-sonnet", "gpt-4o"]);
@@ -398,7 +401,7 @@ fn demo_uses_the_simulator() {
     let secs = Duration::from_secs;
     assert_eq!(
         (c.probe.interval, c.probe.ttft_timeout, c.probe.timeout),
-        (secs(5), secs(8), secs(15))
+        (secs(5), secs(4), secs(15))
     );
     assert_eq!((c.health.window, c.route.timeout), (secs(300), secs(15)));
 }

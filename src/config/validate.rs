@@ -299,6 +299,7 @@ impl Cx<'_> {
                 tier,
                 probe,
                 extra,
+                reasoning: m.reasoning,
             });
         }
         Ok(out)

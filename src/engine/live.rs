@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::Attempt;
+use crate::api::{Attempt, FailureClass};
 use crate::health::SampleKind;
 use crate::probe::Condition;
 
@@ -20,6 +20,8 @@ use super::{lock, Engine, EngineEvent};
 pub const PRICE_REFRESH: Duration = Duration::from_secs(3600);
 /// The live loop saves the state this often (and on exit, by its owner).
 pub const AUTOSAVE: Duration = Duration::from_secs(300);
+/// How long a probe waits for the first `/models` fetch.
+const FIRST_PRICES_WAIT: Duration = Duration::from_secs(5);
 /// The live loop re-judges every model at least this often, so cool-downs
 /// end and failures leave the window without a new sample.
 const TICK: Duration = Duration::from_secs(1);
@@ -35,9 +37,7 @@ impl Engine {
     /// per endpoint) and records the outcomes at `now`. Returns how many
     /// probes ran. Fetches prices first if that was never tried.
     pub async fn run_due(&self, now: DateTime<Utc>) -> usize {
-        if !lock(&self.inner.money).fetched {
-            self.refresh_prices(now).await;
-        }
+        self.first_prices(now).await;
         let due = lock(&self.inner.schedule).take_due(now);
         let n = due.len();
         let probes = due.iter().map(|d| self.probe_at(&d.model, Some(now)));
@@ -79,28 +79,21 @@ impl Engine {
                 return None;
             }
         };
-        let mut target = plan.target.clone();
-        target.api_key = key;
-        let attempt = {
-            let limit = self.inner.limits.get(&plan.endpoint).cloned();
-            // The semaphore is never closed, so acquiring only waits.
-            let _permit = match &limit {
-                Some(sem) => sem.acquire().await.ok(),
-                None => None,
-            };
-            self.inner
-                .client
-                .send(&target, &plan.request, plan.deadlines, None)
-                .await
-        };
-        let mut attempt = attempt;
-        let now = match fixed {
-            Some(at) => {
-                attempt.started_at = at;
-                at
-            }
-            None => Utc::now(),
-        };
+        // Which models think comes with the first `/models`; a probe does not
+        // wait long for it (the budget raise covers a model it missed).
+        let _ = tokio::time::timeout(
+            FIRST_PRICES_WAIT,
+            self.first_prices(fixed.unwrap_or_else(Utc::now)),
+        )
+        .await;
+        let mut attempt = self.send_probe(model, plan, key.clone()).await;
+        let now = fixed.unwrap_or_else(Utc::now);
+        if attempt.class() == Some(FailureClass::Budget) {
+            attempt = self.after_budget(model, plan, key, attempt, now).await;
+        }
+        if fixed.is_some() {
+            attempt.started_at = now;
+        }
         self.record(model, &attempt, SampleKind::Probe, now);
         let cond = condition(&lock(&self.inner.book), model, now);
         lock(&self.inner.schedule).finish(model, now, cond);
@@ -134,7 +127,15 @@ impl Engine {
             let instant = tokio::time::Instant::now();
             if instant >= next_prices && side.is_empty() {
                 let engine = self.clone();
-                side.spawn(async move { engine.refresh_prices(Utc::now()).await });
+                // The first fetch is the one the first probes wait for.
+                let first = next_prices == start;
+                side.spawn(async move {
+                    if first {
+                        engine.first_prices(Utc::now()).await;
+                    } else {
+                        engine.refresh_prices(Utc::now()).await;
+                    }
+                });
                 next_prices = instant + PRICE_REFRESH;
             }
             let due = lock(&self.inner.schedule).take_due(now);

@@ -13,10 +13,11 @@
 //! This file holds the engine itself, how it is built from the config and
 //! what it answers about health; the rest has a room each: the scheduling
 //! loop (`live`), recording outcomes (`record`), prices and the budget
-//! (`money`), and what survives a restart (`persist`).
+//! (`money`), probing thinking models (`thinking`), and what survives a
+//! restart (`persist`).
 //!
-//! Locks: the health book, the schedule, the money and the drift
-//! acknowledgements each sit behind their own `std::sync::Mutex`, held only
+//! Locks: the health book, the schedule, the money, the thinkers and the
+//! drift acknowledgements each sit behind their own `std::sync::Mutex`, held only
 //! for a few microseconds and never across an `.await`, and never two at
 //! once.
 
@@ -40,9 +41,12 @@ mod live;
 mod money;
 mod persist;
 mod record;
+mod thinking;
 
 pub use live::{AUTOSAVE, PRICE_REFRESH};
 use money::Money;
+use thinking::Thinkers;
+pub use thinking::{budget_fix, shape, Shape, MUST_THINK_BUDGET, RAISED_ROOM, REASONING_ROOM};
 
 /// Events buffered per subscriber before a slow one starts to lag.
 const EVENT_BUFFER: usize = 4096;
@@ -50,6 +54,9 @@ const EVENT_BUFFER: usize = 4096;
 const DEFAULT_SEED: u64 = 0x00c4_a1c4_a1c4;
 
 /// What the engine tells its subscribers (the screen, `watch`, logs).
+// One event per probe at most: the size of a `Probe` does not matter, and
+// boxing its attempt would only move the allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum EngineEvent {
     /// A model's status changed, or its served model drifted.
@@ -103,6 +110,11 @@ struct Inner {
     book: Mutex<HealthBook>,
     schedule: Mutex<Schedule>,
     money: Mutex<Money>,
+    /// Which models think, and whose probe room was raised.
+    thinkers: Mutex<Thinkers>,
+    /// The first `/models` fetch, which every first probe waits for (briefly):
+    /// it says which models think.
+    first_prices: tokio::sync::OnceCell<()>,
     acks: Mutex<Vec<AckedDrift>>,
     warnings: Vec<String>,
     events: broadcast::Sender<EngineEvent>,
@@ -180,6 +192,7 @@ impl Engine {
                 deadlines: Deadlines {
                     connect: settings.connect_timeout,
                     first_token: settings.ttft_timeout,
+                    stall: Some(settings.ttft_timeout),
                     total: settings.timeout,
                 },
                 settings,
@@ -209,6 +222,8 @@ impl Engine {
                 book: Mutex::new(book),
                 schedule: Mutex::new(schedule),
                 money: Mutex::new(money),
+                thinkers: Mutex::new(Thinkers::default()),
+                first_prices: tokio::sync::OnceCell::new(),
                 acks: Mutex::new(state.acknowledged),
                 warnings,
                 events,

@@ -24,7 +24,6 @@ pub(super) struct Money {
     pub(super) ledger: Ledger,
     pub(super) pace: Option<Pace>,
     pub(super) key: Option<KeyInfo>,
-    pub(super) fetched: bool,
 }
 
 impl Engine {
@@ -69,6 +68,15 @@ impl Engine {
                 .map(|m| schedule.is_free(&m.name))
                 .collect()
         };
+        // Before the money is locked: one lock at a time. A thinking model's
+        // probe may spend its reasoning room too.
+        let max_tokens: Vec<Option<u32>> = self
+            .inner
+            .config
+            .models
+            .iter()
+            .map(|m| self.probe_max_tokens(&m.name))
+            .collect();
         let (pace, old, spent) = {
             let mut money = lock(&self.inner.money);
             let costs: Vec<ProbeCost> = self
@@ -76,14 +84,16 @@ impl Engine {
                 .config
                 .models
                 .iter()
-                .zip(&free)
-                .filter(|(_, free)| !**free)
-                .filter_map(|(m, _)| {
+                .zip(free.iter().zip(&max_tokens))
+                .filter(|(_, (free, _))| !**free)
+                .filter_map(|(m, (_, max_tokens))| {
                     let plan = self.inner.plans.get(&m.name)?;
+                    let max_tokens = max_tokens.unwrap_or(plan.settings.max_tokens);
                     let per_probe = money.ledger.average_probe_cost(&m.name).or_else(|| {
-                        money.prices.get(&m.id).map(|p| {
-                            p.estimate(PROBE_PROMPT_TOKENS, u64::from(plan.settings.max_tokens))
-                        })
+                        money
+                            .prices
+                            .get(&m.id)
+                            .map(|p| p.estimate(PROBE_PROMPT_TOKENS, u64::from(max_tokens)))
                     })?;
                     Some(ProbeCost {
                         per_probe,
@@ -109,10 +119,19 @@ impl Engine {
         }
     }
 
+    /// The first fetch of prices (and of which models think), once: every
+    /// caller waits for the same one.
+    pub(super) async fn first_prices(&self, now: DateTime<Utc>) {
+        self.inner
+            .first_prices
+            .get_or_init(|| self.refresh_prices(now))
+            .await;
+    }
+
     /// Fetches prices from every OpenAI-dialect endpoint, and `/key` where a
-    /// key is set; marks free models so their probes respect the free limits.
+    /// key is set; marks free models so their probes respect the free limits
+    /// and thinking models so their probes leave room for reasoning.
     pub async fn refresh_prices(&self, now: DateTime<Utc>) {
-        lock(&self.inner.money).fetched = true;
         let Some(http) = &self.inner.http else {
             return;
         };
@@ -168,6 +187,12 @@ impl Engine {
                     per_day: info.free_per_day(),
                     ..FreeLimits::default()
                 });
+            }
+        }
+        {
+            let mut thinkers = lock(&self.inner.thinkers);
+            for m in &self.inner.config.models {
+                thinkers.set_listed(&m.name, table.thinks(&m.id));
             }
         }
         {

@@ -46,5 +46,7 @@ pub use provider::{
     ProviderSnapshot,
 };
 pub use sample::{Observation, Sample, SampleKind};
-pub use snapshot::{Drift, LastFailure, ModelSnapshot, Percentiles, Recovery, TrendPoint};
+pub use snapshot::{
+    Drift, LastFailure, ModelSnapshot, Percentiles, Recovery, ReplyTiming, TrendPoint,
+};
 pub use status::{HealthPolicy, Status};

@@ -14,8 +14,8 @@ use crate::fmt::{describe_failure, fmt_percent, fmt_secs};
 
 use super::window::{percentiles_sorted, ratio, sorted_rank, WindowStats};
 use super::{
-    Drift, HealthPolicy, LastFailure, ModelSnapshot, Observation, Recovery, Sample, SampleKind,
-    Status, TrendPoint,
+    Drift, HealthPolicy, LastFailure, ModelSnapshot, Observation, Recovery, ReplyTiming, Sample,
+    SampleKind, Status, TrendPoint,
 };
 
 /// Samples kept per model at most, whatever the window: a hard memory bound.
@@ -68,6 +68,8 @@ pub struct ModelHealth {
     served_history: VecDeque<Drift>,
     #[serde(skip)]
     last_reply: Option<String>,
+    #[serde(skip)]
+    last_timing: Option<ReplyTiming>,
     /// Running figures over the ring, kept in step with every push and pop
     /// so a snapshot costs O(1) instead of a pass and three selections.
     /// Rebuilt after a restore; when out of step, computed afresh.
@@ -110,6 +112,7 @@ impl ModelHealth {
                 self.consecutive_ok += 1;
                 drifts.extend(self.note_served(at, &obs));
                 self.last_reply = obs.reply.clone();
+                self.last_timing = Some(obs.timing);
             }
             Some(class) => {
                 self.last_failure = Some(LastFailure {
@@ -130,9 +133,10 @@ impl ModelHealth {
                     self.rate_limited_until = None;
                 }
                 // A user's prompt rejected as a bad request (too long, moderated)
-                // says nothing about the model's configuration.
+                // or too small for a thinking model says nothing about the
+                // model's configuration.
                 let about_the_prompt =
-                    sample.kind == SampleKind::Prompt && class == FailureClass::BadRequest;
+                    sample.kind == SampleKind::Prompt && class.blames_the_request();
                 if !about_the_prompt {
                     self.misconfig = class
                         .is_misconfiguration()
@@ -553,6 +557,7 @@ impl ModelHealth {
             failures_by_class,
             trend,
             last_reply: self.last_reply.clone(),
+            last_timing: self.last_timing,
         }
     }
 }

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{Attempt, FailureClass};
 
+use super::ReplyTiming;
+
 /// Where a sample came from: a probe, or a real prompt (which is evidence too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -67,6 +69,8 @@ pub struct Observation {
     pub served_by: Option<String>,
     pub fingerprint: Option<String>,
     pub reply: Option<String>,
+    /// First token, first content and reasoning tokens of this reply.
+    pub timing: ReplyTiming,
 }
 
 impl Observation {
@@ -76,7 +80,10 @@ impl Observation {
             class: attempt.class(),
             kind: SampleKind::Probe,
             latency_ms: millis(attempt.latency),
-            ttft_ms: attempt.ttft.map(millis),
+            // The answer's first token: for a model that thinks aloud that is
+            // its first content token, not its first reasoning token (the
+            // hedge delay and the table's ttft mean when the answer starts).
+            ttft_ms: attempt.ttfc.or(attempt.ttft).map(millis),
             tokens_per_s: attempt.tokens_per_s.map(|t| t as f32),
         };
         let failure = attempt.failure.as_ref();
@@ -88,6 +95,12 @@ impl Observation {
             served_by: attempt.served_by.clone(),
             fingerprint: attempt.fingerprint.clone(),
             reply: (!attempt.reply.is_empty()).then(|| attempt.reply.clone()),
+            timing: ReplyTiming {
+                first_token: attempt.ttft,
+                first_content: attempt.ttfc,
+                reasoning_tokens: attempt.usage.as_ref().and_then(|u| u.reasoning_tokens),
+                completion_tokens: attempt.usage.as_ref().map(|u| u.completion_tokens),
+            },
         };
         (sample, observation)
     }

@@ -34,6 +34,18 @@ pub struct Percentiles {
     pub p95: Duration,
 }
 
+/// How the last successful reply came: its first token of any kind (a
+/// thinking model's reasoning), its first content token, and the tokens it
+/// spent thinking. What the detail view shows beside the percentiles.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ReplyTiming {
+    pub first_token: Option<Duration>,
+    pub first_content: Option<Duration>,
+    /// Of `completion_tokens`, those spent reasoning, when reported.
+    pub reasoning_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+}
+
 /// One point of a model's trend: a success's latency, or a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrendPoint {
@@ -107,6 +119,8 @@ pub struct ModelSnapshot {
     pub failures_by_class: Vec<(FailureClass, u32)>,
     pub trend: Vec<TrendPoint>,
     pub last_reply: Option<String>,
+    /// The last success's first token, first content and reasoning tokens.
+    pub last_timing: Option<ReplyTiming>,
 }
 
 impl ModelSnapshot {

@@ -75,7 +75,10 @@ pub struct AttemptReport {
     pub message: Option<String>,
     pub http_status: Option<u16>,
     pub latency_ms: u64,
+    /// First token of any kind, reasoning included.
     pub ttft_ms: Option<u64>,
+    /// First content token.
+    pub ttfc_ms: Option<u64>,
     pub served_model: Option<String>,
     pub served_by: Option<String>,
 }
@@ -140,6 +143,7 @@ impl From<&AttemptRecord> for AttemptReport {
             http_status: a.http_status,
             latency_ms: ms(a.latency),
             ttft_ms: a.ttft.map(ms),
+            ttfc_ms: a.ttfc.map(ms),
             served_model: a.served_model.clone(),
             served_by: a.served_by.clone(),
         }

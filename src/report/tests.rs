@@ -35,6 +35,7 @@ fn answered() -> Attempt {
             prompt_tokens: 3,
             completion_tokens: 35,
             cost: Some(0.0005),
+            reasoning_tokens: None,
         }),
         ..Attempt::blank(at(), Duration::from_millis(1_337))
     }

@@ -45,7 +45,11 @@ pub enum WatchEvent {
         http_status: Option<u16>,
         reason: Option<String>,
         latency_ms: u64,
+        /// First token of any kind, reasoning included.
         ttft_ms: Option<u64>,
+        /// First content token.
+        ttfc_ms: Option<u64>,
+        reasoning_tokens: Option<u64>,
         served_model: Option<String>,
         served_by: Option<String>,
         /// USD, as the provider reported it.
@@ -91,6 +95,8 @@ impl WatchLine {
                         .map(|f| describe_failure(f.class, attempt.http_status, Some(&f.message))),
                     latency_ms: ms(attempt.latency),
                     ttft_ms: attempt.ttft.map(ms),
+                    ttfc_ms: attempt.ttfc.map(ms),
+                    reasoning_tokens: attempt.usage.as_ref().and_then(|u| u.reasoning_tokens),
                     served_model: attempt.served_model.clone(),
                     served_by: attempt.served_by.clone(),
                     cost: attempt.usage.as_ref().and_then(|u| u.cost),

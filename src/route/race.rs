@@ -158,6 +158,8 @@ impl<'a> Race<'a> {
                     self.start_next(true);
                     hedge_timer = self.hedge_timer();
                 }
+                // Deltas are content only (the client keeps reasoning to
+                // itself), so a model thinking aloud does not win here.
                 Happening::Delta(i, delta) => {
                     if first_token_at.is_none() {
                         first_token_at = Some(self.start.elapsed());
@@ -190,11 +192,13 @@ impl<'a> Race<'a> {
                         late.push(delta);
                     }
                     if first_token_at.is_none() && (!late.is_empty() || attempt.is_ok()) {
-                        // Its first token and its end came in one poll.
+                        // Its first token and its end came in one poll. The
+                        // race counts content: reasoning before it is proof
+                        // of life, not a win.
                         first_token_at = Some(self.start.elapsed());
                         self.emit(RouteEvent::FirstToken {
                             model: r.model.clone(),
-                            ttft: attempt.ttft.unwrap_or_else(|| r.t0.elapsed()),
+                            ttft: attempt.ttfc.unwrap_or_else(|| r.t0.elapsed()),
                         });
                         self.cancel_all(&r.model);
                     }

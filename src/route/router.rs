@@ -188,6 +188,9 @@ impl Router {
         Deadlines {
             connect: r.connect_timeout,
             first_token: r.ttft_timeout,
+            // A gap between tokens as long as the first-token deadline is
+            // a stalled stream.
+            stall: Some(r.ttft_timeout),
             total: r.timeout,
         }
     }

@@ -74,14 +74,23 @@ impl Wire for Anthropic {
         Bytes::from_static(b"event: ping\ndata: {\"type\": \"ping\"}\n\n")
     }
 
+    /// Thinking blocks come before the text block; a reply that only
+    /// thought (its limit reached) has no text block at all.
     fn whole(&self, o: &Outcome, text: &str, finish: Option<&str>) -> Bytes {
+        let mut content = Vec::new();
+        if !o.reasoning.is_empty() {
+            content.push(json!({ "type": "thinking", "thinking": o.reasoning_text(), "signature": signature(o) }));
+        }
+        if !text.is_empty() || o.reasoning.is_empty() {
+            content.push(json!({ "type": "text", "text": text }));
+        }
         Bytes::from(
             json!({
                 "id": msg_id(o),
                 "type": "message",
                 "role": "assistant",
                 "model": o.served.model,
-                "content": [{ "type": "text", "text": text }],
+                "content": content,
                 "stop_reason": finish.map(stop_reason),
                 "stop_sequence": null,
                 "usage": { "input_tokens": o.prompt_tokens, "output_tokens": o.completion_tokens() },
@@ -90,7 +99,7 @@ impl Wire for Anthropic {
         )
     }
 
-    /// `message_start`, pings while thinking, then the text block opens.
+    /// `message_start`, then pings until the first token.
     fn opening(&self, o: &Outcome, every: Duration) -> Vec<Step> {
         let start = json!({
             "type": "message_start",
@@ -107,29 +116,69 @@ impl Wire for Anthropic {
                 every,
                 left: o.ttft,
             },
-            Step::Send(event(
-                "content_block_start",
-                r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
-            )),
         ]
+    }
+
+    /// Block 0 is the thinking block: opened by the first piece.
+    fn reasoning(&self, _o: &Outcome, text: &str, first: bool) -> Bytes {
+        let delta = event(
+            "content_block_delta",
+            json!({ "type": "content_block_delta", "index": 0, "delta": { "type": "thinking_delta", "thinking": text } }).to_string(),
+        );
+        if !first {
+            return delta;
+        }
+        let mut b = event(
+            "content_block_start",
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
+        )
+        .to_vec();
+        b.extend_from_slice(&delta);
+        Bytes::from(b)
+    }
+
+    /// The thinking block ends with its signature.
+    fn reasoning_end(&self, o: &Outcome, steps: &mut Vec<Step>) {
+        steps.push(Step::Send(event(
+            "content_block_delta",
+            json!({ "type": "content_block_delta", "index": 0, "delta": { "type": "signature_delta", "signature": signature(o) } }).to_string(),
+        )));
+        steps.push(Step::Send(event(
+            "content_block_stop",
+            r#"{"type":"content_block_stop","index":0}"#,
+        )));
+    }
+
+    /// The text block, after the thinking block if there was one; a reply
+    /// that only thought opens none.
+    fn content_start(&self, o: &Outcome, steps: &mut Vec<Step>) {
+        if let Some(index) = text_index(o) {
+            steps.push(Step::Send(event(
+                "content_block_start",
+                json!({ "type": "content_block_start", "index": index, "content_block": { "type": "text", "text": "" } }).to_string(),
+            )));
+        }
     }
 
     /// `content_block_start` opened the block already: a delta without
     /// text would say nothing.
-    fn delta(&self, _o: &Outcome, text: &str, _first: bool) -> Option<Bytes> {
+    fn delta(&self, o: &Outcome, text: &str, _first: bool) -> Option<Bytes> {
+        let index = text_index(o).unwrap_or(0);
         (!text.is_empty()).then(|| {
             event(
                 "content_block_delta",
-                json!({ "type": "content_block_delta", "index": 0, "delta": { "type": "text_delta", "text": text } }).to_string(),
+                json!({ "type": "content_block_delta", "index": index, "delta": { "type": "text_delta", "text": text } }).to_string(),
             )
         })
     }
 
     fn closing(&self, o: &Outcome, finish: &str, steps: &mut Vec<Step>) {
-        steps.push(Step::Send(event(
-            "content_block_stop",
-            r#"{"type":"content_block_stop","index":0}"#,
-        )));
+        if let Some(index) = text_index(o) {
+            steps.push(Step::Send(event(
+                "content_block_stop",
+                json!({ "type": "content_block_stop", "index": index }).to_string(),
+            )));
+        }
         steps.push(Step::Send(event(
             "message_delta",
             json!({
@@ -225,6 +274,24 @@ impl Wire for Anthropic {
             b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_del\n\n",
         )));
     }
+}
+
+/// The index of the text block: after the thinking block when there is
+/// one; `None` when the reply only thought (its limit reached).
+fn text_index(o: &Outcome) -> Option<u32> {
+    match (o.reasoning.is_empty(), o.tokens.is_empty()) {
+        (true, _) => Some(0),
+        (false, false) => Some(1),
+        (false, true) => None,
+    }
+}
+
+/// A thinking block's signature (opaque to clients).
+fn signature(o: &Outcome) -> String {
+    format!(
+        "EqQBCgYIAhgCEkD{}",
+        o.gen_id.rsplit('-').next().unwrap_or("sim")
+    )
 }
 
 /// Anthropic's words for OpenAI's finish reasons.

@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::scenario::{Fault, ModelScenario, Served};
+use super::scenario::{Fault, ModelScenario, ReasoningAsk, ReasoningField, Served};
 use super::state::Shared;
 use super::text;
 use crate::api::FailureClass;
@@ -31,6 +31,13 @@ impl Shared {
         let created = self.wall_start + now.as_secs() as i64;
         let gen_id = text::generation_id(&mut rng, created);
         let mut tokens = text::answer(&mut rng, &req.prompt);
+        // Drawn last, so that adding thinking to a model shifts no other draw.
+        let think = text::draw(&mut rng, model.thinking.map(|t| t.time));
+        if let Some(answer) = &model.answer {
+            if tokens == ["pong"] {
+                tokens = text::tokens(answer);
+            }
+        }
 
         let key_ok = model
             .key
@@ -55,14 +62,39 @@ impl Shared {
             }
             _ => {}
         }
+        // Reasoning comes first and counts against the limit: a model whose
+        // thinking reaches `max_tokens` stops there with no content.
+        let budget_fault = fault.and_then(|f| f.kind.class()) == Some(FailureClass::Budget);
+        let planned = match (budget_fault, model.thinking) {
+            (true, _) => req.max_tokens.unwrap_or(4096).max(1),
+            (false, Some(t)) => u64::from(t.tokens_for(req.ask)),
+            (false, None) => 0,
+        };
+        let mut reasoning_tokens = planned;
         let mut finish = "stop";
         if let Some(max) = req.max_tokens {
-            let max = usize::try_from(max.max(1)).unwrap_or(usize::MAX);
-            if tokens.len() > max {
-                tokens.truncate(max);
+            let max = max.max(1);
+            if reasoning_tokens >= max {
+                reasoning_tokens = max;
+                tokens.clear();
                 finish = "length";
+            } else {
+                let room = usize::try_from(max - reasoning_tokens).unwrap_or(usize::MAX);
+                if tokens.len() > room {
+                    tokens.truncate(room);
+                    finish = "length";
+                }
             }
         }
+        // Thinking cut short by the limit takes its share of the time.
+        let think = if planned > 0 {
+            think.mul_f64(reasoning_tokens as f64 / planned as f64)
+        } else {
+            Duration::ZERO
+        };
+        let field = model
+            .thinking
+            .map_or(ReasoningField::Reasoning, |t| t.field);
         // With a total latency the last token lands at `total`: the first
         // after `ttft` (its share of the total when no ttft is given), the
         // rest evenly spread.
@@ -93,6 +125,14 @@ impl Shared {
             fault,
             ttft,
             per_token,
+            think,
+            // Hidden reasoning is billed and takes its time, but says nothing.
+            reasoning: match field {
+                ReasoningField::Hidden => Vec::new(),
+                _ => text::reasoning(reasoning_tokens, think),
+            },
+            reasoning_tokens,
+            field,
             tokens,
             finish,
             served: model.served_at(now),
@@ -109,6 +149,8 @@ pub(super) struct RequestInfo {
     pub key: Option<String>,
     pub prompt: String,
     pub max_tokens: Option<u64>,
+    /// How much thinking the request asked for.
+    pub ask: ReasoningAsk,
 }
 
 /// Everything decided about one reply, before it is put into a dialect.
@@ -116,9 +158,18 @@ pub(super) struct Outcome<'a> {
     pub idx: usize,
     pub model: &'a ModelScenario,
     pub fault: Option<&'a Fault>,
+    /// The first token of any kind: reasoning when the model thinks aloud.
     pub ttft: Duration,
-    /// Delay before each token after the first.
+    /// Delay before each content token after the first.
     pub per_token: Duration,
+    /// How long the reasoning streams, from `ttft` to the first content token.
+    pub think: Duration,
+    /// The reasoning as it is streamed, one piece per delta (empty when the
+    /// model does not think, or hides its reasoning).
+    pub reasoning: Vec<String>,
+    /// Reasoning tokens billed (inside `completion_tokens`).
+    pub reasoning_tokens: u64,
+    pub field: ReasoningField,
     pub tokens: Vec<String>,
     /// "stop" or "length".
     pub finish: &'static str,
@@ -136,7 +187,23 @@ impl Outcome<'_> {
     }
 
     pub fn completion_tokens(&self) -> u64 {
-        self.tokens.len() as u64
+        self.tokens.len() as u64 + self.reasoning_tokens
+    }
+
+    /// The reasoning goes on the wire as text (not hidden, not absent).
+    pub fn thinks_aloud(&self) -> bool {
+        !self.reasoning.is_empty()
+    }
+
+    /// The reasoning as one text.
+    pub fn reasoning_text(&self) -> String {
+        self.reasoning.concat()
+    }
+
+    /// Time from the first token to each reasoning piece after the first.
+    pub fn reasoning_gap(&self) -> Duration {
+        let n = u32::try_from(self.reasoning.len().max(1)).unwrap_or(u32::MAX);
+        self.think / n
     }
 
     pub fn cost(&self) -> f64 {
@@ -150,7 +217,7 @@ impl Outcome<'_> {
     pub fn total(&self) -> Duration {
         let gaps = u32::try_from(self.tokens.len().saturating_sub(1)).unwrap_or(u32::MAX);
         let rest = self.per_token.checked_mul(gaps).unwrap_or(Duration::MAX);
-        self.ttft.saturating_add(rest)
+        self.ttft.saturating_add(self.think).saturating_add(rest)
     }
 
     /// OpenRouter moves on to the next model of a `models` array when this

@@ -26,6 +26,12 @@ pub(super) trait Wire: Sync {
     fn whole(&self, o: &Outcome, text: &str, finish: Option<&str>) -> Bytes;
     /// A stream up to its first token, thinking for `o.ttft`.
     fn opening(&self, o: &Outcome, every: Duration) -> Vec<Step>;
+    /// One piece of reasoning streamed; `first` opens the reasoning.
+    fn reasoning(&self, o: &Outcome, text: &str, first: bool) -> Bytes;
+    /// What closes the reasoning before the content starts.
+    fn reasoning_end(&self, o: &Outcome, steps: &mut Vec<Step>);
+    /// What opens the content after the opening and any reasoning.
+    fn content_start(&self, o: &Outcome, steps: &mut Vec<Step>);
     /// One content delta, or `None` when this one would say nothing.
     fn delta(&self, o: &Outcome, text: &str, first: bool) -> Option<Bytes>;
     /// The end of a stream that finished for `finish`.
@@ -67,8 +73,9 @@ pub(super) fn render(w: &dyn Wire, o: &Outcome, stream: bool, every: Duration) -
         C::ProviderError => provider_error(w, o, f, stream, every),
         C::Truncated => truncated(w, o, f, stream, every),
         C::Malformed => malformed(w, o, f, stream, every),
-        // The decision already emptied or replaced the text.
-        C::Empty | C::WrongAnswer => answer(w, o, stream, every),
+        // The decision already emptied or replaced the text (or, for a
+        // budget, thought until the limit).
+        C::Empty | C::WrongAnswer | C::Budget => answer(w, o, stream, every),
     }
 }
 
@@ -77,12 +84,40 @@ pub(super) fn rate_limit_wait(f: &Fault) -> Duration {
     f.retry_after.unwrap_or(Duration::from_secs(10))
 }
 
+/// A stream up to its first content token: the opening, then the
+/// reasoning of a thinking model, a piece every so often (or, when it is
+/// hidden, keep-alives while it thinks), then what opens the content.
+fn lead_in(w: &dyn Wire, o: &Outcome, every: Duration) -> Vec<Step> {
+    let mut steps = w.opening(o, every);
+    if o.thinks_aloud() {
+        let gap = o.reasoning_gap();
+        for (i, piece) in o.reasoning.iter().enumerate() {
+            if i > 0 && !gap.is_zero() {
+                steps.push(Step::Wait(gap));
+            }
+            steps.push(Step::Send(w.reasoning(o, piece, i == 0)));
+        }
+        if !gap.is_zero() {
+            steps.push(Step::Wait(gap));
+        }
+        w.reasoning_end(o, &mut steps);
+    } else if !o.think.is_zero() {
+        steps.push(Step::Tick {
+            chunk: w.keepalive(),
+            every,
+            left: o.think,
+        });
+    }
+    w.content_start(o, &mut steps);
+    steps
+}
+
 fn answer(w: &dyn Wire, o: &Outcome, stream: bool, every: Duration) -> Reply {
     if !stream {
         let body = w.whole(o, &o.tokens.concat(), Some(o.finish));
         return json_after(w, o, body, o.total(), every);
     }
-    let mut steps = w.opening(o, every);
+    let mut steps = lead_in(w, o, every);
     if o.tokens.is_empty() {
         // Where a first delta says more than its text (OpenAI's role), an
         // empty answer still sends it.
@@ -138,7 +173,7 @@ fn timeout(w: &dyn Wire, o: &Outcome, f: &Fault, stream: bool, every: Duration) 
                     }
                 })
                 .collect::<Vec<_>>();
-            let mut steps = w.opening(o, every);
+            let mut steps = lead_in(w, o, every);
             deltas(w, o, dripped.iter().map(String::as_str), f.drip, &mut steps);
             w.closing(o, "stop", &mut steps);
             stream_reply(SSE, steps)
@@ -172,7 +207,7 @@ fn status_error(w: &dyn Wire, o: &Outcome, f: &Fault, class: C) -> Reply {
             // An upstream failure takes as long as the upstream did.
             delay = o.ttft;
             if let Some(wait) = f.retry_after {
-                headers.push(("retry-after", retry_after_secs(wait)));
+                headers.push(("retry-after", retry_after_value(f, wait)));
             }
             if f.variant == Variant::Html {
                 return Reply::Fixed {
@@ -186,7 +221,7 @@ fn status_error(w: &dyn Wire, o: &Outcome, f: &Fault, class: C) -> Reply {
         }
         C::RateLimited => {
             let wait = rate_limit_wait(f);
-            headers.push(("retry-after", retry_after_secs(wait)));
+            headers.push(("retry-after", retry_after_value(f, wait)));
             headers.extend(w.rate_limit_headers(o, wait));
         }
         _ => {}
@@ -205,7 +240,7 @@ fn provider_error(w: &dyn Wire, o: &Outcome, f: &Fault, stream: bool, every: Dur
     if !stream {
         return json_after(w, o, w.provider_error_body(o, f), o.total(), every);
     }
-    let mut steps = w.opening(o, every);
+    let mut steps = lead_in(w, o, every);
     deltas(w, o, partial(o, f), o.per_token, &mut steps);
     steps.push(Step::Send(w.provider_error_event(o, f)));
     stream_reply(SSE, steps)
@@ -225,7 +260,7 @@ fn truncated(w: &dyn Wire, o: &Outcome, f: &Fault, stream: bool, every: Duration
             vec![Step::Wait(o.total()), Step::Send(half), Step::Abort],
         );
     }
-    let mut steps = w.opening(o, every);
+    let mut steps = lead_in(w, o, every);
     deltas(w, o, partial(o, f), o.per_token, &mut steps);
     if cut {
         steps.push(Step::Abort);
@@ -247,7 +282,7 @@ fn malformed(w: &dyn Wire, o: &Outcome, f: &Fault, stream: bool, every: Duration
         let body = w.whole(o, &o.tokens.concat(), Some(o.finish));
         return json_after(w, o, body.slice(..body.len() / 2), o.total(), every);
     }
-    let mut steps = w.opening(o, every);
+    let mut steps = lead_in(w, o, every);
     deltas(w, o, partial(o, f), o.per_token, &mut steps);
     w.broken_tail(o, &mut steps);
     stream_reply(SSE, steps)
@@ -259,7 +294,7 @@ fn huge(w: &dyn Wire, o: &Outcome, f: &Fault, stream: bool, every: Duration) -> 
     let times = f.size.div_ceil(fill.len() as u64);
     if stream {
         let text = String::from_utf8_lossy(&fill).into_owned();
-        let mut steps = w.opening(o, every);
+        let mut steps = lead_in(w, o, every);
         if let Some(chunk) = w.delta(o, &text, true) {
             steps.push(Step::Repeat { chunk, times });
         }
@@ -343,8 +378,18 @@ fn stream_reply(content_type: &'static str, steps: Vec<Step>) -> Reply {
     }
 }
 
-fn retry_after_secs(wait: Duration) -> String {
-    wait.as_secs().max(1).to_string()
+/// `Retry-After` in seconds, or as an HTTP date (RFC 9110) when the fault
+/// says so. A date has whole seconds: it is rounded up, so that a client
+/// that honours it never comes back early.
+fn retry_after_value(f: &Fault, wait: Duration) -> String {
+    if f.retry_after_date {
+        let until = chrono::Utc::now()
+            + chrono::TimeDelta::from_std(wait).unwrap_or_default()
+            + chrono::TimeDelta::milliseconds(999);
+        until.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    } else {
+        wait.as_secs().max(1).to_string()
+    }
 }
 
 fn status(code: u16) -> StatusCode {

@@ -6,7 +6,8 @@
 //! number), so the same seed and the same requests give the same replies.
 //!
 //! The rooms: `server` (the [`SimServer`] handle and its connections),
-//! `state` (what requests share), `routes` (the HTTP handlers), `decide`
+//! `state` (what requests share), `routes` (the HTTP handlers),
+//! `endpoints` (OpenRouter's free per-provider uptime), `decide`
 //! (the fault decision), `faults` (what each fault does on the wire, for
 //! both dialects), `openai` and `anthropic` (what the bytes look like),
 //! `reply` and `body` (playing a reply, metered), `text` (seeded draws and
@@ -17,6 +18,7 @@ pub mod scenario;
 mod anthropic;
 mod body;
 mod decide;
+mod endpoints;
 mod faults;
 mod openai;
 mod reply;
@@ -26,6 +28,8 @@ mod state;
 #[cfg(test)]
 mod tests;
 mod text;
+#[cfg(test)]
+mod thinking_tests;
 
 pub use scenario::{ModelScenario, Scenario, ScenarioError};
 pub use server::{SimServer, SimStats};

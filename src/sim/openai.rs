@@ -13,7 +13,7 @@ use super::body::Step;
 use super::decide::Outcome;
 use super::faults::{partial, rate_limit_wait, Wire};
 use super::reply::JSON;
-use super::scenario::{Fault, ServerOptions, Variant};
+use super::scenario::{Fault, ReasoningField, ServerOptions, Variant};
 use crate::api::FailureClass as C;
 
 const PROCESSING: &[u8] = b": OPENROUTER PROCESSING\n\n";
@@ -35,6 +35,22 @@ pub(crate) fn error_response(status: u16, message: &str) -> Response {
         code,
         [("content-type", JSON)],
         error_body(status, message, None),
+    )
+        .into_response()
+}
+
+/// OpenAI's answer to `max_tokens` for a reasoning model, byte for byte.
+pub(crate) fn unsupported_max_tokens() -> Response {
+    let body = json!({ "error": {
+        "message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+        "type": "invalid_request_error",
+        "param": "max_tokens",
+        "code": "unsupported_parameter",
+    }});
+    (
+        StatusCode::BAD_REQUEST,
+        [("content-type", JSON)],
+        body.to_string(),
     )
         .into_response()
 }
@@ -75,20 +91,78 @@ fn usage(o: &Outcome) -> Value {
         "cost": o.cost(),
         "is_byok": false,
         "prompt_tokens_details": { "cached_tokens": 0 },
-        "completion_tokens_details": { "reasoning_tokens": 0 },
+        "completion_tokens_details": { "reasoning_tokens": o.reasoning_tokens },
     })
 }
 
-fn completion(o: &Outcome, content: &str, finish: Option<&str>) -> Value {
+/// Content as the model's server writes it: a string, or typed parts.
+fn content(o: &Outcome, text: &str) -> Value {
+    if o.model.content_parts {
+        json!([{ "type": "text", "text": text }])
+    } else {
+        json!(text)
+    }
+}
+
+/// Gemini says why it stopped in its own words; OpenRouter passes them on.
+fn native_finish(o: &Outcome, finish: Option<&str>) -> Option<&'static str> {
+    match finish? {
+        "length" if o.model.id.contains("gemini") => Some("MAX_TOKENS"),
+        "length" => Some("length"),
+        "error" => Some("error"),
+        _ => Some("stop"),
+    }
+}
+
+/// A message or delta with the reasoning where this model puts it: the
+/// text in `reasoning` with `reasoning_details` beside it (OpenRouter), in
+/// `reasoning_content` with content null until it speaks (DeepSeek, vLLM),
+/// or nowhere (hidden).
+fn with_reasoning(o: &Outcome, mut message: Value, reasoning: &str) -> Value {
+    let Some(obj) = message.as_object_mut() else {
+        return message;
+    };
+    if reasoning.is_empty() {
+        obj.insert("reasoning".into(), Value::Null);
+        return message;
+    }
+    match o.field {
+        ReasoningField::Reasoning => {
+            obj.insert("reasoning".into(), json!(reasoning));
+            obj.insert(
+                "reasoning_details".into(),
+                json!([{ "type": "reasoning.text", "text": reasoning, "format": "unknown", "index": 0 }]),
+            );
+        }
+        ReasoningField::ReasoningContent => {
+            obj.insert("reasoning_content".into(), json!(reasoning));
+        }
+        ReasoningField::Hidden => {}
+    }
+    message
+}
+
+fn completion(o: &Outcome, text: &str, finish: Option<&str>) -> Value {
     let mut m = base(o, "chat.completion");
+    let said = if text.is_empty() && o.thinks_aloud() {
+        Value::Null
+    } else {
+        content(o, text)
+    };
+    let message = json!({ "role": "assistant", "content": said, "refusal": null });
+    let reasoning = if o.thinks_aloud() {
+        o.reasoning_text()
+    } else {
+        String::new()
+    };
     m.insert(
         "choices".into(),
         json!([{
             "logprobs": null,
             "finish_reason": finish,
-            "native_finish_reason": finish,
+            "native_finish_reason": native_finish(o, finish),
             "index": 0,
-            "message": { "role": "assistant", "content": content, "refusal": null, "reasoning": null },
+            "message": with_reasoning(o, message, &reasoning),
         }]),
     );
     m.insert("usage".into(), usage(o));
@@ -149,18 +223,49 @@ impl Wire for OpenRouter {
         }]
     }
 
-    /// The first delta names the role, so it is sent even without text.
-    fn delta(&self, o: &Outcome, text: &str, first: bool) -> Option<Bytes> {
+    /// The first reasoning delta names the role; content is "" (or null,
+    /// where the reasoning has its own field) until the model speaks.
+    fn reasoning(&self, o: &Outcome, text: &str, first: bool) -> Bytes {
+        let empty = match o.field {
+            ReasoningField::ReasoningContent => Value::Null,
+            _ => json!(""),
+        };
         let delta = if first {
-            json!({ "role": "assistant", "content": text })
+            json!({ "role": "assistant", "content": empty })
         } else {
-            json!({ "content": text })
+            json!({ "content": empty })
+        };
+        chunk(o, with_reasoning(o, delta, text), None)
+    }
+
+    fn reasoning_end(&self, _o: &Outcome, _steps: &mut Vec<Step>) {}
+
+    fn content_start(&self, _o: &Outcome, _steps: &mut Vec<Step>) {}
+
+    /// The first delta names the role (unless reasoning already did), so it
+    /// is sent even without text.
+    fn delta(&self, o: &Outcome, text: &str, first: bool) -> Option<Bytes> {
+        let delta = if first && !o.thinks_aloud() {
+            json!({ "role": "assistant", "content": content(o, text) })
+        } else {
+            json!({ "content": content(o, text) })
         };
         Some(chunk(o, delta, None))
     }
 
     fn closing(&self, o: &Outcome, finish: &str, steps: &mut Vec<Step>) {
-        steps.push(Step::Send(chunk(o, json!({ "content": "" }), Some(finish))));
+        let mut last = base(o, "chat.completion.chunk");
+        last.insert(
+            "choices".into(),
+            json!([{
+                "index": 0,
+                "delta": { "content": "" },
+                "finish_reason": finish,
+                "native_finish_reason": native_finish(o, Some(finish)),
+                "logprobs": null,
+            }]),
+        );
+        steps.push(Step::Send(sse(&Value::Object(last))));
         let mut m = base(o, "chat.completion.chunk");
         m.insert("choices".into(), json!([]));
         m.insert("usage".into(), usage(o));

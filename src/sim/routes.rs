@@ -15,9 +15,11 @@ use serde_json::{json, Value};
 
 use super::anthropic::{self, Anthropic};
 use super::decide::{Outcome, RequestInfo};
+use super::endpoints::endpoints;
 use super::faults::{render, Wire};
 use super::openai::{self, OpenRouter};
 use super::reply::respond;
+use super::scenario::ReasoningAsk;
 use super::server::ConnHandle;
 use super::state::Shared;
 
@@ -26,6 +28,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/messages", post(messages))
         .route("/v1/models", get(models))
+        .route("/v1/models/{author}/{slug}/endpoints", get(endpoints))
         .route("/v1/key", get(key))
         .fallback(no_route)
         .with_state(shared)
@@ -81,6 +84,43 @@ fn max_tokens(req: &Value) -> Option<u64> {
         .and_then(Value::as_u64)
 }
 
+/// How much thinking a request asks for: OpenRouter's `reasoning` object,
+/// OpenAI's `reasoning_effort`, Anthropic's `thinking` block.
+fn reasoning_ask(req: &Value) -> ReasoningAsk {
+    let effort = |e: &str| match e {
+        "none" | "minimal" => ReasoningAsk::Effort(0),
+        "low" => ReasoningAsk::Effort(25),
+        "medium" => ReasoningAsk::Effort(50),
+        _ => ReasoningAsk::Effort(100),
+    };
+    if let Some(r) = req.get("reasoning").filter(|r| r.is_object()) {
+        if r.get("enabled").and_then(Value::as_bool) == Some(false) {
+            return ReasoningAsk::Off;
+        }
+        if let Some(n) = r.get("max_tokens").and_then(Value::as_u64) {
+            return ReasoningAsk::Budget(u32::try_from(n).unwrap_or(u32::MAX));
+        }
+        if let Some(e) = r.get("effort").and_then(Value::as_str) {
+            return effort(e);
+        }
+    }
+    if let Some(e) = req.get("reasoning_effort").and_then(Value::as_str) {
+        return effort(e);
+    }
+    if let Some(t) = req.get("thinking") {
+        return match t.get("type").and_then(Value::as_str) {
+            Some("disabled") => ReasoningAsk::Off,
+            _ => t
+                .get("budget_tokens")
+                .and_then(Value::as_u64)
+                .map_or(ReasoningAsk::Default, |n| {
+                    ReasoningAsk::Budget(u32::try_from(n).unwrap_or(u32::MAX))
+                }),
+        };
+    }
+    ReasoningAsk::Default
+}
+
 async fn chat(
     State(shared): State<Arc<Shared>>,
     Extension(conn): Extension<ConnHandle>,
@@ -127,10 +167,19 @@ async fn chat(
             &format!("Model {first} not found: it is not a valid model ID"),
         );
     }
+    // OpenAI's reasoning models take `max_completion_tokens` only.
+    if req.get("max_tokens").is_some() {
+        if let Some(&idx) = known.first() {
+            if shared.refuses_max_tokens(idx) {
+                return openai::unsupported_max_tokens();
+            }
+        }
+    }
     let info = RequestInfo {
         key,
         prompt: prompt_text(&req),
         max_tokens: max_tokens(&req),
+        ask: reasoning_ask(&req),
     };
     let mut chosen = None;
     for (n, &idx) in known.iter().enumerate() {
@@ -194,6 +243,7 @@ async fn messages(
         key,
         prompt: prompt_text(&req),
         max_tokens: Some(max),
+        ask: reasoning_ask(&req),
     };
     let Some(o) = shared.decide(idx, &info, now) else {
         return anthropic::error_response(500, "api_error", "simulator: model vanished");
@@ -251,11 +301,21 @@ async fn models(State(shared): State<Arc<Shared>>) -> Json<Value> {
                     "image": price(m.price.image),
                 },
                 "top_provider": {"context_length": m.context_length, "max_completion_tokens": 16384, "is_moderated": false},
-                "supported_parameters": ["max_tokens", "temperature", "stop", "stream"],
+                "supported_parameters": supported_parameters(m),
             })
         })
         .collect();
     Json(json!({ "data": data }))
+}
+
+/// What `/models` says a model takes: thinking models list `reasoning`
+/// (and `include_reasoning`), which is how a client knows in advance.
+pub(super) fn supported_parameters(m: &super::ModelScenario) -> Vec<&'static str> {
+    let mut params = vec!["max_tokens", "temperature", "stop", "stream"];
+    if m.thinking.is_some() {
+        params.extend(["reasoning", "include_reasoning"]);
+    }
+    params
 }
 
 async fn key(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
@@ -282,5 +342,5 @@ async fn key(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response 
 }
 
 async fn no_route() -> Response {
-    openai::error_response(404, "Not Found: the simulator serves /v1/chat/completions, /v1/messages, /v1/models and /v1/key")
+    openai::error_response(404, "Not Found: the simulator serves /v1/chat/completions, /v1/messages, /v1/models, /v1/models/{author}/{slug}/endpoints and /v1/key")
 }

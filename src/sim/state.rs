@@ -89,6 +89,20 @@ impl Shared {
         }
     }
 
+    /// Whether model `idx` refuses `max_tokens`; a refusal is a request
+    /// to that model like any other (it counts in its stats).
+    pub(super) fn refuses_max_tokens(&self, idx: usize) -> bool {
+        let refuses = self
+            .scenario
+            .models()
+            .get(idx)
+            .is_some_and(|m| m.refuses_max_tokens);
+        if let (true, Some(stats)) = (refuses, self.stats.get(idx)) {
+            stats.requests.fetch_add(1, Ordering::Relaxed);
+        }
+        refuses
+    }
+
     /// USD served so far, the scenario's starting `usage` included.
     pub(super) fn spent(&self) -> f64 {
         f64::from_bits(self.spent.load(Ordering::Relaxed))

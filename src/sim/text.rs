@@ -77,6 +77,41 @@ pub(crate) fn answer(rng: &mut Rng, prompt: &str) -> Vec<String> {
     tokens(&text.join(" "))
 }
 
+const THOUGHTS: &[&str] = &[
+    "The user asks for a single word.",
+    "Nothing else is wanted: no greeting, no explanation.",
+    "The word is given in the prompt, so there is nothing to look up.",
+    "Check that the reply is exactly that word and nothing more.",
+    "A short answer is the right answer here.",
+];
+
+/// How often a thinking model sends a piece of its reasoning.
+const THOUGHT_EVERY: Duration = Duration::from_millis(250);
+
+/// A thinking model's reasoning as the pieces it streams: about one every
+/// [`THOUGHT_EVERY`] of `think`, never more pieces than `tokens`, none
+/// without tokens.
+pub(crate) fn reasoning(tokens: u64, think: Duration) -> Vec<String> {
+    if tokens == 0 {
+        return Vec::new();
+    }
+    let by_time = (think.as_millis() / THOUGHT_EVERY.as_millis()).max(1);
+    let n = usize::try_from(by_time.min(u128::from(tokens)).min(200)).unwrap_or(1);
+    (0..n)
+        .map(|i| {
+            let s = THOUGHTS
+                .get(i % THOUGHTS.len())
+                .copied()
+                .unwrap_or_default();
+            if i == 0 {
+                s.to_string()
+            } else {
+                format!(" {s}")
+            }
+        })
+        .collect()
+}
+
 /// Splits text into pieces that concatenate back to it.
 pub(crate) fn tokens(text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -101,6 +136,16 @@ pub(crate) fn count_tokens(text: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasoning_pieces_follow_time_and_tokens() {
+        assert!(reasoning(0, Duration::from_secs(5)).is_empty());
+        assert_eq!(reasoning(300, Duration::from_secs(2)).len(), 8);
+        assert_eq!(reasoning(3, Duration::from_secs(2)).len(), 3);
+        assert_eq!(reasoning(300, Duration::ZERO).len(), 1);
+        assert_eq!(reasoning(10_000, Duration::from_secs(600)).len(), 200);
+        assert!(reasoning(2, Duration::ZERO)[0].starts_with("The user"));
+    }
 
     #[test]
     fn tokens_round_trip() {

@@ -75,6 +75,7 @@ pub fn snapshot(name: &str, id: &str, status: Status) -> ModelSnapshot {
         failures_by_class: Vec::new(),
         trend: trend(name.len() as u32, 24, 0),
         last_reply: Some("pong".to_string()),
+        last_timing: None,
     }
 }
 
@@ -115,6 +116,14 @@ pub fn models() -> Vec<ModelSnapshot> {
         to: "google/gemini-2.5-pro".into(),
     });
     gemini.served_by = Some("Google".into());
+    // A thinking model: reasoning from 150 ms, the answer (the table's
+    // ttft) at 410 ms.
+    gemini.last_timing = Some(chainwatch::health::ReplyTiming {
+        first_token: Some(ms(150)),
+        first_content: Some(ms(410)),
+        reasoning_tokens: Some(128),
+        completion_tokens: Some(129),
+    });
 
     let mut deepseek = snapshot("deepseek", "deepseek/deepseek-chat", Status::RateLimited);
     deepseek.reason = "429: cooling down for 45s".into();

@@ -98,8 +98,90 @@ pub struct ModelScenario {
     pub fingerprint: Option<String>,
     /// When set, this model accepts only this key.
     pub key: Option<String>,
+    /// A thinking model: reasoning before its content.
+    pub thinking: Option<Thinking>,
+    /// Content as a list of typed parts (`[{"type": "text", "text"}]`)
+    /// rather than a string, in replies and stream deltas.
+    pub content_parts: bool,
+    /// Refuses `max_tokens` with OpenAI's 400 (`unsupported_parameter`):
+    /// only `max_completion_tokens` is taken, as OpenAI's reasoning models do.
+    pub refuses_max_tokens: bool,
+    /// The reply to a probe ("pong" when not set): a chatty model says more.
+    pub answer: Option<String>,
+    /// What `GET /models/{id}/endpoints` reports; each figure left out is
+    /// worked out from the faults over that span of scenario time.
+    pub uptime: Uptime,
     pub faults: Vec<Fault>,
     pub changes: Vec<Change>,
+}
+
+/// How a thinking model reasons (`thinking = {...}` on a `[[model]]`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thinking {
+    /// Reasoning tokens when the request does not limit them.
+    pub tokens: u32,
+    /// The least it thinks whatever it is asked: 0 when thinking can be
+    /// turned off, 128 for Gemini 2.5 Pro.
+    pub min_tokens: u32,
+    /// How long the reasoning streams before the first content token.
+    pub time: Dist,
+    /// Where the reasoning text goes in the OpenAI dialect.
+    pub field: ReasoningField,
+}
+
+/// Where a thinking model's reasoning shows in the OpenAI dialect (the
+/// Anthropic dialect always sends thinking blocks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReasoningField {
+    /// OpenRouter: `reasoning`, with `reasoning_details` beside it.
+    Reasoning,
+    /// DeepSeek, vLLM and most OpenAI-compatible servers.
+    ReasoningContent,
+    /// No text at all, only the tokens billed (OpenAI's o-series).
+    Hidden,
+}
+
+/// How much reasoning a request asks for, in any dialect's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReasoningAsk {
+    /// Nothing said: the model thinks as it likes.
+    #[default]
+    Default,
+    /// `reasoning.max_tokens`, Anthropic's `thinking.budget_tokens`.
+    Budget(u32),
+    /// `reasoning.effort` / `reasoning_effort`, as a share of the default
+    /// in per cent (none and minimal: 0, low: 25, medium: 50, high: 100).
+    Effort(u32),
+    /// `reasoning.enabled = false`, Anthropic's `thinking.type = "disabled"`.
+    Off,
+}
+
+impl Thinking {
+    /// Reasoning tokens for a request that asked for `ask`, before the
+    /// output limit: never below the model's minimum.
+    pub fn tokens_for(&self, ask: ReasoningAsk) -> u32 {
+        let wanted = match ask {
+            ReasoningAsk::Default => self.tokens,
+            ReasoningAsk::Budget(n) => n.min(self.tokens),
+            ReasoningAsk::Effort(pct) => {
+                u32::try_from(u64::from(self.tokens) * u64::from(pct.min(100)) / 100)
+                    .unwrap_or(self.tokens)
+            }
+            ReasoningAsk::Off => 0,
+        };
+        wanted.max(self.min_tokens)
+    }
+}
+
+/// `uptime = {...}`: the figures `/endpoints` reports, in per cent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Uptime {
+    pub last_5m: Option<f64>,
+    pub last_30m: Option<f64>,
+    pub last_1d: Option<f64>,
+    /// OpenRouter's endpoint `status` (0 is normal, negative is trouble).
+    pub status: Option<i32>,
 }
 
 /// Prices in USD per token, as `/models` reports them.
@@ -217,6 +299,8 @@ pub struct Fault {
     pub hang_for: Duration,
     /// huge: reply size in bytes.
     pub size: u64,
+    /// Send `Retry-After` as an HTTP date rather than seconds.
+    pub retry_after_date: bool,
     /// Overrides the error message.
     pub message: Option<String>,
     /// wrong_answer: the reply text.
@@ -238,6 +322,7 @@ impl Fault {
             drip: Duration::from_secs(2),
             hang_for: Duration::from_secs(300),
             size: 64 << 20,
+            retry_after_date: false,
             message: None,
             content: None,
         }
@@ -284,6 +369,11 @@ impl ModelScenario {
             served_model: None,
             fingerprint: None,
             key: None,
+            thinking: None,
+            content_parts: false,
+            refuses_max_tokens: false,
+            answer: None,
+            uptime: Uptime::default(),
             faults: Vec::new(),
             changes: Vec::new(),
         }
@@ -385,5 +475,6 @@ fn defaults(kind: FaultKind) -> (u16, Variant) {
         C::Credits => (402, Variant::Plain),
         C::NotFound => (404, Variant::Plain),
         C::BadRequest => (400, Variant::Plain),
+        C::Budget => (200, Variant::Plain),
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use super::{
-    default_provider, Change, Dist, Fault, FaultKind, KeyInfo, ModelScenario, Price, Scenario,
-    ServerOptions, Variant, Window,
+    default_provider, Change, Dist, Fault, FaultKind, KeyInfo, ModelScenario, Price,
+    ReasoningField, Scenario, ServerOptions, Thinking, Uptime, Variant, Window,
 };
 use crate::api::FailureClass;
 
@@ -144,10 +144,61 @@ struct RawModel {
     served_model: Option<String>,
     fingerprint: Option<String>,
     key: Option<String>,
+    thinking: Option<Thinking>,
+    #[serde(default)]
+    content_parts: bool,
+    #[serde(default)]
+    refuses_max_tokens: bool,
+    answer: Option<String>,
+    #[serde(default)]
+    uptime: Uptime,
     #[serde(default)]
     fault: Vec<Fault>,
     #[serde(default)]
     change: Vec<Change>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThinking {
+    tokens: Option<u32>,
+    min_tokens: Option<u32>,
+    time: Option<Dist>,
+    field: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Thinking {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let r = RawThinking::deserialize(d)?;
+        let tokens = r.tokens.unwrap_or(400);
+        let min_tokens = r.min_tokens.unwrap_or(0);
+        if min_tokens > tokens {
+            return Err(D::Error::custom(format!(
+                "thinking.min_tokens ({min_tokens}) is above thinking.tokens ({tokens})"
+            )));
+        }
+        let field = match r.field.as_deref() {
+            None | Some("reasoning") => ReasoningField::Reasoning,
+            Some("reasoning_content") => ReasoningField::ReasoningContent,
+            Some("hidden") => ReasoningField::Hidden,
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                "unknown thinking.field `{other}`; expected reasoning, reasoning_content or hidden"
+            )))
+            }
+        };
+        let second = Duration::from_secs(1);
+        Ok(Thinking {
+            tokens,
+            min_tokens,
+            time: r.time.unwrap_or(Dist {
+                p50: second,
+                p95: second,
+            }),
+            field,
+        })
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -183,6 +234,17 @@ impl<'de> Deserialize<'de> for ModelScenario {
         let name = r
             .name
             .unwrap_or_else(|| r.id.rsplit('/').next().unwrap_or(&r.id).to_string());
+        for (name, v) in [
+            ("last_5m", r.uptime.last_5m),
+            ("last_30m", r.uptime.last_30m),
+            ("last_1d", r.uptime.last_1d),
+        ] {
+            if v.is_some_and(|v| !(0.0..=100.0).contains(&v)) {
+                return Err(D::Error::custom(format!(
+                    "uptime.{name} is a percentage between 0 and 100"
+                )));
+            }
+        }
         let mut changes = r.change;
         changes.sort_by_key(|c| c.at);
         Ok(ModelScenario {
@@ -204,6 +266,11 @@ impl<'de> Deserialize<'de> for ModelScenario {
             served_model: r.served_model,
             fingerprint: r.fingerprint,
             key: r.key,
+            thinking: r.thinking,
+            content_parts: r.content_parts,
+            refuses_max_tokens: r.refuses_max_tokens,
+            answer: r.answer.filter(|a| !a.trim().is_empty()),
+            uptime: r.uptime,
             faults: r.fault,
             changes,
         })
@@ -246,6 +313,7 @@ struct RawFault {
     variant: Option<String>,
     #[serde(default, deserialize_with = "de_opt_duration")]
     retry_after: Option<Duration>,
+    retry_after_date: Option<bool>,
     after_tokens: Option<u32>,
     #[serde(default, deserialize_with = "de_opt_duration")]
     drip: Option<Duration>,
@@ -316,6 +384,7 @@ impl<'de> Deserialize<'de> for Fault {
         if r.retry_after.is_some() {
             f.retry_after = r.retry_after;
         }
+        f.retry_after_date = r.retry_after_date.unwrap_or(false);
         if let Some(n) = r.after_tokens {
             f.after_tokens = n;
         }

@@ -10,7 +10,7 @@ use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragrap
 use ratatui::Frame;
 
 use crate::fmt::{describe_failure, fmt_ago, fmt_percent, fmt_secs};
-use crate::health::{ModelSnapshot, Status, TrendPoint};
+use crate::health::{ModelSnapshot, ReplyTiming, Status, TrendPoint};
 
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
@@ -37,6 +37,35 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if chart_area.height >= 4 {
         chart(frame, chart_area, m, theme);
     }
+}
+
+/// "first token 400ms, content 4.9s · reasoning 128 of 129 tokens", of the
+/// last reply, for a model that thought before it answered (the table's
+/// ttft is the content's); nothing for one that did not.
+fn thinking_words(t: &ReplyTiming) -> Option<String> {
+    let reasoned = t.reasoning_tokens.filter(|n| *n > 0);
+    let waited = match (t.first_token, t.first_content) {
+        (Some(a), Some(b)) => b.saturating_sub(a) >= std::time::Duration::from_millis(50),
+        _ => false,
+    };
+    if reasoned.is_none() && !waited {
+        return None;
+    }
+    let mut words = Vec::new();
+    if let (Some(a), Some(b)) = (t.first_token, t.first_content) {
+        words.push(format!(
+            "first token {}, content {}",
+            fmt_secs(a),
+            fmt_secs(b)
+        ));
+    }
+    if let Some(n) = reasoned {
+        words.push(match t.completion_tokens {
+            Some(of) => format!("reasoning {n} of {of} tokens"),
+            None => format!("{n} reasoning tokens"),
+        });
+    }
+    Some(words.join(" · "))
 }
 
 fn label(text: &'static str, theme: Theme) -> Span<'static> {
@@ -138,6 +167,9 @@ fn info(m: &ModelSnapshot, app: &App) -> Vec<Line<'static>> {
             speed.join("   ")
         }),
     ]));
+    if let Some(words) = m.last_timing.as_ref().and_then(thinking_words) {
+        lines.push(Line::from(vec![label("thinking", theme), Span::raw(words)]));
+    }
     let served = match (&m.served_model, &m.served_by) {
         (Some(s), Some(by)) => format!("{s} via {by}"),
         (Some(s), None) => s.clone(),
