@@ -23,6 +23,7 @@ pub mod route;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod store;
+pub mod text;
 #[cfg(feature = "tui")]
 pub mod tui;
 pub mod wiring;

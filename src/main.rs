@@ -9,6 +9,7 @@ use chainwatch::commands;
 use chainwatch::config::{self, Config, ConfigSource, Resolved};
 use chainwatch::sim::{Scenario, SimServer};
 use chainwatch::store::Store;
+use chainwatch::text::{sanitize, Shape};
 use chainwatch::wiring::Stack;
 
 fn main() -> ExitCode {
@@ -23,7 +24,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("chainwatch: {err:#}");
+            eprintln!("chainwatch: {}", sanitize(&format!("{err:#}"), Shape::Line));
             ExitCode::from(2)
         }
     }
@@ -37,7 +38,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let (config, _sim) = match settle(&cli).await {
         Ok(found) => found,
         Err(err) => {
-            eprintln!("chainwatch: {err}");
+            // A config error quotes the file, which may not be the user's own.
+            eprintln!("chainwatch: {}", sanitize(&err.to_string(), Shape::Line));
             return Ok(ExitCode::from(2));
         }
     };

@@ -20,6 +20,7 @@ use crate::route::{
     DEFAULT_MAX_TOKENS,
 };
 use crate::store::Store;
+use crate::text::{write_json, SafeWriter, Shape};
 use crate::wiring::Stack;
 
 /// A prompt larger than this (from stdin) is refused rather than sent.
@@ -65,6 +66,10 @@ pub async fn run_with_input(
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
+    // The answer and every provider message are shown, never obeyed: the
+    // answer keeps its lines, the rest is one line each.
+    let (mut out, mut err) = (SafeWriter::new(out, Shape::Block), SafeWriter::lines(err));
+    let (out, err) = (&mut out, &mut err);
     let prompt = match read_prompt(&args.prompt, input) {
         Ok(p) => p,
         Err(why) => return usage(err, &why),
@@ -209,13 +214,15 @@ impl Printer {
             RouteEvent::Trying { model, hedge: true } => {
                 writeln!(err, "no first token yet: also trying {model} (hedge)")?;
             }
-            RouteEvent::Trying { .. } | RouteEvent::FirstToken { .. } => {}
-            RouteEvent::Delta { text, .. } => {
+            RouteEvent::Delta { text, .. } if !text.is_empty() => {
                 out.write_all(text.as_bytes())?;
                 out.flush()?;
                 self.streamed_text = true;
                 self.ends_with_newline = text.ends_with('\n');
             }
+            RouteEvent::Trying { .. }
+            | RouteEvent::FirstToken { .. }
+            | RouteEvent::Delta { .. } => {}
             RouteEvent::Failed {
                 model,
                 class,
@@ -261,9 +268,8 @@ impl Printer {
                 Ok(answer) => answer_json(answer),
                 Err(failure) => failure_json(failure),
             };
-            serde_json::to_writer_pretty(&mut *out, &value)?;
-            writeln!(out)?;
-            return Ok(());
+            write_json(out, &value)?;
+            return out.flush();
         }
         match result {
             Ok(answer) => {

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use crate::config::Config;
 use crate::route::Chain;
 use crate::store::Store;
+use crate::text::SafeWriter;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ChainArgs {
@@ -39,6 +40,9 @@ pub async fn run(
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
+    // Names and ids come from a config file that may not be the user's own.
+    let (mut out, mut err) = (SafeWriter::lines(out), SafeWriter::lines(err));
+    let (out, err) = (&mut out, &mut err);
     let action = args.action.unwrap_or(ChainAction::Show);
     let (mut chain, warning) = Chain::load(config, store.as_ref());
     if let Some(w) = warning {

@@ -16,6 +16,7 @@ use crate::engine::{Engine, EngineEvent};
 use crate::fmt::{describe_failure, fmt_secs};
 use crate::health::HealthEventKind;
 use crate::store::Store;
+use crate::text::{sanitize, SafeWriter, Shape};
 use crate::wiring;
 
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -52,7 +53,7 @@ pub async fn run(
         crate::fmt::fmt_usd(engine.spend_today(Utc::now()))
     );
     if let Err(e) = saved {
-        eprintln!("chainwatch: {e:#}");
+        warn(&format!("{e:#}"));
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
@@ -88,17 +89,19 @@ pub async fn print_events(
     mut events: broadcast::Receiver<EngineEvent>,
     args: &WatchArgs,
     cancel: CancellationToken,
-    mut out: impl Write,
+    out: impl Write,
 ) -> anyhow::Result<()> {
     let render = |event: &EngineEvent| {
         if args.json {
-            json_line(event, args.verbose).map(|v| v.to_string())
+            json_line(event, args.verbose).map(|v| crate::text::json_line(&v))
         } else {
             human_line(event, args.verbose)
         }
     };
+    // Provider text (reasons, served names) is shown, never obeyed.
+    let mut out = SafeWriter::lines(out);
     for warning in engine.warnings() {
-        eprintln!("chainwatch: {warning}");
+        warn(warning);
     }
     if !args.json {
         let config = engine.config();
@@ -109,10 +112,7 @@ pub async fn print_events(
         );
         for snap in engine.snapshots(Utc::now()) {
             if snap.status == crate::health::Status::Misconfigured {
-                eprintln!(
-                    "chainwatch: {}  misconfigured  ({})",
-                    snap.name, snap.reason
-                );
+                warn(&format!("{}  misconfigured  ({})", snap.name, snap.reason));
             }
         }
     }
@@ -133,7 +133,7 @@ pub async fn print_events(
             writeln!(out, "{line}")?;
             out.flush()?;
         } else if let EngineEvent::Warning { message, .. } = &event {
-            eprintln!("chainwatch: {message}");
+            warn(message);
         }
     }
     // Whatever arrived before the cancel is still worth printing.
@@ -144,6 +144,11 @@ pub async fn print_events(
     }
     out.flush()?;
     Ok(())
+}
+
+/// One line on stderr, made safe: warnings can quote a provider.
+fn warn(message: &str) {
+    eprintln!("chainwatch: {}", sanitize(message, Shape::Line));
 }
 
 fn stamp(at: DateTime<Utc>) -> String {

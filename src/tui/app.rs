@@ -28,6 +28,7 @@ use crate::route::{
 use super::theme::Theme;
 use super::view;
 
+mod clean;
 mod input;
 mod prompt_run;
 
@@ -346,9 +347,10 @@ impl App {
         self.push_event(self.now, EventKind::Info, text);
     }
 
-    /// The one place state changes.
+    /// The one place state changes. Outside text is made safe to show on
+    /// the way in (`clean`).
     pub fn update(&mut self, action: Action) -> Vec<Command> {
-        let commands = match action {
+        let commands = match clean::clean(action) {
             Action::Key(key) => self.on_key(key),
             Action::Paste(text) => {
                 self.paste(&text);
