@@ -134,6 +134,28 @@ fn a_key_in_the_file_is_refused_without_echoing_it() {
 }
 
 #[test]
+fn credentials_in_base_url_are_refused_without_echoing_them() {
+    for url in [
+        "http://alice:s3cr3tpass@x.test/v1",
+        "https://s3cr3tpass@x.test",
+        "https://:s3cr3tpass@x.test",
+        "htps//alice:s3cr3tpass@x.test",
+    ] {
+        let case = format!("endpoint = [{{ name = \"or\", base_url = \"{url}\" }}]\n$M");
+        let err = parse(&case)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("config.toml:1:39:"), "{url}: {err}");
+        assert!(err.contains("base_url"), "{err}");
+        assert!(
+            !err.contains("s3cr3t") && !err.contains("alice"),
+            "echoed: {err}"
+        );
+    }
+}
+
+#[test]
 fn no_models_is_an_error_without_a_position() {
     for case in ["", "$E", "$E\n[probe]\ninterval = \"5s\""] {
         let err = parse(case).err();

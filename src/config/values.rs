@@ -144,15 +144,35 @@ impl Cx<'_> {
         Ok(s.to_string())
     }
 
+    /// Credentials in the URL are refused without being echoed: the
+    /// message names the line, never the value.
     pub(super) fn base_url(&self, v: &S<String>) -> R<String> {
         let text = v.get_ref().trim();
-        let ok = reqwest::Url::parse(text).is_ok_and(|u| {
+        let parsed = reqwest::Url::parse(text);
+        if parsed
+            .as_ref()
+            .is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+        {
+            return Err(self.at(
+                v,
+                "`base_url` carries credentials (user:password@); remove them: chainwatch never \
+                 keeps secrets in the file, put the key in an environment variable and name it \
+                 with `api_key_env`",
+            ));
+        }
+        let ok = parsed.is_ok_and(|u| {
             matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
         });
         if !ok {
+            // A malformed URL may still hold a secret before an `@`.
+            let shown = if text.contains('@') {
+                "(not shown: it contains @)".to_string()
+            } else {
+                format!("{text:?}")
+            };
             return Err(self.at(
                 v,
-                format!("`base_url` = {text:?}: expected an http(s) URL like \"https://openrouter.ai/api/v1\""),
+                format!("`base_url` = {shown}: expected an http(s) URL like \"https://openrouter.ai/api/v1\""),
             ));
         }
         // Paths are appended as `{base_url}/chat/completions`.
