@@ -100,7 +100,7 @@ fn store_for(cli: &Cli, config: &Config) -> Option<Store> {
     }
     let store = Store::default_for(cli.config.as_deref())?;
     Some(match config.source {
-        ConfigSource::Demo => Store::at(store.path().with_file_name("demo-state.json")),
+        ConfigSource::Demo => store.with_file_name("demo-state.json"),
         _ => store,
     })
 }
