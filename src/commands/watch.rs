@@ -12,7 +12,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::engine::{Engine, EngineEvent};
+use crate::engine::{ChainChange, Engine, EngineEvent};
 use crate::fmt::{describe_failure, fmt_secs};
 use crate::health::HealthEventKind;
 use crate::store::Store;
@@ -22,7 +22,7 @@ use crate::wiring;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct WatchArgs {
     /// One JSON object per line: {"at","kind","model","from","to","reason",...}
-    /// with kind one of state, drift, probe, budget, prices.
+    /// with kind one of state, drift, probe, budget, prices, chain.
     #[arg(long)]
     pub json: bool,
     /// Print every probe, not only changes.
@@ -192,10 +192,27 @@ pub fn json_line(event: &EngineEvent, verbose: bool) -> Option<Value> {
             "at": stamp(*at), "kind": "prices", "models": models,
             "reason": format!("prices for {models} models"),
         }),
+        EngineEvent::Chain { at, order, change } => json!({
+            "at": stamp(*at), "kind": "chain", "order": order,
+            "change": match change {
+                ChainChange::Edited(edit) => json!(edit),
+                ChainChange::Outside => json!("outside"),
+            },
+            "reason": chain_reason(order, change),
+        }),
         EngineEvent::Probe { .. } | EngineEvent::Warning { .. } | EngineEvent::Saved { .. } => {
             return None
         }
     })
+}
+
+/// "changed by another process: a › b", "moved a to 2: b › a".
+fn chain_reason(order: &[String], change: &ChainChange) -> String {
+    let order = order.join(" › ");
+    match change {
+        ChainChange::Edited(edit) => format!("{edit}: {order}"),
+        ChainChange::Outside => format!("changed by another process: {order}"),
+    }
 }
 
 /// One line of text for an event, or `None` (as for [`json_line`]).
@@ -229,6 +246,9 @@ pub fn human_line(event: &EngineEvent, verbose: bool) -> Option<String> {
         EngineEvent::Budget { at, message } => format!("{}  budget  {message}", stamp(*at)),
         EngineEvent::Prices { at, models } => {
             format!("{}  prices  refreshed: {models} models priced", stamp(*at))
+        }
+        EngineEvent::Chain { at, order, change } => {
+            format!("{}  chain  {}", stamp(*at), chain_reason(order, change))
         }
         EngineEvent::Probe { .. } | EngineEvent::Warning { .. } | EngineEvent::Saved { .. } => {
             return None

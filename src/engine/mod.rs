@@ -13,7 +13,8 @@
 //! This file holds the engine itself, how it is built from the config and
 //! what it answers about health; the rest has a room each: the scheduling
 //! loop (`live`), recording outcomes (`record`), prices and the budget
-//! (`money`), and what survives a restart (`persist`).
+//! (`money`), what survives a restart (`persist`), and the chain as saved
+//! and edited by this and other processes (`chain`).
 //!
 //! Locks: the health book, the schedule, the money and the drift
 //! acknowledgements each sit behind their own `std::sync::Mutex`, held only
@@ -33,14 +34,16 @@ use crate::config::{Config, ProbeSettings};
 use crate::health::{HealthBook, HealthEvent, HealthPolicy, ModelSnapshot, SampleKind, Status};
 use crate::pricing::is_free_id;
 use crate::probe::Schedule;
-use crate::route::HealthView;
+use crate::route::{Chain, HealthView};
 use crate::store::{AckedDrift, Store};
 
+mod chain;
 mod live;
 mod money;
 mod persist;
 mod record;
 
+pub use chain::{ChainChange, CHAIN_POLL};
 pub use live::{AUTOSAVE, PRICE_REFRESH};
 use money::Money;
 
@@ -65,6 +68,12 @@ pub enum EngineEvent {
     Warning { at: DateTime<Utc>, message: String },
     /// The state was saved.
     Saved { at: DateTime<Utc>, path: PathBuf },
+    /// The chain's order changed: edited here, or by another process.
+    Chain {
+        at: DateTime<Utc>,
+        order: Vec<String>,
+        change: ChainChange,
+    },
 }
 
 /// How to start: tests choose the start time and the phase seed.
@@ -104,6 +113,7 @@ struct Inner {
     schedule: Mutex<Schedule>,
     money: Mutex<Money>,
     acks: Mutex<Vec<AckedDrift>>,
+    chain: Mutex<chain::ChainSync>,
     warnings: Vec<String>,
     events: broadcast::Sender<EngineEvent>,
     wake: Notify,
@@ -145,8 +155,11 @@ impl Engine {
     ) -> Engine {
         let now = options.start;
         let mut warnings = Vec::new();
+        // Stamped before reading: a write in between is noticed later.
+        let stamp = store.as_ref().and_then(Store::stamp);
         let (state, warning) = persist::load(store.as_ref());
         warnings.extend(warning);
+        let chain_order = Chain::of(&config, state.chain.as_deref()).order().to_vec();
 
         let mut book = HealthBook::new(HealthPolicy::from(&config.health));
         let mut schedule = Schedule::new(options.seed);
@@ -209,6 +222,7 @@ impl Engine {
                 schedule: Mutex::new(schedule),
                 money: Mutex::new(money),
                 acks: Mutex::new(state.acknowledged),
+                chain: Mutex::new(chain::ChainSync::new(chain_order, stamp)),
                 warnings,
                 events,
                 wake: Notify::new(),

@@ -69,12 +69,14 @@ impl Engine {
     }
 
     /// Re-judges every model at `now` (cool-downs end, failures leave the
-    /// window) and tells subscribers what changed.
+    /// window) and tells subscribers what changed; follows a chain another
+    /// process saved.
     pub fn tick(&self, now: DateTime<Utc>) {
         let events = lock(&self.inner.book).tick(now);
         for event in events {
             self.emit(EngineEvent::Health(event));
         }
+        self.follow_chain(now);
     }
 }
 

@@ -14,9 +14,9 @@ use crossterm::execute;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{Engine, EngineEvent};
+use crate::engine::{ChainChange, Engine, EngineEvent};
 use crate::health::ModelSnapshot;
-use crate::route::{Chain, RouteEvent, RouteRequest, RouteTarget, Router};
+use crate::route::{Chain, ChainEdit, RouteEvent, RouteRequest, RouteTarget, Router};
 use crate::store::Store;
 
 use super::app::{Action, App};
@@ -34,7 +34,6 @@ pub struct DashboardOptions {
 struct Live {
     engine: Engine,
     router: Router,
-    store: Option<Store>,
 }
 
 impl Services for Live {
@@ -58,22 +57,12 @@ impl Services for Live {
         self.engine.acknowledge_drift(model, now);
     }
 
-    fn save_chain(&self, order: &[String], superseded: &dyn Fn() -> bool) -> anyhow::Result<()> {
-        let Some(store) = &self.store else {
-            return Ok(());
-        };
-        store
-            .update(|state| {
-                if !superseded() {
-                    state.chain = Some(order.to_vec());
-                }
-            })
-            .with_context(|| {
-                format!(
-                    "writing {}; check that the directory is writable",
-                    store.path().display()
-                )
-            })
+    fn edit_chain(&self, edit: &ChainEdit) -> anyhow::Result<Vec<String>> {
+        Ok(self.engine.edit_chain(edit)?)
+    }
+
+    fn chain_order(&self) -> Vec<String> {
+        self.engine.chain_order()
     }
 
     fn route(
@@ -144,7 +133,6 @@ pub async fn run(
     let services = Arc::new(Live {
         engine: engine.clone(),
         router,
-        store,
     });
     let result = run_dashboard(
         &mut terminal,
@@ -195,7 +183,13 @@ async fn forward(
             Ok(EngineEvent::Warning { message, .. }) => {
                 vec![News::Act(Box::new(Action::Notice(message)))]
             }
-            Ok(EngineEvent::Saved { .. }) => Vec::new(),
+            Ok(EngineEvent::Chain {
+                order,
+                change: ChainChange::Outside,
+                ..
+            }) => vec![News::Act(Box::new(Action::ChainOutside { order }))],
+            // This dashboard's own edits come back through the event loop.
+            Ok(EngineEvent::Saved { .. } | EngineEvent::Chain { .. }) => Vec::new(),
             Err(broadcast::error::RecvError::Lagged(_)) => vec![News::Changed],
             Err(broadcast::error::RecvError::Closed) => break,
         };

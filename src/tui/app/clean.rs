@@ -46,7 +46,9 @@ pub(super) fn clean(mut action: Action) -> Action {
         | Action::Mouse(_)
         | Action::Resize(..)
         | Action::Tick(_)
-        | Action::Prices(_) => {}
+        | Action::Prices(_)
+        | Action::ChainOutside { .. } => {}
+        Action::ChainSaved { error, .. } => opt(error),
     }
     action
 }
