@@ -41,7 +41,9 @@ pub struct AskArgs {
     /// Never start a second model while the first is slow.
     #[arg(long)]
     pub no_hedge: bool,
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_TOKENS)]
+    /// Most tokens in the answer (1 to 200000).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_TOKENS,
+          value_parser = clap::value_parser!(u32).range(1..=200_000))]
     pub max_tokens: u32,
     /// The prompt; `-` reads it from stdin.
     pub prompt: String,

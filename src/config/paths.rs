@@ -46,7 +46,7 @@ pub fn resolve_with(
 }
 
 /// A config file larger than this is refused unread (one is a few KiB;
-/// even 40,000 models fit).
+/// this holds some 20,000 models).
 pub const CONFIG_FILE_MAX: u64 = 1024 * 1024;
 
 impl Config {

@@ -2,7 +2,8 @@
 //! variable names, each checked with its span so a refusal names the line
 //! and column. The sections built from these values are in `validate`.
 
-use std::ops::Range;
+use std::fmt::Display;
+use std::ops::{Range, RangeInclusive};
 use std::path::Path;
 use std::time::Duration;
 
@@ -14,6 +15,42 @@ use super::ConfigError;
 
 const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
 const DURATION_HINT: &str = "expected a duration like \"30s\" or \"15m\"";
+
+/// The range of every numeric setting, checked at load with the line and
+/// column of a value outside it (`assets/config.example.toml` lists them).
+pub(super) mod ranges {
+    use std::ops::RangeInclusive;
+    use std::time::Duration;
+
+    const fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+    const fn ms(m: u64) -> Duration {
+        Duration::from_millis(m)
+    }
+
+    /// `health.window`.
+    pub const WINDOW: RangeInclusive<Duration> = secs(10)..=secs(7 * 86_400);
+    /// `health.recover_after`.
+    pub const RECOVER_AFTER: RangeInclusive<u32> = 1..=100;
+    /// `health.slow`.
+    pub const SLOW: RangeInclusive<Duration> = ms(1)..=secs(3600);
+    /// `probe.interval`, also per model.
+    pub const INTERVAL: RangeInclusive<Duration> = secs(1)..=secs(86_400);
+    /// `probe.max_tokens`, also per model.
+    pub const MAX_TOKENS: RangeInclusive<u32> = 1..=200_000;
+    /// `probe.timeout` and `route.timeout`.
+    pub const TIMEOUT: RangeInclusive<Duration> = ms(100)..=secs(3600);
+    /// The shortest first-token or connect deadline (the longest is the
+    /// timeout it belongs to).
+    pub const DEADLINE_MIN: Duration = ms(100);
+    /// `probe.concurrency`, per endpoint.
+    pub const CONCURRENCY: RangeInclusive<usize> = 1..=1024;
+    /// `probe.daily_budget`, US dollars per day.
+    pub const DAILY_BUDGET: RangeInclusive<f64> = 0.0..=10_000.0;
+    /// `route.hedge` as a delay (the longest is `route.timeout`).
+    pub const HEDGE_MIN: Duration = ms(10);
+}
 
 /// The text being parsed, for turning spans into line and column.
 pub(super) struct Cx<'a> {
@@ -80,13 +117,57 @@ impl Cx<'_> {
         Ok(d)
     }
 
-    pub(super) fn opt_duration(
+    /// A duration within `range`.
+    pub(super) fn duration_in(
+        &self,
+        v: &S<String>,
+        key: &str,
+        range: RangeInclusive<Duration>,
+    ) -> R<Duration> {
+        let d = self.duration(v, key)?;
+        if !range.contains(&d) {
+            return Err(self.at(
+                v,
+                format!(
+                    "`{key}` = {:?} is out of range: expected {} to {}",
+                    v.get_ref().trim(),
+                    humantime::format_duration(*range.start()),
+                    humantime::format_duration(*range.end())
+                ),
+            ));
+        }
+        Ok(d)
+    }
+
+    pub(super) fn opt_duration_in(
         &self,
         v: Option<&S<String>>,
         key: &str,
         default: Duration,
+        range: RangeInclusive<Duration>,
     ) -> R<Duration> {
-        v.map_or(Ok(default), |v| self.duration(v, key))
+        v.map_or(Ok(default), |v| self.duration_in(v, key, range))
+    }
+
+    /// A number within `range`.
+    pub(super) fn number_in<T: PartialOrd + Copy + Display>(
+        &self,
+        v: &S<T>,
+        key: &str,
+        range: RangeInclusive<T>,
+    ) -> R<T> {
+        let n = *v.get_ref();
+        if !range.contains(&n) {
+            return Err(self.at(
+                v,
+                format!(
+                    "`{key}` = {n} is out of range: expected {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            ));
+        }
+        Ok(n)
     }
 
     /// A deadline that must fit inside `timeout`. Left unset, the default is
@@ -102,6 +183,16 @@ impl Cx<'_> {
             return Ok(default.min(timeout));
         };
         let d = self.duration(v, key)?;
+        if d < ranges::DEADLINE_MIN {
+            return Err(self.at(
+                v,
+                format!(
+                    "`{key}` = {:?} is out of range: expected at least {}",
+                    v.get_ref().trim(),
+                    humantime::format_duration(ranges::DEADLINE_MIN)
+                ),
+            ));
+        }
         if d > timeout {
             return Err(self.at(
                 v,
@@ -113,13 +204,6 @@ impl Cx<'_> {
             ));
         }
         Ok(d)
-    }
-
-    pub(super) fn positive<T: PartialOrd + Default + Copy>(&self, v: &S<T>, key: &str) -> R<T> {
-        if *v.get_ref() <= T::default() {
-            return Err(self.at(v, format!("`{key}` must be at least 1")));
-        }
-        Ok(*v.get_ref())
     }
 
     pub(super) fn regex(&self, v: &S<String>, key: &str) -> R<Regex> {
