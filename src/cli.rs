@@ -27,8 +27,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Watch the built-in simulator instead of real models.
-    #[arg(long, global = true)]
+    /// Watch the built-in simulator instead of real models (not with --config).
+    #[arg(long, global = true, conflicts_with = "config")]
     pub demo: bool,
 
     /// State file: chain order, drift acknowledgements, recent history

@@ -12,7 +12,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::engine::{ChainChange, Engine, EngineEvent};
+use crate::engine::{ChainChange, Engine, EngineEvent, StopSignals};
 use crate::fmt::{describe_failure, fmt_secs};
 use crate::health::HealthEventKind;
 use crate::store::Store;
@@ -37,9 +37,10 @@ pub async fn run(
     config: Config,
     store: Option<Store>,
 ) -> anyhow::Result<ExitCode> {
+    let signals = StopSignals::listen();
     let engine = wiring::engine(config, store);
     let cancel = CancellationToken::new();
-    tokio::spawn(stop_on_signal(cancel.clone()));
+    tokio::spawn(stop_on_signal(signals, cancel.clone()));
     // Subscribe before the loop starts, so the first events are not missed.
     let events = engine.subscribe();
     let live = engine.spawn(cancel.clone());
@@ -59,24 +60,10 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn stop_on_signal(cancel: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            let _ = tokio::signal::ctrl_c().await;
-            cancel.cancel();
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+/// SIGTERM, SIGINT, SIGHUP and SIGQUIT stop `watch` the same way: the
+/// loop ends and the state is saved.
+async fn stop_on_signal(signals: StopSignals, cancel: CancellationToken) {
+    signals.recv().await;
     cancel.cancel();
 }
 

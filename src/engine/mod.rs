@@ -44,7 +44,7 @@ mod persist;
 mod record;
 
 pub use chain::{ChainChange, CHAIN_POLL};
-pub use live::{AUTOSAVE, PRICE_REFRESH};
+pub use live::{StopSignals, AUTOSAVE, PRICE_REFRESH};
 use money::Money;
 
 /// Events buffered per subscriber before a slow one starts to lag.

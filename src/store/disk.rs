@@ -12,6 +12,7 @@ use chrono::Utc;
 
 use super::{State, Store, StoreError, STATE_FILE_MAX, STATE_FORMAT, STATE_VERSION};
 use crate::files::{read_regular, ReadError};
+use crate::text::{sanitize, Shape};
 
 /// What is at the state path.
 pub(super) enum Found {
@@ -152,9 +153,10 @@ pub(super) fn write(target: &Path, state: &State) -> Result<(), StoreError> {
             options.mode(0o600);
         }
         let mut file = options.open(&tmp)?;
-        serde_json::to_writer(&mut io::BufWriter::new(&mut file), state)
-            .map_err(io::Error::other)?;
-        file.flush()?;
+        // Provider text in it (messages, served names) is escaped so that
+        // even `cat state.json` shows it inertly; the JSON means the same.
+        let text = serde_json::to_string(state).map_err(io::Error::other)?;
+        file.write_all(sanitize(&text, Shape::Json).as_bytes())?;
         file.sync_all()?;
         drop(file);
         fs::rename(&tmp, target)?;

@@ -14,7 +14,7 @@ use crossterm::execute;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{ChainChange, Engine, EngineEvent};
+use crate::engine::{ChainChange, Engine, EngineEvent, StopSignals};
 use crate::health::ModelSnapshot;
 use crate::route::{Chain, ChainEdit, RouteEvent, RouteRequest, RouteTarget, Router};
 use crate::store::Store;
@@ -89,6 +89,9 @@ pub async fn run(
     store: Option<Store>,
     options: DashboardOptions,
 ) -> anyhow::Result<()> {
+    // Listening before the screen is taken: a signal from then on ends
+    // the dashboard the way `q` does.
+    let signals = StopSignals::listen();
     let log = init_file_logging().ok();
     let config = engine.config().clone();
     // The engine has reported the state file's warnings already.
@@ -128,7 +131,7 @@ pub async fn run(
     let (news_tx, news_rx) = mpsc::unbounded_channel();
     let forwarder = tokio::spawn(forward(engine.clone(), engine.subscribe(), news_tx));
     let engine_task = engine.spawn(stop.child_token());
-    let signals = tokio::spawn(on_signal(stop.clone()));
+    let signals = tokio::spawn(on_signal(signals, stop.clone()));
 
     let services = Arc::new(Live {
         engine: engine.clone(),
@@ -201,26 +204,9 @@ async fn forward(
     }
 }
 
-/// SIGTERM and SIGINT end the loop the same way `q` does, so the terminal is
-/// restored and the state saved.
-async fn on_signal(stop: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+/// SIGTERM, SIGINT, SIGHUP (the terminal closed) and SIGQUIT end the loop
+/// the same way `q` does, so the terminal is restored and the state saved.
+async fn on_signal(signals: StopSignals, stop: CancellationToken) {
+    signals.recv().await;
     stop.cancel();
 }
