@@ -20,10 +20,14 @@ pub mod health;
 pub mod pace;
 pub mod pricing;
 pub mod probe;
+#[cfg(test)]
+mod props;
 pub mod route;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod store;
+#[cfg(test)]
+mod testing;
 pub mod text;
 #[cfg(feature = "tui")]
 pub mod tui;

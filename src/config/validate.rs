@@ -21,7 +21,11 @@ const RESERVED_EXTRA: [&str; 2] = ["model", "messages"];
 impl Config {
     /// Parse and validate `text`; `origin` names it in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
-        let cx = Cx { text, path: origin };
+        let cx = Cx {
+            text,
+            path: origin,
+            patterns: Default::default(),
+        };
         let raw: RawConfig = toml::from_str(text).map_err(|e| cx.toml_error(&e))?;
         cx.build(raw)
     }

@@ -56,7 +56,13 @@ pub(super) mod ranges {
 pub(super) struct Cx<'a> {
     pub(super) text: &'a str,
     pub(super) path: &'a Path,
+    /// Patterns compiled so far: a pattern repeated on every model is
+    /// compiled once (a `Regex` clone shares it).
+    pub(super) patterns: std::cell::RefCell<std::collections::HashMap<String, Regex>>,
 }
+
+/// The most memory one compiled `expect` pattern may take.
+const PATTERN_SIZE_LIMIT: usize = 1 << 20;
 
 pub(super) type R<T> = Result<T, ConfigError>;
 
@@ -207,7 +213,18 @@ impl Cx<'_> {
     }
 
     pub(super) fn regex(&self, v: &S<String>, key: &str) -> R<Regex> {
-        Regex::new(v.get_ref()).map_err(|e| {
+        if let Some(re) = self.patterns.borrow().get(v.get_ref()) {
+            return Ok(re.clone());
+        }
+        let compiled = regex::RegexBuilder::new(v.get_ref())
+            .size_limit(PATTERN_SIZE_LIMIT)
+            .build();
+        if let Ok(re) = &compiled {
+            self.patterns
+                .borrow_mut()
+                .insert(v.get_ref().clone(), re.clone());
+        }
+        compiled.map_err(|e| {
             let why = e.to_string();
             let why = why.lines().last().unwrap_or_default().trim().to_string();
             self.at(
