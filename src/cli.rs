@@ -32,7 +32,8 @@ pub struct Cli {
     pub demo: bool,
 
     /// State file: chain order, drift acknowledgements, recent history
-    /// [default: beside --config, else $XDG_STATE_HOME/chainwatch/state.json;
+    /// [default: NAME.state.json beside --config NAME.toml, else
+    /// $XDG_STATE_HOME/chainwatch/state.json;
     /// demo mode keeps its own demo-state.json].
     #[arg(long, global = true, value_name = "FILE")]
     pub state: Option<PathBuf>,
