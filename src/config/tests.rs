@@ -660,4 +660,3 @@ fn forty_thousand_models_validate() {
     let err = parse(&dup).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("duplicate model name \"m7\""), "{err}");
 }
-
