@@ -27,12 +27,13 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Watch the built-in simulator instead of real models.
-    #[arg(long, global = true)]
+    /// Watch the built-in simulator instead of real models (not with --config).
+    #[arg(long, global = true, conflicts_with = "config")]
     pub demo: bool,
 
     /// State file: chain order, drift acknowledgements, recent history
-    /// [default: beside --config, else $XDG_STATE_HOME/chainwatch/state.json;
+    /// [default: NAME.state.json beside --config NAME.toml, else
+    /// $XDG_STATE_HOME/chainwatch/state.json;
     /// demo mode keeps its own demo-state.json].
     #[arg(long, global = true, value_name = "FILE")]
     pub state: Option<PathBuf>,

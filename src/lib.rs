@@ -30,16 +30,22 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod files;
 pub mod fmt;
 pub mod health;
 pub mod pace;
 pub mod pricing;
 pub mod probe;
+#[cfg(test)]
+mod props;
 pub mod report;
 pub mod route;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod store;
+#[cfg(test)]
+mod testing;
+pub mod text;
 #[cfg(feature = "tui")]
 pub mod tui;
 pub mod wiring;

@@ -25,6 +25,7 @@ use chainwatch::commands;
 use chainwatch::config::{self, Config, ConfigSource, Resolved};
 use chainwatch::sim::{Scenario, SimServer};
 use chainwatch::store::Store;
+use chainwatch::text::{sanitize, Shape};
 use chainwatch::wiring::Stack;
 
 fn main() -> ExitCode {
@@ -38,11 +39,21 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
+        // The reader went away (`chainwatch chain show | head -1`): what it
+        // wanted it has; nothing to say, nothing went wrong.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("chainwatch: {err:#}");
+            eprintln!("chainwatch: {}", sanitize(&format!("{err:#}"), Shape::Line));
             ExitCode::from(2)
         }
     }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -54,7 +65,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let (config, _sim) = match settle(&cli).await {
         Ok(found) => found,
         Err(err) => {
-            eprintln!("chainwatch: {err}");
+            // A config error quotes the file, which may not be the user's own.
+            eprintln!("chainwatch: {}", sanitize(&err.to_string(), Shape::Line));
             return Ok(ExitCode::from(2));
         }
     };
@@ -122,7 +134,7 @@ fn store_for(cli: &Cli, config: &Config) -> Option<Store> {
     }
     let store = Store::default_for(cli.config.as_deref())?;
     Some(match config.source {
-        ConfigSource::Demo => Store::at(store.path().with_file_name("demo-state.json")),
+        ConfigSource::Demo => store.with_file_name("demo-state.json"),
         _ => store,
     })
 }

@@ -188,13 +188,61 @@ fn decimal(v: &Value) -> Option<f64> {
 /// The cost of an attempt: the provider's `usage.cost` when reported, else
 /// tokens × price; nothing known, nothing counted.
 pub fn attempt_cost(attempt: &Attempt, price: Option<Price>) -> f64 {
+    attempt_cost_checked(attempt, price).0
+}
+
+/// A reported cost above this many times the price-derived one is not
+/// believed…
+pub const COST_OVER_PRICE: f64 = 100.0;
+/// …nor one above this (USD) for a single request when no price is known.
+pub const COST_CEILING: f64 = 10.0;
+
+/// The most one request with `usage` is believed to cost: 100× what the
+/// price says (when a price is known and not zero), else $10.
+pub fn cost_bound(usage: &Usage, price: Option<Price>) -> f64 {
+    match price.map(|p| p.cost(usage)) {
+        Some(derived) if derived > 0.0 => derived * COST_OVER_PRICE,
+        _ => COST_CEILING,
+    }
+}
+
+/// [`attempt_cost`], and when the provider's `usage.cost` was beyond belief
+/// for one request (see [`cost_bound`]) and so ignored, the warning that
+/// says so. A cost of `1e300` must not spend a day's budget in one reply.
+pub fn attempt_cost_checked(attempt: &Attempt, price: Option<Price>) -> (f64, Option<String>) {
     let Some(usage) = &attempt.usage else {
-        return 0.0;
+        return (0.0, None);
     };
-    match (usage.cost, price) {
-        (Some(cost), _) if cost.is_finite() && cost >= 0.0 => cost,
-        (_, Some(price)) => price.cost(usage),
-        _ => 0.0,
+    let derived = price.map(|p| p.cost(usage)).unwrap_or(0.0);
+    match usage.cost {
+        Some(cost) if cost.is_finite() && cost >= 0.0 => {
+            let bound = cost_bound(usage, price);
+            if cost <= bound {
+                (cost, None)
+            } else {
+                let why = format!(
+                    "a reported cost of {} for one request is over the {} believable; ignored{}",
+                    fmt_usd_any(cost),
+                    fmt_usd_any(bound),
+                    if price.is_some() {
+                        format!(", counted at the price instead ({})", fmt_usd(derived))
+                    } else {
+                        String::new()
+                    }
+                );
+                (derived, Some(why))
+            }
+        }
+        _ => (derived, None),
+    }
+}
+
+/// Dollars, in scientific notation when absurdly large.
+fn fmt_usd_any(usd: f64) -> String {
+    if usd >= 1e6 {
+        format!("${usd:.2e}")
+    } else {
+        fmt_usd(usd)
     }
 }
 
@@ -334,11 +382,23 @@ impl Ledger {
         self.days.iter()
     }
 
-    /// Drops what a restored file kept beyond the bound.
+    /// Drops what a restored file kept beyond the bound, and spend no
+    /// request could have made (not a number, negative, or probes at more
+    /// than [`COST_CEILING`] each: an absurd `usage.cost` saved by an older
+    /// chainwatch must not hold the budget down after a restart).
     pub fn trim(&mut self) {
         self.days.make_contiguous().sort_by_key(|d| d.day);
         while self.days.len() > LEDGER_DAYS {
             self.days.pop_front();
+        }
+        let sane = |usd: f64, limit: f64| usd.is_finite() && (0.0..=limit).contains(&usd);
+        for spend in self.days.iter_mut().flat_map(|d| d.models.values_mut()) {
+            if !sane(spend.probe_usd, COST_CEILING * spend.probes.max(1) as f64) {
+                spend.probe_usd = 0.0;
+            }
+            if !sane(spend.prompt_usd, f64::MAX) {
+                spend.prompt_usd = 0.0;
+            }
         }
     }
 }
@@ -492,6 +552,49 @@ mod tests {
     }
 
     #[test]
+    fn a_restored_ledger_forgets_impossible_spend() {
+        let mut ledger = Ledger::default();
+        ledger.add("m", SampleKind::Probe, 0.5, t(0));
+        let mut json = serde_json::to_value(&ledger).unwrap();
+        json["days"][0]["models"]["m"]["probe_usd"] = serde_json::json!(1e300);
+        let mut restored: Ledger = serde_json::from_value(json).unwrap();
+        restored.trim();
+        assert_eq!(restored.probe_spend(t(0)), 0.0);
+        ledger.trim();
+        assert_eq!(ledger.probe_spend(t(0)), 0.5, "real spend stays");
+    }
+
+    #[test]
+    fn absurd_reported_costs_are_ignored() {
+        let price = Price {
+            prompt: 0.000001,
+            completion: 0.000002,
+            request: 0.0,
+        };
+        let usage = |cost: f64| Usage {
+            prompt_tokens: 100,
+            completion_tokens: 10,
+            cost: Some(cost),
+            reasoning_tokens: None,
+        };
+        // Priced: 100× the $0.00012 the tokens cost is the bound.
+        let (cost, why) = attempt_cost_checked(&attempt(Some(usage(0.0119))), Some(price));
+        assert_eq!((cost, why), (0.0119, None));
+        let (cost, why) = attempt_cost_checked(&attempt(Some(usage(0.0121))), Some(price));
+        assert!((cost - 0.00012).abs() < 1e-12, "{cost}");
+        assert!(why.unwrap().contains("counted at the price instead"));
+        // Unpriced: $10.
+        let (cost, why) = attempt_cost_checked(&attempt(Some(usage(1e300))), None);
+        assert_eq!(cost, 0.0);
+        let why = why.unwrap();
+        assert!(
+            why.contains("$1.00e300") && why.contains("$10.0000"),
+            "{why}"
+        );
+        assert_eq!(attempt_cost(&attempt(Some(usage(9.5))), None), 9.5);
+    }
+
+    #[test]
     fn attempt_cost_prefers_reported_cost() {
         let price = Price {
             prompt: 0.000001,
@@ -507,10 +610,10 @@ mod tests {
         let by_tokens = attempt_cost(&attempt(Some(usage.clone())), Some(price));
         assert!((by_tokens - 0.00012).abs() < 1e-12, "{by_tokens}");
         let reported = Usage {
-            cost: Some(0.5),
+            cost: Some(0.005),
             ..usage.clone()
         };
-        assert_eq!(attempt_cost(&attempt(Some(reported)), Some(price)), 0.5);
+        assert_eq!(attempt_cost(&attempt(Some(reported)), Some(price)), 0.005);
         assert_eq!(attempt_cost(&attempt(Some(usage)), None), 0.0);
         assert_eq!(attempt_cost(&attempt(None), Some(price)), 0.0);
         let nan = Usage {

@@ -340,7 +340,10 @@ async fn drift_is_flagged_acknowledged_and_remembered_across_a_restart() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert_eq!(
-        names,
+        names
+            .iter()
+            .filter(|n| !n.ends_with(".lock"))
+            .collect::<Vec<_>>(),
         ["state.json"],
         "the atomic write leaves no temp file"
     );
@@ -453,25 +456,47 @@ async fn missing_key_is_misconfigured_and_sends_nothing() {
 async fn corrupt_state_is_moved_aside_and_the_engine_starts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
-    std::fs::write(&path, "{ not json").unwrap();
+    // Ours (the marker says so), cut short.
+    std::fs::write(
+        &path,
+        r#"{"format":"chainwatch-state","version":1,"models":{"#,
+    )
+    .unwrap();
     let sim = start_sim(Scenario::load(&scenario_file("outage.toml")).unwrap()).await;
-    let engine = engine(
-        config_for(&sim, Duration::from_secs(10)),
-        Some(Store::at(&path)),
+    let ours = engine_for(&sim, Some(Store::at(&path)));
+    assert_eq!(ours.warnings().len(), 1);
+    assert!(
+        ours.warnings()[0].contains("next save moves it aside"),
+        "{:?}",
+        ours.warnings()
     );
-    assert_eq!(engine.warnings().len(), 1);
-    assert!(engine.warnings()[0].contains("moved it to"));
-    assert_eq!(engine.run_due(at(10.0)).await, 2);
-    engine.save().unwrap();
+    assert_eq!(ours.run_due(at(10.0)).await, 2);
+    ours.save().unwrap();
     let mut names: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(names.len(), 3, "{names:?}");
     assert_eq!(names[0], "state.json");
     assert!(names[1].starts_with("state.json.corrupt-"), "{names:?}");
+    assert_eq!(names[2], "state.json.lock");
+
+    // A file that is not ours (here: not even JSON) is left alone; the
+    // engine runs, and saving says why it cannot.
+    let foreign = dir.path().join("notes.txt");
+    std::fs::write(&foreign, "{ not json").unwrap();
+    let other = engine_for(&sim, Some(Store::at(&foreign)));
+    assert!(other.warnings()[0].contains("not a chainwatch state file"));
+    assert_eq!(other.run_due(at(10.0)).await, 2);
+    let err = other.save().unwrap_err().to_string();
+    assert!(err.contains("will not overwrite it"), "{err}");
+    assert_eq!(std::fs::read_to_string(&foreign).unwrap(), "{ not json");
     sim.shutdown().await;
+
+    fn engine_for(sim: &SimServer, store: Option<Store>) -> Engine {
+        engine(config_for(sim, Duration::from_secs(10)), store)
+    }
 }
 
 #[tokio::test]

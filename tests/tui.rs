@@ -8,7 +8,9 @@ use std::time::Duration;
 use chainwatch::api::{Attempt, Failure, FailureClass, Usage};
 use chainwatch::config::Tier;
 use chainwatch::health::{HealthEvent, HealthEventKind, Status};
-use chainwatch::route::{AttemptRecord, RouteAnswer, RouteEvent, RouteFailure, RouteTarget, Skip};
+use chainwatch::route::{
+    AttemptRecord, ChainEdit, RouteAnswer, RouteEvent, RouteFailure, RouteTarget, Skip,
+};
 use chainwatch::tui::app::{Action, Command, Focus, PromptState, Sort, EVENTS_CAP};
 use chainwatch::tui::{view, App};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
@@ -153,8 +155,14 @@ fn reorder_with_j_and_k_saves_the_chain() {
     assert_eq!(app.selected.as_deref(), Some("claude-sonnet"));
     let cmds = ch(&mut app, 'J');
     let order = names(&["gpt-4o", "claude-sonnet", "gemini-pro", "deepseek"]);
-    assert_eq!(cmds, vec![Command::SaveChain(order.clone())]);
-    assert_eq!(app.chain.order(), order);
+    assert_eq!(
+        cmds,
+        vec![Command::EditChain(ChainEdit::Shift {
+            model: "claude-sonnet".into(),
+            by: 1
+        })]
+    );
+    assert_eq!(app.chain.order(), order, "shown at once");
     assert_eq!(
         app.selected.as_deref(),
         Some("claude-sonnet"),
@@ -186,13 +194,20 @@ fn toggle_reset_and_models_outside_the_chain() {
     let cmds = ch(&mut app, ' ');
     assert_eq!(
         cmds,
-        vec![Command::SaveChain(names(&[
+        vec![Command::EditChain(ChainEdit::Add {
+            model: "gemini-flash".into(),
+            at: None
+        })]
+    );
+    assert_eq!(
+        app.chain.order(),
+        names(&[
             "claude-sonnet",
             "gpt-4o",
             "gemini-pro",
             "deepseek",
             "gemini-flash"
-        ]))]
+        ])
     );
     ch(&mut app, ' ');
     assert!(!app.chain.contains("gemini-flash"));
@@ -200,15 +215,66 @@ fn toggle_reset_and_models_outside_the_chain() {
     ch(&mut app, 'k');
     ch(&mut app, 'K');
     let cmds = ch(&mut app, 'R');
+    assert_eq!(cmds, vec![Command::EditChain(ChainEdit::Reset)]);
     assert_eq!(
-        cmds,
-        vec![Command::SaveChain(names(&[
-            "claude-sonnet",
-            "gpt-4o",
-            "gemini-pro",
-            "deepseek"
-        ]))]
+        app.chain.order(),
+        names(&["claude-sonnet", "gpt-4o", "gemini-pro", "deepseek"])
     );
+}
+
+#[test]
+fn saved_edits_and_outside_changes_set_the_order_and_are_events() {
+    let mut app = fixture::app(120, 32);
+    ch(&mut app, 'J');
+    ch(&mut app, 'J');
+    assert_eq!(app.chain_pending, 2);
+    let edit = ChainEdit::Shift {
+        model: "claude-sonnet".into(),
+        by: 1,
+    };
+    // Another process had moved deepseek to the top: the saved results
+    // carry it. The first result does not undo the second edit on screen.
+    let first = names(&["deepseek", "gpt-4o", "claude-sonnet", "gemini-pro"]);
+    app.update(Action::ChainSaved {
+        edit: edit.clone(),
+        order: first,
+        error: None,
+    });
+    assert_eq!(
+        app.chain.order(),
+        names(&["gpt-4o", "gemini-pro", "claude-sonnet", "deepseek"]),
+        "still this dashboard's own order while an edit is on its way"
+    );
+    let second = names(&["deepseek", "gpt-4o", "gemini-pro", "claude-sonnet"]);
+    app.update(Action::ChainSaved {
+        edit,
+        order: second.clone(),
+        error: None,
+    });
+    assert_eq!(app.chain.order(), second);
+    assert_eq!(app.events[0].text, "chain: moved claude-sonnet down");
+
+    let outside = names(&["gemini-pro", "deepseek"]);
+    app.update(Action::ChainOutside {
+        order: outside.clone(),
+    });
+    assert_eq!(app.chain.order(), outside);
+    assert_eq!(
+        app.events[0].text,
+        "chain changed by another process: gemini-pro › deepseek"
+    );
+
+    // A refused edit says why and shows the order on disk.
+    ch(&mut app, 'R');
+    app.update(Action::ChainSaved {
+        edit: ChainEdit::Reset,
+        order: outside.clone(),
+        error: Some("disk full".into()),
+    });
+    assert_eq!(app.chain.order(), outside);
+    assert!(app.events[0]
+        .text
+        .contains("could not save \"reset to the config's order\": disk full"));
 }
 
 #[test]
@@ -754,13 +820,23 @@ mod event_loop {
     use tokio::sync::mpsc;
     use tokio_util::sync::CancellationToken;
 
-    #[derive(Default)]
     struct Fake {
         calls: Mutex<Vec<String>>,
         /// When set, a save waits until this many saves (of every fake
-        /// sharing the counter) have started before it asks whether it was
-        /// superseded: all of them are issued by then.
+        /// sharing the counter) have started: all of them are issued by then.
         rendezvous: Option<(Arc<AtomicUsize>, usize)>,
+        /// The chain "on disk".
+        chain: Mutex<chainwatch::route::Chain>,
+    }
+
+    impl Default for Fake {
+        fn default() -> Self {
+            Fake {
+                calls: Mutex::default(),
+                rendezvous: None,
+                chain: Mutex::new(fixture::app(100, 30).chain),
+            }
+        }
     }
 
     impl Services for Fake {
@@ -779,11 +855,7 @@ mod event_loop {
         fn acknowledge_drift(&self, model: &str, _now: chrono::DateTime<chrono::Utc>) {
             self.calls.lock().unwrap().push(format!("ack {model}"));
         }
-        fn save_chain(
-            &self,
-            order: &[String],
-            superseded: &dyn Fn() -> bool,
-        ) -> anyhow::Result<()> {
+        fn edit_chain(&self, edit: &ChainEdit) -> anyhow::Result<Vec<String>> {
             if let Some((started, all)) = &self.rendezvous {
                 started.fetch_add(1, Ordering::SeqCst);
                 let deadline = Instant::now() + Duration::from_secs(5);
@@ -791,12 +863,16 @@ mod event_loop {
                     std::thread::sleep(Duration::from_millis(1));
                 }
             }
-            let verb = if superseded() { "superseded" } else { "save" };
+            let mut chain = self.chain.lock().unwrap();
+            chain.apply(edit)?;
             self.calls
                 .lock()
                 .unwrap()
-                .push(format!("{verb} {}", order.join(",")));
-            Ok(())
+                .push(format!("save {}", chain.order().join(",")));
+            Ok(chain.order().to_vec())
+        }
+        fn chain_order(&self) -> Vec<String> {
+            self.chain.lock().unwrap().order().to_vec()
         }
         fn route(
             &self,
@@ -951,7 +1027,7 @@ mod event_loop {
     }
 
     #[tokio::test]
-    async fn two_dashboards_never_supersede_each_others_saves() {
+    async fn two_dashboards_each_save_their_own_edits() {
         let started = Arc::new(AtomicUsize::new(0));
         let fakes = [(); 2].map(|_| {
             Arc::new(Fake {
@@ -983,7 +1059,7 @@ mod event_loop {
             assert_eq!(
                 calls,
                 vec!["save gpt-4o,claude-sonnet,gemini-pro,deepseek".to_string()],
-                "one dashboard's save must not supersede another's"
+                "each dashboard's edit reaches its own store"
             );
         }
     }

@@ -1,8 +1,13 @@
 //! Keeping keys out of everything we show: the pattern mask for anything
-//! that looks like a key, and the exact-key scrub for the key we sent,
-//! whatever it looks like. Every message, reply and served name passes
-//! through here before it reaches a screen, a log or the state file.
+//! that looks like a key, and the key mask for the key we sent, whatever it
+//! looks like: any run of [`FRAGMENT`] or more of its characters (a 401
+//! that echoes a slice of the key is masked as surely as one that echoes
+//! all of it). Every message, reply and served name passes through here
+//! before it reaches a screen, a log or the state file; a streamed reply
+//! passes through [`KeyStream`], which holds back only the few characters
+//! that could still turn out to begin a fragment.
 
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use regex::Regex;
@@ -68,12 +73,182 @@ pub fn short_message(text: &str, max_chars: usize) -> String {
     cut
 }
 
-/// Replaces every occurrence of the exact key, whatever it looks like:
-/// defence for keys the patterns would not recognise.
+/// A run of this many characters of a key is masked wherever it appears.
+pub const FRAGMENT: usize = 12;
+/// Keys shorter than this are not masked at all (they would mask words).
+const KEY_MIN: usize = 4;
+
+/// Masks every run of [`FRAGMENT`] or more characters of `key` in `text`
+/// (the whole key when it is shorter), whatever the key looks like:
+/// defence for keys the patterns would not recognise, and for slices of
+/// them. Each run becomes one `***`.
 pub fn scrub_key(text: &str, key: Option<&str>) -> String {
-    match key {
-        Some(k) if k.len() >= 4 && text.contains(k) => text.replace(k, "***"),
-        _ => text.to_string(),
+    match key.and_then(KeyMask::new) {
+        Some(mask) => mask.apply(text),
+        None => text.to_string(),
+    }
+}
+
+/// The windows of one key: every run of `n` bytes of it (`n` is
+/// [`FRAGMENT`], or the key's length when shorter), in a set, so a text is
+/// checked in one pass of `n`-byte windows: O(text × n), whatever the
+/// key's length.
+#[derive(Clone)]
+pub struct KeyMask {
+    key: Vec<u8>,
+    n: usize,
+    grams: HashSet<Vec<u8>>,
+}
+
+impl std::fmt::Debug for KeyMask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyMask(***)")
+    }
+}
+
+impl KeyMask {
+    /// `None` for a key too short to mask, or one that is not ASCII (no
+    /// HTTP header carries such a key; the exact match still applies).
+    pub fn new(key: &str) -> Option<KeyMask> {
+        if key.len() < KEY_MIN || !key.is_ascii() {
+            return None;
+        }
+        let n = FRAGMENT.min(key.len());
+        let grams = key.as_bytes().windows(n).map(<[u8]>::to_vec).collect();
+        Some(KeyMask {
+            key: key.as_bytes().to_vec(),
+            n,
+            grams,
+        })
+    }
+
+    /// Which bytes of `buf` lie in a window that is a piece of the key.
+    fn covered(&self, buf: &[u8]) -> Vec<bool> {
+        let mut covered = vec![false; buf.len()];
+        let mut until = 0; // covered up to here (exclusive) by the last match
+        for (i, w) in buf.windows(self.n).enumerate() {
+            if self.grams.contains(w) {
+                let from = i.max(until);
+                covered[from..i + self.n].iter_mut().for_each(|c| *c = true);
+                until = i + self.n;
+            }
+        }
+        covered
+    }
+
+    /// `text` with every run of the key masked as `***`.
+    pub fn apply(&self, text: &str) -> String {
+        let bytes = text.as_bytes();
+        let covered = self.covered(bytes);
+        if !covered.contains(&true) {
+            return text.to_string();
+        }
+        let mut out = Vec::with_capacity(bytes.len());
+        push_masked(&mut out, bytes, &covered, false);
+        // Runs are of the key's ASCII bytes, so cutting them out leaves
+        // whole UTF-8 characters around them.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// The length of the longest end of `buf` (shorter than a window)
+    /// that is a piece of the key: what a later piece of text could still
+    /// complete into a window.
+    fn open_tail(&self, buf: &[u8]) -> usize {
+        (1..self.n.min(buf.len() + 1))
+            .rev()
+            .find(|&len| {
+                let tail = &buf[buf.len() - len..];
+                self.key.windows(len).any(|w| w == tail)
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// Appends `bytes` to `out`, each maximal covered run as one `***`, except
+/// that a run at the very start which continues one already written
+/// (`continues`) writes nothing more.
+fn push_masked(out: &mut Vec<u8>, bytes: &[u8], covered: &[bool], continues: bool) {
+    let mut in_run = continues;
+    for (b, c) in bytes.iter().zip(covered) {
+        match (*c, in_run) {
+            (true, true) => {}
+            (true, false) => {
+                out.extend_from_slice(b"***");
+                in_run = true;
+            }
+            (false, _) => {
+                out.push(*b);
+                in_run = false;
+            }
+        }
+    }
+}
+
+/// [`KeyMask`] over a stream of pieces: what it returns, concatenated, is
+/// exactly `mask.apply` of the whole text. Only an end that could still
+/// become a run of the key is held back until the next piece (or
+/// [`KeyStream::finish`]): a reply that does not look like the key streams
+/// through at once.
+#[derive(Debug, Clone)]
+pub struct KeyStream {
+    mask: KeyMask,
+    /// Text not yet passed on.
+    held: Vec<u8>,
+    /// The last bytes passed on (fewer than a window), as sent: a window
+    /// may start in them.
+    context: Vec<u8>,
+    /// Whether the last byte passed on was masked.
+    in_run: bool,
+}
+
+impl KeyStream {
+    pub fn new(mask: KeyMask) -> KeyStream {
+        KeyStream {
+            mask,
+            held: Vec::new(),
+            context: Vec::new(),
+            in_run: false,
+        }
+    }
+
+    /// Takes the next piece; returns what can be shown now (maybe nothing).
+    pub fn push(&mut self, piece: &str) -> String {
+        self.held.extend_from_slice(piece.as_bytes());
+        self.release(false)
+    }
+
+    /// The end of the stream: everything still held.
+    pub fn finish(&mut self) -> String {
+        self.release(true)
+    }
+
+    fn release(&mut self, all: bool) -> String {
+        let buf: Vec<u8> = self.context.iter().chain(&self.held).copied().collect();
+        let start = self.context.len();
+        let hold = if all {
+            0
+        } else {
+            self.mask.open_tail(&buf).min(self.held.len())
+        };
+        // The held-back tail is the key's ASCII, so this is a character
+        // boundary; windows ending past it are not all known yet.
+        let end = buf.len() - hold;
+        if end == start {
+            return String::new();
+        }
+        let covered = self.mask.covered(&buf);
+        let mut out = Vec::with_capacity(end - start);
+        push_masked(
+            &mut out,
+            &buf[start..end],
+            &covered[start..end],
+            self.in_run,
+        );
+        self.in_run = covered[end - 1];
+        self.held.drain(..end - start);
+        let keep = (self.mask.n - 1).min(end);
+        self.context = buf[end - keep..end].to_vec();
+        String::from_utf8(out).unwrap_or_default()
     }
 }
 
@@ -142,5 +317,83 @@ mod tests {
         );
         assert_eq!(scrub_key("text", None), "text");
         assert_eq!(scrub_key("a", Some("")), "a");
+    }
+
+    const KEY: &str = "sk-or-v1-0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f";
+
+    #[test]
+    fn key_fragments_are_masked() {
+        // A 21-character slice from the middle of the key, as a 401 echoed it.
+        let slice = &KEY[20..41];
+        let text = format!("Invalid key {slice} (check your dashboard)");
+        assert_eq!(
+            scrub_key(&text, Some(KEY)),
+            "Invalid key *** (check your dashboard)"
+        );
+        // Exactly 12 is a fragment; 11 is not.
+        let twelve = &KEY[30..42];
+        assert_eq!(scrub_key(&format!("<{twelve}>"), Some(KEY)), "<***>");
+        let eleven = &KEY[30..41];
+        let kept = format!("<{eleven}>");
+        assert_eq!(scrub_key(&kept, Some(KEY)), kept);
+        // Two fragments, and text between them that is not the key.
+        let two = format!("{} and {}", &KEY[..15], &KEY[40..60]);
+        assert_eq!(scrub_key(&two, Some(KEY)), "*** and ***");
+        // Non-ASCII text around a fragment survives whole.
+        let around = format!("é{}ü", &KEY[5..25]);
+        assert_eq!(scrub_key(&around, Some(KEY)), "é***ü");
+        // A short key is masked whole.
+        assert_eq!(scrub_key("the key abcdef!", Some("abcdef")), "the key ***!");
+    }
+
+    #[test]
+    fn a_stream_passes_ordinary_text_at_once() {
+        let mut s = KeyStream::new(KeyMask::new(KEY).unwrap());
+        // "zq" ends in nothing the key contains: nothing is held back.
+        assert_eq!(s.push("pong zq"), "pong zq");
+        let fragment = &KEY[10..30];
+        let mut shown = s.push(&fragment[..7]);
+        shown.push_str(&s.push(&fragment[7..]));
+        shown.push_str(&s.push(" done"));
+        shown.push_str(&s.finish());
+        assert_eq!(shown, "*** done");
+    }
+
+    fn masked_whole(text: &str) -> String {
+        KeyMask::new(KEY).unwrap().apply(text)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Streamed in any pieces, the text comes out exactly as masked whole.
+        #[test]
+        fn a_stream_masks_as_the_whole(
+            parts in proptest::collection::vec((0usize..70, 0usize..30, "[a-z é]{0,6}"), 0..6),
+            cuts in proptest::collection::vec(0usize..200, 0..8),
+        ) {
+            let mut text = String::new();
+            for (at, len, noise) in &parts {
+                let from = (*at).min(KEY.len());
+                let to = (from + len).min(KEY.len());
+                text.push_str(&KEY[from..to]);
+                text.push_str(noise);
+            }
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(text.len())).filter(|c| text.is_char_boundary(*c)).collect();
+            cuts.sort_unstable();
+            let mut s = KeyStream::new(KeyMask::new(KEY).unwrap());
+            let mut out = String::new();
+            let mut last = 0;
+            for c in cuts.into_iter().chain([text.len()]) {
+                out.push_str(&s.push(&text[last..c]));
+                last = c;
+            }
+            out.push_str(&s.finish());
+            proptest::prop_assert_eq!(&out, &masked_whole(&text));
+            // And no run of 12 characters of the key survives.
+            for w in KEY.as_bytes().windows(FRAGMENT) {
+                let w = std::str::from_utf8(w).unwrap();
+                proptest::prop_assert!(!out.contains(w), "{} in {}", w, out);
+            }
+        }
     }
 }

@@ -23,6 +23,8 @@ mod mask;
 mod openai;
 mod openrouter;
 mod piece;
+#[cfg(test)]
+mod props;
 mod reply;
 mod request;
 mod send;

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::classify::{classify_in_band, describe_html, looks_like_html, MESSAGE_CHARS};
 use super::dialect::Wire;
-use super::mask::{scrub_key, short_message};
+use super::mask::{scrub_key, short_message, KeyMask, KeyStream};
 use super::piece::{Piece, UsageParts};
 use super::request::ChatRequest;
 use super::{Attempt, Failure, FailureClass, Secret};
@@ -23,6 +23,8 @@ pub(super) struct Assembly<'a> {
     /// When the request started: timings are measured from here.
     t0: Instant,
     deltas: Option<&'a UnboundedSender<String>>,
+    /// The key kept out of the deltas as they stream (see `KeyStream`).
+    mask: Option<KeyStream>,
     expect: Option<&'a Regex>,
     /// The output limit asked for, for the `budget` message.
     max_tokens: u32,
@@ -59,6 +61,7 @@ impl<'a> Assembly<'a> {
         Assembly {
             t0,
             deltas,
+            mask: None,
             expect: req.expect.as_ref(),
             max_tokens: req.max_tokens,
             text: String::new(),
@@ -78,6 +81,14 @@ impl<'a> Assembly<'a> {
         }
     }
 
+    /// Masks `key` in the deltas as they are passed on.
+    pub(super) fn with_key(mut self, key: Option<&Secret>) -> Self {
+        self.mask = key
+            .and_then(|k| KeyMask::new(k.expose()))
+            .map(KeyStream::new);
+        self
+    }
+
     /// Folds a piece into the reply; an error in it ends the attempt, keeping
     /// the text received so far.
     pub(super) fn absorb(&mut self, piece: Piece) -> Result<(), Failure> {
@@ -92,8 +103,14 @@ impl<'a> Assembly<'a> {
             // Only content goes to the caller: reasoning is proof of life,
             // not an answer (a race is won by the first content token).
             if let Some(tx) = self.deltas {
+                // Sent even when the mask holds it all back for now: the
+                // first delta is the router's first token.
+                let shown = match &mut self.mask {
+                    Some(mask) => mask.push(&piece.text),
+                    None => piece.text.clone(),
+                };
                 // A receiver that went away only means nobody is watching.
-                let _ = tx.send(piece.text.clone());
+                let _ = tx.send(shown);
             }
             self.text.push_str(&piece.text);
         }
@@ -227,13 +244,20 @@ impl<'a> Assembly<'a> {
     /// The attempt as it ended at `end`. Everything the provider sent back
     /// is scrubbed of `key`, and the failure message is cut short.
     pub(super) fn into_attempt(
-        self,
+        mut self,
         started_at: DateTime<Utc>,
         end: Instant,
         http_status: Option<u16>,
         failure: Option<Failure>,
         key: Option<&Secret>,
     ) -> Attempt {
+        // What the stream mask still held goes out before the attempt ends.
+        if let (Some(tx), Some(mask)) = (self.deltas, &mut self.mask) {
+            let rest = mask.finish();
+            if !rest.is_empty() {
+                let _ = tx.send(rest);
+            }
+        }
         let key = key.map(Secret::expose);
         let latency = end.saturating_duration_since(self.t0);
         // A streamed reply's first token is when its first delta came; a

@@ -21,6 +21,7 @@ use crate::route::{
     DEFAULT_MAX_TOKENS,
 };
 use crate::store::Store;
+use crate::text::{write_json, SafeWriter, Shape};
 use crate::wiring::Stack;
 
 /// A prompt larger than this (from stdin) is refused rather than sent.
@@ -41,7 +42,9 @@ pub struct AskArgs {
     /// Never start a second model while the first is slow.
     #[arg(long)]
     pub no_hedge: bool,
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_TOKENS)]
+    /// Most tokens in the answer (1 to 200000).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_TOKENS,
+          value_parser = clap::value_parser!(u32).range(1..=200_000))]
     pub max_tokens: u32,
     /// The prompt; `-` reads it from stdin.
     pub prompt: String,
@@ -66,6 +69,10 @@ pub async fn run_with_input(
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
+    // The answer and every provider message are shown, never obeyed: the
+    // answer keeps its lines, the rest is one line each.
+    let (mut out, mut err) = (SafeWriter::new(out, Shape::Block), SafeWriter::lines(err));
+    let (out, err) = (&mut out, &mut err);
     let prompt = match read_prompt(&args.prompt, input) {
         Ok(p) => p,
         Err(why) => return usage(err, &why),
@@ -217,13 +224,15 @@ impl Narrator {
                     &format!("no first token yet: also trying {model} (hedge)"),
                 )?;
             }
-            RouteEvent::Trying { .. } | RouteEvent::FirstToken { .. } => {}
-            RouteEvent::Delta { text, .. } => {
+            RouteEvent::Delta { text, .. } if !text.is_empty() => {
                 out.write_all(text.as_bytes())?;
                 out.flush()?;
                 self.streamed_text = true;
                 self.ends_with_newline = text.ends_with('\n');
             }
+            RouteEvent::Trying { .. }
+            | RouteEvent::FirstToken { .. }
+            | RouteEvent::Delta { .. } => {}
             RouteEvent::Failed {
                 model,
                 class,
@@ -261,9 +270,8 @@ impl Narrator {
         err: &mut impl Write,
     ) -> std::io::Result<()> {
         if self.json {
-            serde_json::to_writer_pretty(&mut *out, &AskReport::new(result))?;
-            writeln!(out)?;
-            return Ok(());
+            write_json(out, &AskReport::new(result))?;
+            return out.flush();
         }
         match result {
             Ok(answer) => {

@@ -10,8 +10,9 @@ use std::process::ExitCode;
 
 use crate::config::Config;
 use crate::report::text::{Column, Table};
-use crate::route::Chain;
+use crate::route::{save_edit, Chain, ChainEdit, SaveEditError};
 use crate::store::Store;
+use crate::text::SafeWriter;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ChainArgs {
@@ -40,48 +41,54 @@ pub async fn run(
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
-    let action = args.action.unwrap_or(ChainAction::Show);
-    let (mut chain, warning) = Chain::load(config, store.as_ref());
-    if let Some(w) = warning {
-        writeln!(err, "warning: {w}")?;
-    }
-    let edit = match &action {
+    // Names and ids come from a config file that may not be the user's own.
+    let (mut out, mut err) = (SafeWriter::lines(out), SafeWriter::lines(err));
+    let (out, err) = (&mut out, &mut err);
+    let edit = match args.action.unwrap_or(ChainAction::Show) {
         ChainAction::Show => None,
-        ChainAction::Move { name, pos } => Some(chain.move_to(name, *pos)),
-        ChainAction::Remove { name } => Some(chain.remove(name)),
-        ChainAction::Add { name, pos } => Some(chain.add(name, *pos)),
-        ChainAction::Reset => {
-            chain.reset();
-            Some(Ok(()))
-        }
+        ChainAction::Move { name, pos } => Some(ChainEdit::Move {
+            model: name,
+            to: pos,
+        }),
+        ChainAction::Remove { name } => Some(ChainEdit::Remove { model: name }),
+        ChainAction::Add { name, pos } => Some(ChainEdit::Add {
+            model: name,
+            at: pos,
+        }),
+        ChainAction::Reset => Some(ChainEdit::Reset),
     };
-    if let Some(result) = edit {
-        if let Err(e) = result {
-            writeln!(err, "error: {e}")?;
-            return Ok(ExitCode::from(2));
+    let Some(edit) = edit else {
+        // Reading only: a file that cannot be used is reported, never moved.
+        let (chain, warning) = Chain::load(config, store.as_ref());
+        if let Some(w) = warning {
+            writeln!(err, "warning: {w}")?;
         }
-        let Some(store) = &store else {
-            writeln!(
-                err,
-                "error: there is nowhere to save the chain: set HOME or XDG_STATE_HOME"
-            )?;
-            return Ok(ExitCode::from(1));
-        };
-        // `None` follows the config, so a later config edit is not masked by a
-        // saved copy of the old order.
-        let saved =
-            (action != ChainAction::Reset && chain.is_customised()).then(|| chain.order().to_vec());
-        if let Err(e) = store.update(|state| state.chain = saved) {
-            writeln!(
-                err,
-                "error: could not save the chain to {}: {e}; check that the directory is writable",
-                store.path().display()
-            )?;
-            return Ok(ExitCode::from(1));
+        show(&chain, config, out)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Some(store) = &store else {
+        writeln!(
+            err,
+            "error: there is nowhere to save the chain: set HOME or XDG_STATE_HOME"
+        )?;
+        return Ok(ExitCode::from(1));
+    };
+    // The edit is applied to the order on disk under the lock, so an edit
+    // another process made meanwhile is kept.
+    match save_edit(config, store, &edit) {
+        Ok(chain) => {
+            show(&chain, config, out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(SaveEditError::Edit(e)) => {
+            writeln!(err, "error: {e}")?;
+            Ok(ExitCode::from(2))
+        }
+        Err(SaveEditError::Store(e)) => {
+            writeln!(err, "error: could not save the chain: {e}")?;
+            Ok(ExitCode::from(1))
         }
     }
-    show(&chain, config, out)?;
-    Ok(ExitCode::SUCCESS)
 }
 
 fn show(chain: &Chain, config: &Config, out: &mut impl Write) -> std::io::Result<()> {

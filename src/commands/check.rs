@@ -14,6 +14,7 @@ use crate::report::text::{Column, Table};
 use crate::report::CheckReport;
 use crate::route::Chain;
 use crate::store::Store;
+use crate::text::{sanitize, write_json, SafeWriter, Shape};
 use crate::wiring;
 
 #[derive(Debug, Args)]
@@ -47,7 +48,7 @@ pub async fn run(
     }
     let engine = wiring::engine(config, store);
     for warning in engine.warnings() {
-        eprintln!("chainwatch: {warning}");
+        eprintln!("chainwatch: {}", sanitize(warning, Shape::Line));
     }
     let config = engine.config();
     for _ in 0..args.rounds {
@@ -56,18 +57,19 @@ pub async fn run(
     let now = Utc::now();
     engine.tick(now);
     let snapshots = engine.snapshots(now);
-    if args.json {
-        serde_json::to_writer_pretty(
-            &mut *out,
-            &CheckReport::new(config, &chain, &snapshots, now),
-        )?;
-        writeln!(out)?;
-    } else {
-        write_table(out, &chain, &snapshots, now)?;
-    }
+    // Saved before printing: a reader that stops early (`check | head -1`)
+    // must not cost the samples.
     if let Err(err) = engine.save() {
-        eprintln!("chainwatch: {err:#}");
+        eprintln!("chainwatch: {}", sanitize(&format!("{err:#}"), Shape::Line));
     }
+    // Provider text (messages, served names) is shown, never obeyed.
+    let mut out = SafeWriter::lines(out);
+    if args.json {
+        write_json(&mut out, &CheckReport::new(config, &chain, &snapshots, now))?;
+    } else {
+        write_table(&mut out, &chain, &snapshots, now)?;
+    }
+    out.flush()?;
     let all_fine = chain.order().iter().all(|name| {
         snapshots
             .iter()

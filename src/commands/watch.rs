@@ -12,18 +12,20 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::engine::{Engine, EngineEvent};
+use crate::engine::{Engine, EngineEvent, StopSignals};
 use crate::fmt::{describe_failure, fmt_secs, served};
 use crate::report::stamp::millis as stamp;
 use crate::report::text::{fields, line};
+use crate::report::watch::chain_reason;
 use crate::report::WatchLine;
 use crate::store::Store;
+use crate::text::{sanitize, SafeWriter, Shape};
 use crate::wiring;
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct WatchArgs {
     /// One JSON object per line: {"at","kind","model","from","to","reason",...}
-    /// with kind one of state, drift, probe, budget, prices.
+    /// with kind one of state, drift, probe, budget, prices, chain.
     #[arg(long)]
     pub json: bool,
     /// Print every probe, not only changes.
@@ -38,9 +40,10 @@ pub async fn run(
     config: Config,
     store: Option<Store>,
 ) -> anyhow::Result<ExitCode> {
+    let signals = StopSignals::listen();
     let engine = wiring::engine(config, store);
     let cancel = CancellationToken::new();
-    tokio::spawn(stop_on_signal(cancel.clone()));
+    tokio::spawn(stop_on_signal(signals, cancel.clone()));
     // Subscribe before the loop starts, so the first events are not missed.
     let events = engine.subscribe();
     let live = engine.spawn(cancel.clone());
@@ -54,30 +57,16 @@ pub async fn run(
         crate::fmt::fmt_usd(engine.spend_today(Utc::now()))
     );
     if let Err(e) = saved {
-        eprintln!("chainwatch: {e:#}");
+        warn(&format!("{e:#}"));
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn stop_on_signal(cancel: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            let _ = tokio::signal::ctrl_c().await;
-            cancel.cancel();
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+/// SIGTERM, SIGINT, SIGHUP and SIGQUIT stop `watch` the same way: the
+/// loop ends and the state is saved.
+async fn stop_on_signal(signals: StopSignals, cancel: CancellationToken) {
+    signals.recv().await;
     cancel.cancel();
 }
 
@@ -90,20 +79,19 @@ pub async fn print_events(
     mut events: broadcast::Receiver<EngineEvent>,
     args: &WatchArgs,
     cancel: CancellationToken,
-    mut out: impl Write,
+    out: impl Write,
 ) -> anyhow::Result<()> {
-    let render = |event: &EngineEvent| -> anyhow::Result<Option<String>> {
-        Ok(if args.json {
-            match WatchLine::new(event, args.verbose) {
-                Some(doc) => Some(serde_json::to_string(&doc)?),
-                None => None,
-            }
+    let render = |event: &EngineEvent| {
+        if args.json {
+            WatchLine::new(event, args.verbose).map(|doc| crate::text::json_line(&doc))
         } else {
             human_line(event, args.verbose)
-        })
+        }
     };
+    // Provider text (reasons, served names) is shown, never obeyed.
+    let mut out = SafeWriter::lines(out);
     for warning in engine.warnings() {
-        eprintln!("chainwatch: {warning}");
+        warn(warning);
     }
     if !args.json {
         let config = engine.config();
@@ -114,10 +102,7 @@ pub async fn print_events(
         );
         for snap in engine.snapshots(Utc::now()) {
             if snap.status == crate::health::Status::Misconfigured {
-                eprintln!(
-                    "chainwatch: {}  misconfigured  ({})",
-                    snap.name, snap.reason
-                );
+                warn(&format!("{}  misconfigured  ({})", snap.name, snap.reason));
             }
         }
     }
@@ -134,20 +119,25 @@ pub async fn print_events(
             }
             Err(RecvError::Closed) => break,
         };
-        if let Some(text) = render(&event)? {
+        if let Some(text) = render(&event) {
             line(&mut out, &text)?;
         } else if let EngineEvent::Warning { message, .. } = &event {
-            eprintln!("chainwatch: {message}");
+            warn(message);
         }
     }
     // Whatever arrived before the cancel is still worth printing.
     while let Ok(event) = events.try_recv() {
-        if let Some(text) = render(&event)? {
+        if let Some(text) = render(&event) {
             line(&mut out, &text)?;
         }
     }
     out.flush()?;
     Ok(())
+}
+
+/// One line on stderr, made safe: warnings can quote a provider.
+fn warn(message: &str) {
+    eprintln!("chainwatch: {}", sanitize(message, Shape::Line));
 }
 
 /// One JSON document for an event (a [`WatchLine`]), or `None` for events
@@ -193,6 +183,9 @@ pub fn human_line(event: &EngineEvent, verbose: bool) -> Option<String> {
             "prices",
             &format!("refreshed: {models} models priced"),
         ]),
+        EngineEvent::Chain { at, order, change } => {
+            fields(&[&stamp(*at), "chain", &chain_reason(order, change)])
+        }
         EngineEvent::Probe { .. } | EngineEvent::Warning { .. } | EngineEvent::Saved { .. } => {
             return None
         }

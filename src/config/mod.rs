@@ -36,7 +36,7 @@ mod validate;
 mod values;
 
 pub use error::ConfigError;
-pub use paths::{default_path_from, resolve, resolve_with, Resolved};
+pub use paths::{default_path_from, resolve, resolve_with, Resolved, CONFIG_FILE_MAX};
 pub use presets::OPENROUTER_KEY_VAR;
 pub use schema::{
     Config, ConfigSource, Endpoint, HealthSettings, Hedge, MissingKey, ModelConfig, ProbeOverrides,

@@ -45,15 +45,35 @@ pub fn resolve_with(
     Ok(Resolved::Demo)
 }
 
+/// A config file larger than this is refused unread (one is a few KiB;
+/// this holds some 20,000 models).
+pub const CONFIG_FILE_MAX: u64 = 1024 * 1024;
+
 impl Config {
-    /// Read and parse a file; an unreadable file is an error naming the path.
+    /// Read and parse a file; an unreadable file is an error naming the
+    /// path. Only a regular file of at most [`CONFIG_FILE_MAX`] bytes is
+    /// read: a directory, a FIFO or a device is refused at once.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        let error = |message: String| ConfigError {
             path: path.to_path_buf(),
             line: None,
             column: None,
-            message: format!("cannot read the config file: {e}; check the path given to --config"),
-        })?;
+            message,
+        };
+        let bytes = match crate::files::read_regular(path, CONFIG_FILE_MAX, "config file") {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Err(error(
+                "cannot read the config file: it does not exist; check the path given to --config"
+                    .to_string(),
+            )),
+            Err(e) => {
+                return Err(error(format!(
+                    "cannot read the config file: {e}; check the path given to --config"
+                )))
+            }
+        };
+        let text = String::from_utf8(bytes)
+            .map_err(|e| error(format!("the config file is not UTF-8 text ({e})")))?;
         Config::parse(&text, path)
     }
 

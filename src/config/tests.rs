@@ -71,7 +71,19 @@ fn bad_files_say_where_and_what() {
         ("$E\n$M\n[health]\nthreshold = -0.1", "`health.threshold` = -0.1", 4, Some(13)),
         ("$E\n$M\n[health]\nthreshold = \"high\"", "invalid type: string \"high\", expected f64", 4, Some(13)),
         ("$E\n$M\n[health]\nrecover_after = -1", "expected u32", 4, Some(17)),
-        ("$E\n$M\n[health]\nrecover_after = 0", "`health.recover_after` must be at least 1", 4, Some(17)),
+        ("$E\n$M\n[health]\nrecover_after = 0", "`health.recover_after` = 0 is out of range: expected 1 to 100", 4, Some(17)),
+        ("$E\n$M\n[health]\nrecover_after = 101", "expected 1 to 100", 4, Some(17)),
+        ("$E\n$M\n[health]\nwindow = \"5s\"", "`health.window` = \"5s\" is out of range: expected 10s to 7days", 4, Some(10)),
+        ("$E\n$M\n[probe]\ninterval = \"500ms\"", "`probe.interval` = \"500ms\" is out of range: expected 1s to 1day", 4, Some(12)),
+        ("$E\n$M\n[probe]\nconcurrency = 2305843009213693952", "`probe.concurrency` = 2305843009213693952 is out of range: expected 1 to 1024", 4, Some(15)),
+        ("$E\n$M\n[probe]\nconcurrency = 1025", "expected 1 to 1024", 4, Some(15)),
+        ("$E\n$M\n[probe]\nmax_tokens = 4000000000", "expected 1 to 200000", 4, Some(14)),
+        ("$E\n$M\n[probe]\ntimeout = \"2h\"", "`probe.timeout` = \"2h\" is out of range: expected 100ms to 1h", 4, Some(11)),
+        ("$E\n$M\n[probe]\nttft_timeout = \"1ms\"", "`probe.ttft_timeout` = \"1ms\" is out of range: expected at least 100ms", 4, Some(16)),
+        ("$E\n$M\n[probe]\ndaily_budget = 1e300", "expected US dollars per day, 0 to 10000", 4, Some(16)),
+        ("$E\n$M\n[route]\nhedge = \"2m\"", "`route.hedge` = \"2m\" is out of range: expected 10ms to 30s", 4, Some(9)),
+        ("$E\nmodel = [{ name = \"a\", id = \"x/a\", probe = { interval = \"2d\" } }]", "`probe.interval` = \"2d\" is out of range", 2, Some(57)),
+        ("$E\n$M\n[health]\nslow = \"2h\"", "`health.slow` = \"2h\" is out of range", 4, Some(8)),
         ("$E\nmodel = [{ name = \"a\", id = \"x/a\" }, { name = \"a\", id = \"y/a\" }]", "duplicate model name \"a\"", 2, Some(47)),
         ("endpoint = [{ name = \"or\", base_url = \"https://x.test\" }, { name = \"or\", base_url = \"https://y.test\" }]\n$M", "duplicate endpoint name \"or\"", 1, Some(68)),
         ("$E\n$M\n[probe]\nexpect = \"(pong\"", "`probe.expect` is not a valid regular expression", 4, Some(10)),
@@ -83,8 +95,8 @@ fn bad_files_say_where_and_what() {
         ("$E\n$M\n[route]\nconnect_timeout = \"1m\"", "`route.connect_timeout` (1m) is longer", 4, Some(19)),
         ("$E\n$M\n[route]\nhedge = \"sometimes\"", "expected \"auto\", \"off\" or a delay like \"2s\"", 4, Some(9)),
         ("$E\n$M\n[route]\nhedge = \"0s\"", "`route.hedge`", 4, Some(9)),
-        ("$E\n$M\n[probe]\nmax_tokens = 0", "`probe.max_tokens` must be at least 1", 4, Some(14)),
-        ("$E\n$M\n[probe]\nconcurrency = 0", "`probe.concurrency` must be at least 1", 4, Some(15)),
+        ("$E\n$M\n[probe]\nmax_tokens = 0", "`probe.max_tokens` = 0 is out of range: expected 1 to 200000", 4, Some(14)),
+        ("$E\n$M\n[probe]\nconcurrency = 0", "`probe.concurrency` = 0 is out of range: expected 1 to 1024", 4, Some(15)),
         ("$E\n$M\n[probe]\ndaily_budget = -1.0", "expected US dollars per day", 4, Some(16)),
         ("$E\n$M\n[probe]\nprompt = \"  \"", "`probe.prompt` is empty", 4, Some(10)),
         ("endpoint = [{ name = \"a\", base_url = \"http://a.test\" }, { name = \"b\", base_url = \"http://b.test\" }]\nmodel = [{ name = \"m\", id = \"x/m\" }]", "model \"m\" needs `endpoint = ...`; expected one of: a, b", 2, Some(19)),
@@ -131,6 +143,28 @@ fn a_key_in_the_file_is_refused_without_echoing_it() {
         assert!(err.contains("api_key_env"), "{err}");
         assert!(err.contains("config.toml:1:"), "{err}");
         assert!(!err.contains("secret"), "the key leaked: {err}");
+    }
+}
+
+#[test]
+fn credentials_in_base_url_are_refused_without_echoing_them() {
+    for url in [
+        "http://alice:s3cr3tpass@x.test/v1",
+        "https://s3cr3tpass@x.test",
+        "https://:s3cr3tpass@x.test",
+        "htps//alice:s3cr3tpass@x.test",
+    ] {
+        let case = format!("endpoint = [{{ name = \"or\", base_url = \"{url}\" }}]\n$M");
+        let err = parse(&case)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("config.toml:1:39:"), "{url}: {err}");
+        assert!(err.contains("base_url"), "{err}");
+        assert!(
+            !err.contains("s3cr3t") && !err.contains("alice"),
+            "echoed: {err}"
+        );
     }
 }
 
@@ -596,4 +630,36 @@ proptest::proptest! {
         let (head, tail) = example.split_at(at);
         let _ = Config::parse(&format!("{head}{junk}{tail}"), Path::new("x.toml"));
     }
+}
+
+/// A config of `n` models, all in the chain and in a tier.
+pub(crate) fn many_models(n: usize) -> String {
+    let names: Vec<String> = (0..n).map(|i| format!("\"m{i}\"")).collect();
+    let mut text = format!("$E\nchain = [{}]\n", names.join(","));
+    for i in 0..n {
+        text.push_str(&format!(
+            "[[model]]\nname = \"m{i}\"\nid = \"x/m{i}\"\ntier = \"budget\"\n"
+        ));
+    }
+    text.push_str(&format!("[tiers]\nbudget = [{}]\n", names.join(",")));
+    text
+}
+
+#[test]
+fn forty_thousand_models_validate() {
+    // Every duplicate and cross-reference check is a set lookup, so this
+    // is linear by construction (4 s before, with list scans; the figure
+    // now is in docs/engine.md, from `cargo bench --bench config`).
+    let c = parse(&many_models(40_000)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.models.len(), 40_000);
+    assert_eq!(c.chain.len(), 40_000);
+    assert_eq!(c.tiers.budget.len(), 40_000);
+    // And a duplicate at the very end is still found, where it is.
+    let dup = many_models(2_000).replacen(
+        "[tiers]",
+        "[[model]]\nname = \"m7\"\nid = \"x/m7\"\n[tiers]",
+        1,
+    );
+    let err = parse(&dup).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("duplicate model name \"m7\""), "{err}");
 }

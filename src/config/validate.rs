@@ -8,7 +8,7 @@ use std::path::Path;
 use super::raw::{
     Names, RawConfig, RawEndpoint, RawHealth, RawModel, RawOverrides, RawProbe, RawRoute, RawTiers,
 };
-use super::values::{join, Cx, R};
+use super::values::{join, ranges, Cx, R};
 use super::{
     Config, ConfigError, ConfigSource, Endpoint, HealthSettings, Hedge, ModelConfig,
     ProbeOverrides, ProbeSettings, RouteSettings, Tier, Tiers,
@@ -21,7 +21,11 @@ const RESERVED_EXTRA: [&str; 2] = ["model", "messages"];
 impl Config {
     /// Parse and validate `text`; `origin` names it in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
-        let cx = Cx { text, path: origin };
+        let cx = Cx {
+            text,
+            path: origin,
+            patterns: Default::default(),
+        };
         let raw: RawConfig = toml::from_str(text).map_err(|e| cx.toml_error(&e))?;
         cx.build(raw)
     }
@@ -67,23 +71,33 @@ impl Cx<'_> {
             None => d.threshold,
         };
         Ok(HealthSettings {
-            window: self.opt_duration(h.window.as_ref(), "health.window", d.window)?,
+            window: self.opt_duration_in(
+                h.window.as_ref(),
+                "health.window",
+                d.window,
+                ranges::WINDOW,
+            )?,
             threshold,
             recover_after: match &h.recover_after {
-                Some(v) => self.positive(v, "health.recover_after")?,
+                Some(v) => self.number_in(v, "health.recover_after", ranges::RECOVER_AFTER)?,
                 None => d.recover_after,
             },
             slow: h
                 .slow
                 .as_ref()
-                .map(|v| self.duration(v, "health.slow"))
+                .map(|v| self.duration_in(v, "health.slow", ranges::SLOW))
                 .transpose()?,
         })
     }
 
     fn probe(&self, p: &RawProbe) -> R<ProbeSettings> {
         let d = ProbeSettings::default();
-        let timeout = self.opt_duration(p.timeout.as_ref(), "probe.timeout", d.timeout)?;
+        let timeout = self.opt_duration_in(
+            p.timeout.as_ref(),
+            "probe.timeout",
+            d.timeout,
+            ranges::TIMEOUT,
+        )?;
         let prompt = match &p.prompt {
             Some(v) => self.non_empty(v, "`probe.prompt`")?,
             None => d.prompt,
@@ -96,10 +110,15 @@ impl Cx<'_> {
         let daily_budget = match &p.daily_budget {
             Some(v) => {
                 let b = *v.get_ref();
-                if !(b.is_finite() && b >= 0.0) {
+                if !(b.is_finite() && ranges::DAILY_BUDGET.contains(&b)) {
                     return Err(self.at(
                         v,
-                        format!("`probe.daily_budget` = {b}: expected US dollars per day, 0 or more (omit it for no limit)"),
+                        format!(
+                            "`probe.daily_budget` = {b}: expected US dollars per day, {} to {} \
+                             (omit it for no limit)",
+                            ranges::DAILY_BUDGET.start(),
+                            ranges::DAILY_BUDGET.end()
+                        ),
                     ));
                 }
                 Some(b)
@@ -107,11 +126,16 @@ impl Cx<'_> {
             None => None,
         };
         Ok(ProbeSettings {
-            interval: self.opt_duration(p.interval.as_ref(), "probe.interval", d.interval)?,
+            interval: self.opt_duration_in(
+                p.interval.as_ref(),
+                "probe.interval",
+                d.interval,
+                ranges::INTERVAL,
+            )?,
             prompt,
             expect,
             max_tokens: match &p.max_tokens {
-                Some(v) => self.positive(v, "probe.max_tokens")?,
+                Some(v) => self.number_in(v, "probe.max_tokens", ranges::MAX_TOKENS)?,
                 None => d.max_tokens,
             },
             ttft_timeout: self.deadline_within(
@@ -128,7 +152,7 @@ impl Cx<'_> {
             )?,
             timeout,
             concurrency: match &p.concurrency {
-                Some(v) => self.positive(v, "probe.concurrency")?,
+                Some(v) => self.number_in(v, "probe.concurrency", ranges::CONCURRENCY)?,
                 None => d.concurrency,
             },
             daily_budget,
@@ -137,14 +161,23 @@ impl Cx<'_> {
     }
 
     fn route(&self, r: &RawRoute, probe: &ProbeSettings) -> R<RouteSettings> {
-        let timeout = self.opt_duration(r.timeout.as_ref(), "route.timeout", probe.timeout)?;
+        let timeout = self.opt_duration_in(
+            r.timeout.as_ref(),
+            "route.timeout",
+            probe.timeout,
+            ranges::TIMEOUT,
+        )?;
         let hedge = match &r.hedge {
             None => Hedge::Auto,
             Some(v) => match v.get_ref().trim() {
                 "auto" => Hedge::Auto,
                 "off" => Hedge::Off,
                 text => match humantime::parse_duration(text) {
-                    Ok(d) if !d.is_zero() => Hedge::After(self.duration(v, "route.hedge")?),
+                    Ok(d) if !d.is_zero() => Hedge::After(self.duration_in(
+                        v,
+                        "route.hedge",
+                        ranges::HEDGE_MIN..=timeout.max(ranges::HEDGE_MIN),
+                    )?),
                     _ => {
                         return Err(self.at(
                             v,
@@ -174,9 +207,10 @@ impl Cx<'_> {
 
     fn endpoints(&self, raw: &[RawEndpoint]) -> R<Vec<Endpoint>> {
         let mut out: Vec<Endpoint> = Vec::with_capacity(raw.len());
+        let mut names = HashSet::with_capacity(raw.len());
         for e in raw {
             let name = self.non_empty(&e.name, "endpoint `name`")?;
-            if out.iter().any(|o| o.name == name) {
+            if !names.insert(name.clone()) {
                 return Err(self.at(
                     &e.name,
                     format!(
@@ -223,10 +257,12 @@ impl Cx<'_> {
             ));
         }
         let known_endpoints = || join(endpoints.iter().map(|e| e.name.as_str()));
+        let endpoint_names: HashSet<&str> = endpoints.iter().map(|e| e.name.as_str()).collect();
         let mut out: Vec<ModelConfig> = Vec::with_capacity(raw.len());
+        let mut names = HashSet::with_capacity(raw.len());
         for m in raw {
             let name = self.non_empty(&m.name, "model `name`")?;
-            if out.iter().any(|o| o.name == name) {
+            if !names.insert(name.clone()) {
                 return Err(self.at(
                     &m.name,
                     format!("duplicate model name {name:?}; each [[model]] needs its own name"),
@@ -235,7 +271,7 @@ impl Cx<'_> {
             let id = self.non_empty(&m.id, "model `id`")?;
             let endpoint = match (&m.endpoint, endpoints) {
                 (Some(v), _) => {
-                    if !endpoints.iter().any(|e| &e.name == v.get_ref()) {
+                    if !endpoint_names.contains(v.get_ref().as_str()) {
                         return Err(self.at(
                             v,
                             format!(
@@ -310,12 +346,12 @@ impl Cx<'_> {
             interval: o
                 .interval
                 .as_ref()
-                .map(|v| self.duration(v, "probe.interval"))
+                .map(|v| self.duration_in(v, "probe.interval", ranges::INTERVAL))
                 .transpose()?,
             max_tokens: o
                 .max_tokens
                 .as_ref()
-                .map(|v| self.positive(v, "probe.max_tokens"))
+                .map(|v| self.number_in(v, "probe.max_tokens", ranges::MAX_TOKENS))
                 .transpose()?,
             // "" compiles to a pattern that matches anything: no check.
             expect: o
@@ -333,11 +369,12 @@ impl Cx<'_> {
 
     /// Names that must each be a known model, at most once.
     fn model_names(&self, list: &Names, key: &str, models: &[ModelConfig]) -> R<Vec<String>> {
+        let known: HashSet<&str> = models.iter().map(|m| m.name.as_str()).collect();
         let mut seen = HashSet::new();
         let mut out = Vec::with_capacity(list.get_ref().len());
         for v in list.get_ref() {
             let name = v.get_ref();
-            if !models.iter().any(|m| &m.name == name) {
+            if !known.contains(name.as_str()) {
                 return Err(self.at(
                     v,
                     format!(
@@ -384,9 +421,19 @@ impl Cx<'_> {
                 *tiers.get_mut(t) = self.model_names(list, &format!("tiers.{t}"), models)?;
             }
         }
+        let listed: Vec<HashSet<String>> = Tier::ALL
+            .iter()
+            .map(|t| tiers.get(*t).iter().cloned().collect())
+            .collect();
+        let lists = |t: Tier, name: &str| {
+            Tier::ALL
+                .iter()
+                .position(|x| *x == t)
+                .is_some_and(|i| listed[i].contains(name))
+        };
         for (m, rm) in models.iter_mut().zip(raw_models) {
             match (m.tier, &rm.tier) {
-                (Some(t), Some(span)) if !tiers.get(t).contains(&m.name) => {
+                (Some(t), Some(span)) if !lists(t, &m.name) => {
                     return Err(self.at(
                         span,
                         format!(
@@ -397,9 +444,7 @@ impl Cx<'_> {
                     ));
                 }
                 (None, _) => {
-                    m.tier = Tier::ALL
-                        .into_iter()
-                        .find(|t| tiers.get(*t).contains(&m.name));
+                    m.tier = Tier::ALL.into_iter().find(|t| lists(*t, &m.name));
                 }
                 _ => {}
             }

@@ -197,3 +197,57 @@ impl Engine {
         side.shutdown().await;
     }
 }
+
+/// The signals that ask a long-running chainwatch to stop: SIGTERM,
+/// SIGINT (Ctrl-C), SIGHUP (its terminal went away) and SIGQUIT. The
+/// dashboard and `watch` then end as on `q`: terminal restored, state
+/// saved. Listening starts when this is made (call it before the screen
+/// is up, so no signal can slip in before); [`StopSignals::recv`] waits.
+pub struct StopSignals {
+    #[cfg(unix)]
+    streams: Vec<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    /// Starts listening. Needs a tokio runtime.
+    pub fn listen() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let kinds = [
+                SignalKind::terminate(),
+                SignalKind::interrupt(),
+                SignalKind::hangup(),
+                SignalKind::quit(),
+            ];
+            let streams = kinds
+                .into_iter()
+                .filter_map(|kind| match signal(kind) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        tracing::warn!("cannot listen for signal {kind:?}: {e}");
+                        None
+                    }
+                })
+                .collect();
+            StopSignals { streams }
+        }
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    /// Resolves on the first of them (Ctrl-C alone where no other can be
+    /// listened for).
+    pub async fn recv(self) {
+        #[cfg(unix)]
+        {
+            let mut streams = self.streams;
+            if !streams.is_empty() {
+                let waits = streams.iter_mut().map(|s| Box::pin(s.recv()));
+                futures_util::future::select_all(waits).await;
+                return;
+            }
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -13,11 +13,12 @@
 //! This file holds the engine itself, how it is built from the config and
 //! what it answers about health; the rest has a room each: the scheduling
 //! loop (`live`), recording outcomes (`record`), prices and the budget
-//! (`money`), probing thinking models (`thinking`), and what survives a
-//! restart (`persist`).
+//! (`money`), probing thinking models (`thinking`), what survives a
+//! restart (`persist`), and the chain as saved and edited by this and other
+//! processes (`chain`).
 //!
-//! Locks: the health book, the schedule, the money, the thinkers and the
-//! drift acknowledgements each sit behind their own `std::sync::Mutex`, held only
+//! Locks: the health book, the schedule, the money, the thinkers, the
+//! drift acknowledgements and the chain each sit behind their own `std::sync::Mutex`, held only
 //! for a few microseconds and never across an `.await`, and never two at
 //! once.
 
@@ -34,16 +35,18 @@ use crate::config::{Config, ProbeSettings};
 use crate::health::{HealthBook, HealthEvent, HealthPolicy, ModelSnapshot, SampleKind, Status};
 use crate::pricing::is_free_id;
 use crate::probe::Schedule;
-use crate::route::HealthView;
+use crate::route::{Chain, HealthView};
 use crate::store::{AckedDrift, Store};
 
+mod chain;
 mod live;
 mod money;
 mod persist;
 mod record;
 mod thinking;
 
-pub use live::{AUTOSAVE, PRICE_REFRESH};
+pub use chain::{ChainChange, CHAIN_POLL};
+pub use live::{StopSignals, AUTOSAVE, PRICE_REFRESH};
 use money::Money;
 use thinking::Thinkers;
 pub use thinking::{budget_fix, shape, Shape, MUST_THINK_BUDGET, RAISED_ROOM, REASONING_ROOM};
@@ -72,6 +75,12 @@ pub enum EngineEvent {
     Warning { at: DateTime<Utc>, message: String },
     /// The state was saved.
     Saved { at: DateTime<Utc>, path: PathBuf },
+    /// The chain's order changed: edited here, or by another process.
+    Chain {
+        at: DateTime<Utc>,
+        order: Vec<String>,
+        change: ChainChange,
+    },
 }
 
 /// How to start: tests choose the start time and the phase seed.
@@ -116,6 +125,7 @@ struct Inner {
     /// it says which models think.
     first_prices: tokio::sync::OnceCell<()>,
     acks: Mutex<Vec<AckedDrift>>,
+    chain: Mutex<chain::ChainSync>,
     warnings: Vec<String>,
     events: broadcast::Sender<EngineEvent>,
     wake: Notify,
@@ -157,8 +167,11 @@ impl Engine {
     ) -> Engine {
         let now = options.start;
         let mut warnings = Vec::new();
+        // Stamped before reading: a write in between is noticed later.
+        let stamp = store.as_ref().and_then(Store::stamp);
         let (state, warning) = persist::load(store.as_ref());
         warnings.extend(warning);
+        let chain_order = Chain::of(&config, state.chain.as_deref()).order().to_vec();
 
         let mut book = HealthBook::new(HealthPolicy::from(&config.health));
         let mut schedule = Schedule::new(options.seed);
@@ -225,6 +238,7 @@ impl Engine {
                 thinkers: Mutex::new(Thinkers::default()),
                 first_prices: tokio::sync::OnceCell::new(),
                 acks: Mutex::new(state.acknowledged),
+                chain: Mutex::new(chain::ChainSync::new(chain_order, stamp)),
                 warnings,
                 events,
                 wake: Notify::new(),

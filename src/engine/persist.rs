@@ -64,7 +64,8 @@ impl Engine {
                 for (name, theirs) in &state.models {
                     absorbed.extend(book.absorb(name, theirs, now));
                 }
-                state.models = book.models().map(|(n, h)| (n.clone(), h.clone())).collect();
+                // Models that left the config keep their history a while.
+                state.put_models(book.models().map(|(n, h)| (n.clone(), h.clone())), now);
                 state.ledger = ledger;
                 for a in acks {
                     state.acknowledge(&a.model, &a.served, a.at);

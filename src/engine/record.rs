@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::api::Attempt;
 use crate::health::{HealthBook, SampleKind, Status};
-use crate::pricing::attempt_cost;
+use crate::pricing::attempt_cost_checked;
 use crate::probe::Condition;
 use crate::store::AckedDrift;
 
@@ -19,11 +19,19 @@ impl Engine {
         let Some(plan) = self.inner.plans.get(model) else {
             return;
         };
-        {
+        let doubt = {
             let mut money = lock(&self.inner.money);
             let price = money.prices.get(&plan.target.model_id);
-            let cost = attempt_cost(attempt, price);
+            let (cost, doubt) = attempt_cost_checked(attempt, price);
             money.ledger.add(model, kind, cost, now);
+            doubt
+        };
+        if let Some(why) = doubt {
+            tracing::warn!("{model}: {why}");
+            self.emit(EngineEvent::Warning {
+                at: now,
+                message: format!("{model}: {why}"),
+            });
         }
         let (events, cond) = {
             let mut book = lock(&self.inner.book);
@@ -69,12 +77,14 @@ impl Engine {
     }
 
     /// Re-judges every model at `now` (cool-downs end, failures leave the
-    /// window) and tells subscribers what changed.
+    /// window) and tells subscribers what changed; follows a chain another
+    /// process saved.
     pub fn tick(&self, now: DateTime<Utc>) {
         let events = lock(&self.inner.book).tick(now);
         for event in events {
             self.emit(EngineEvent::Health(event));
         }
+        self.follow_chain(now);
     }
 }
 

@@ -4,9 +4,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::api::FailureClass;
-use crate::engine::EngineEvent;
+use crate::engine::{ChainChange, EngineEvent};
 use crate::fmt::describe_failure;
 use crate::health::{HealthEventKind, Status};
+use crate::route::ChainEdit;
 
 use super::{ms, SCHEMA_VERSION};
 
@@ -59,6 +60,29 @@ pub enum WatchEvent {
     Budget { reason: String },
     /// Prices were fetched.
     Prices { models: usize, reason: String },
+    /// The chain's order changed: edited by this process, or by another.
+    Chain {
+        order: Vec<String>,
+        change: ChainChangeReport,
+        reason: String,
+    },
+}
+
+/// The edit this process made, or `"outside"` for another process's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ChainChangeReport {
+    Edited(ChainEdit),
+    Outside(&'static str),
+}
+
+/// "changed by another process: a › b", "moved a to 2: b › a".
+pub fn chain_reason(order: &[String], change: &ChainChange) -> String {
+    let order = order.join(" › ");
+    match change {
+        ChainChange::Edited(edit) => format!("{edit}: {order}"),
+        ChainChange::Outside => format!("changed by another process: {order}"),
+    }
 }
 
 impl WatchLine {
@@ -114,6 +138,17 @@ impl WatchLine {
                 WatchEvent::Prices {
                     models: *models,
                     reason: format!("prices for {models} models"),
+                },
+            ),
+            EngineEvent::Chain { at, order, change } => (
+                *at,
+                WatchEvent::Chain {
+                    order: order.clone(),
+                    change: match change {
+                        ChainChange::Edited(edit) => ChainChangeReport::Edited(edit.clone()),
+                        ChainChange::Outside => ChainChangeReport::Outside("outside"),
+                    },
+                    reason: chain_reason(order, change),
                 },
             ),
             EngineEvent::Probe { .. } | EngineEvent::Warning { .. } | EngineEvent::Saved { .. } => {

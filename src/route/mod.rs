@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use crate::api::Attempt;
 use crate::health::Status;
 
-pub use chain::{Chain, ChainError};
+pub use chain::{save_edit, Chain, ChainEdit, ChainError, SaveEditError};
 pub use outcome::{AttemptRecord, RouteAnswer, RouteEvent, RouteFailure};
 pub use plan::{plan, Plan, RouteTarget, Skip};
 pub use router::{CostLookup, RouteRequest, Router, DEFAULT_MAX_TOKENS};

@@ -128,8 +128,16 @@ impl Router {
                     .map(|m| m.id.clone())
                     .unwrap_or_default();
                 let cost = attempt.usage.as_ref().and_then(|u| {
+                    let derived = self.cost.as_ref().and_then(|price| price(&won, u));
+                    // A reported cost beyond belief for one request is not
+                    // shown (the engine's ledger ignores it too).
+                    let bound = match derived {
+                        Some(d) if d > 0.0 => d * crate::pricing::COST_OVER_PRICE,
+                        _ => crate::pricing::COST_CEILING,
+                    };
                     u.cost
-                        .or_else(|| self.cost.as_ref().and_then(|price| price(&won, u)))
+                        .filter(|c| c.is_finite() && (0.0..=bound).contains(c))
+                        .or(derived)
                 });
                 Ok(RouteAnswer {
                     model: won,

@@ -22,12 +22,13 @@ use crate::config::Config;
 use crate::health::{HealthEvent, HealthEventKind, ModelSnapshot, Status};
 use crate::pricing::Price;
 use crate::route::{
-    self, Chain, HealthView, Plan, RouteAnswer, RouteEvent, RouteFailure, RouteTarget,
+    self, Chain, ChainEdit, HealthView, Plan, RouteAnswer, RouteEvent, RouteFailure, RouteTarget,
 };
 
 use super::theme::Theme;
 use super::view;
 
+mod clean;
 mod input;
 mod prompt_run;
 
@@ -131,13 +132,25 @@ pub enum Action {
         id: u64,
         result: Result<RouteAnswer, RouteFailure>,
     },
+    /// A chain edit of this dashboard was saved (or refused): `order` is
+    /// the chain on disk after it, with every other process's edits in it.
+    ChainSaved {
+        edit: ChainEdit,
+        order: Vec<String>,
+        error: Option<String>,
+    },
+    /// Another process changed the chain; this is the order now.
+    ChainOutside {
+        order: Vec<String>,
+    },
 }
 
 /// What `update` asks the loop to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     ProbeNow(Option<String>),
-    SaveChain(Vec<String>),
+    /// Save this edit, as an operation on the chain on disk.
+    EditChain(ChainEdit),
     Send {
         id: u64,
         text: String,
@@ -179,6 +192,9 @@ pub struct App {
     pub events: VecDeque<EventLine>,
     /// Lines scrolled down from the newest event.
     pub events_scroll: usize,
+    /// Chain edits sent and not saved yet: until they are, the screen keeps
+    /// its own order rather than show a saved one they are not in.
+    pub chain_pending: usize,
     pub quit: bool,
 }
 
@@ -237,6 +253,7 @@ impl App {
             next_prompt_id: 1,
             events: VecDeque::new(),
             events_scroll: 0,
+            chain_pending: 0,
             quit: false,
         }
     }
@@ -338,9 +355,44 @@ impl App {
         self.push_event(self.now, EventKind::Info, text);
     }
 
-    /// The one place state changes.
+    /// A chain edit: shown at once (the key is answered on this frame) and
+    /// sent to be saved as an operation on the chain on disk. An edit that
+    /// does not fit the chain does nothing.
+    pub fn edit_chain(&mut self, edit: ChainEdit) -> Vec<Command> {
+        if self.chain.apply(&edit).is_err() {
+            return Vec::new();
+        }
+        self.chain_pending += 1;
+        vec![Command::EditChain(edit)]
+    }
+
+    fn on_chain_saved(&mut self, edit: &ChainEdit, order: &[String], error: Option<String>) {
+        self.chain_pending = self.chain_pending.saturating_sub(1);
+        match error {
+            None => self.info(format!("chain: {edit}")),
+            Some(e) => self.info(format!("chain: could not save \"{edit}\": {e}")),
+        }
+        if self.chain_pending == 0 {
+            self.chain.set_order(order);
+        }
+    }
+
+    fn on_chain_outside(&mut self, order: &[String]) {
+        self.info(format!(
+            "chain changed by another process: {}",
+            order.join(" › ")
+        ));
+        // Edits still on their way are applied on top of this order on
+        // disk; their result brings it in.
+        if self.chain_pending == 0 {
+            self.chain.set_order(order);
+        }
+    }
+
+    /// The one place state changes. Outside text is made safe to show on
+    /// the way in (`clean`).
     pub fn update(&mut self, action: Action) -> Vec<Command> {
-        let commands = match action {
+        let commands = match clean::clean(action) {
             Action::Key(key) => self.on_key(key),
             Action::Paste(text) => {
                 self.paste(&text);
@@ -399,6 +451,14 @@ impl App {
             }
             Action::RouteDone { id, result } => {
                 self.on_route_done(id, result);
+                Vec::new()
+            }
+            Action::ChainSaved { edit, order, error } => {
+                self.on_chain_saved(&edit, &order, error);
+                Vec::new()
+            }
+            Action::ChainOutside { order } => {
+                self.on_chain_outside(&order);
                 Vec::new()
             }
         };

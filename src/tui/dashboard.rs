@@ -14,9 +14,9 @@ use crossterm::execute;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{Engine, EngineEvent};
+use crate::engine::{ChainChange, Engine, EngineEvent, StopSignals};
 use crate::health::ModelSnapshot;
-use crate::route::{Chain, RouteEvent, RouteRequest, RouteTarget, Router};
+use crate::route::{Chain, ChainEdit, RouteEvent, RouteRequest, RouteTarget, Router};
 use crate::store::Store;
 
 use super::app::{Action, App};
@@ -34,7 +34,6 @@ pub struct DashboardOptions {
 struct Live {
     engine: Engine,
     router: Router,
-    store: Option<Store>,
 }
 
 impl Services for Live {
@@ -58,22 +57,12 @@ impl Services for Live {
         self.engine.acknowledge_drift(model, now);
     }
 
-    fn save_chain(&self, order: &[String], superseded: &dyn Fn() -> bool) -> anyhow::Result<()> {
-        let Some(store) = &self.store else {
-            return Ok(());
-        };
-        store
-            .update(|state| {
-                if !superseded() {
-                    state.chain = Some(order.to_vec());
-                }
-            })
-            .with_context(|| {
-                format!(
-                    "writing {}; check that the directory is writable",
-                    store.path().display()
-                )
-            })
+    fn edit_chain(&self, edit: &ChainEdit) -> anyhow::Result<Vec<String>> {
+        Ok(self.engine.edit_chain(edit)?)
+    }
+
+    fn chain_order(&self) -> Vec<String> {
+        self.engine.chain_order()
     }
 
     fn route(
@@ -100,6 +89,9 @@ pub async fn run(
     store: Option<Store>,
     options: DashboardOptions,
 ) -> anyhow::Result<()> {
+    // Listening before the screen is taken: a signal from then on ends
+    // the dashboard the way `q` does.
+    let signals = StopSignals::listen();
     let log = init_file_logging().ok();
     let config = engine.config().clone();
     // The engine has reported the state file's warnings already.
@@ -139,12 +131,11 @@ pub async fn run(
     let (news_tx, news_rx) = mpsc::unbounded_channel();
     let forwarder = tokio::spawn(forward(engine.clone(), engine.subscribe(), news_tx));
     let engine_task = engine.spawn(stop.child_token());
-    let signals = tokio::spawn(on_signal(stop.clone()));
+    let signals = tokio::spawn(on_signal(signals, stop.clone()));
 
     let services = Arc::new(Live {
         engine: engine.clone(),
         router,
-        store,
     });
     let result = run_dashboard(
         &mut terminal,
@@ -195,7 +186,13 @@ async fn forward(
             Ok(EngineEvent::Warning { message, .. }) => {
                 vec![News::Act(Box::new(Action::Notice(message)))]
             }
-            Ok(EngineEvent::Saved { .. }) => Vec::new(),
+            Ok(EngineEvent::Chain {
+                order,
+                change: ChainChange::Outside,
+                ..
+            }) => vec![News::Act(Box::new(Action::ChainOutside { order }))],
+            // This dashboard's own edits come back through the event loop.
+            Ok(EngineEvent::Saved { .. } | EngineEvent::Chain { .. }) => Vec::new(),
             Err(broadcast::error::RecvError::Lagged(_)) => vec![News::Changed],
             Err(broadcast::error::RecvError::Closed) => break,
         };
@@ -207,26 +204,9 @@ async fn forward(
     }
 }
 
-/// SIGTERM and SIGINT end the loop the same way `q` does, so the terminal is
-/// restored and the state saved.
-async fn on_signal(stop: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+/// SIGTERM, SIGINT, SIGHUP (the terminal closed) and SIGQUIT end the loop
+/// the same way `q` does, so the terminal is restored and the state saved.
+async fn on_signal(signals: StopSignals, stop: CancellationToken) {
+    signals.recv().await;
     stop.cancel();
 }

@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::health::ModelSnapshot;
 use crate::pricing::Price;
-use crate::route::{RouteAnswer, RouteEvent, RouteFailure, RouteTarget};
+use crate::route::{ChainEdit, RouteAnswer, RouteEvent, RouteFailure, RouteTarget};
 
 use super::app::{Action, App, Command};
 use super::view;
@@ -47,10 +46,12 @@ pub trait Services: Send + Sync + 'static {
     }
     fn probe_now(&self, model: Option<&str>);
     fn acknowledge_drift(&self, model: &str, now: DateTime<Utc>);
-    /// Saves the chain order (blocking I/O: called off the UI task), unless
-    /// `superseded()` says a newer order was issued meanwhile (it is asked
-    /// at the moment of writing, so the newest order always wins).
-    fn save_chain(&self, order: &[String], superseded: &dyn Fn() -> bool) -> anyhow::Result<()>;
+    /// Applies a chain edit to the chain as saved, under the state file's
+    /// lock (blocking I/O: called off the UI task, one edit at a time in
+    /// the order they were made); returns the order after it.
+    fn edit_chain(&self, edit: &ChainEdit) -> anyhow::Result<Vec<String>>;
+    /// The chain's order as last saved or seen on disk.
+    fn chain_order(&self) -> Vec<String>;
     /// Routes one prompt; dropping the future cancels it (connections close).
     fn route(
         &self,
@@ -91,7 +92,7 @@ where
         services: Arc::clone(&services),
         internal: internal_tx,
         prompt: None,
-        chain_saves: Arc::new(AtomicU64::new(0)),
+        edits: None,
     };
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -149,8 +150,16 @@ where
     if let Some(task) = executor.prompt.take() {
         task.abort();
     }
+    // Edits made just before quitting are still saved.
+    if let Some((edits, worker)) = executor.edits.take() {
+        drop(edits);
+        let _ = tokio::time::timeout(EDITS_ON_EXIT, worker).await;
+    }
     Ok(())
 }
+
+/// How long quitting waits for chain edits still being saved.
+const EDITS_ON_EXIT: Duration = Duration::from_secs(5);
 
 fn snapshot_action(services: &impl Services) -> Action {
     let now = Utc::now();
@@ -178,17 +187,42 @@ pub fn translate(event: Event) -> Option<Action> {
 }
 
 /// Carries out what `update` asks for, and keeps what that needs between
-/// commands: the running prompt and this loop's count of chain saves.
+/// commands: the running prompt and the chain edits being saved.
 struct Executor<S> {
     services: Arc<S>,
-    /// Results that arrive later (a prompt's events, a failed save) come
+    /// Results that arrive later (a prompt's events, a saved edit) come
     /// back into the loop through here.
     internal: mpsc::UnboundedSender<Action>,
     prompt: Option<JoinHandle<()>>,
-    /// Chain saves this loop issued so far: a save that is no longer the
-    /// newest skips. Per loop, so two dashboards in one process (tests)
-    /// never supersede each other's saves.
-    chain_saves: Arc<AtomicU64>,
+    /// Chain edits go to one worker that saves them in the order they were
+    /// made (started at the first edit).
+    edits: Option<(mpsc::UnboundedSender<ChainEdit>, JoinHandle<()>)>,
+}
+
+/// Saves chain edits one after another on the blocking pool, and reports
+/// each with the order on disk after it.
+fn edit_worker<S: Services>(
+    services: Arc<S>,
+    internal: mpsc::UnboundedSender<Action>,
+) -> (mpsc::UnboundedSender<ChainEdit>, JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<ChainEdit>();
+    let worker = tokio::spawn(async move {
+        while let Some(edit) = rx.recv().await {
+            let saver = Arc::clone(&services);
+            let sent = edit.clone();
+            let saved = tokio::task::spawn_blocking(move || saver.edit_chain(&sent)).await;
+            let (order, error) = match saved {
+                Ok(Ok(order)) => (order, None),
+                Ok(Err(err)) => {
+                    tracing::warn!("saving the chain edit \"{edit}\": {err:#}");
+                    (services.chain_order(), Some(format!("{err:#}")))
+                }
+                Err(err) => (services.chain_order(), Some(err.to_string())),
+            };
+            let _ = internal.send(Action::ChainSaved { edit, order, error });
+        }
+    });
+    (tx, worker)
 }
 
 impl<S: Services> Executor<S> {
@@ -199,21 +233,11 @@ impl<S: Services> Executor<S> {
                 self.services.acknowledge_drift(&model, Utc::now());
                 refresh(app, self.services.as_ref());
             }
-            Command::SaveChain(order) => {
-                let services = Arc::clone(&self.services);
-                let internal = self.internal.clone();
-                let saves = Arc::clone(&self.chain_saves);
-                // Saves run on the blocking pool and may finish in any order.
-                let seq = saves.fetch_add(1, Ordering::SeqCst) + 1;
-                tokio::task::spawn_blocking(move || {
-                    let superseded = || saves.load(Ordering::SeqCst) != seq;
-                    if let Err(err) = services.save_chain(&order, &superseded) {
-                        tracing::warn!("saving the chain order: {err:#}");
-                        let _ = internal.send(Action::Notice(format!(
-                            "could not save the chain order: {err:#}"
-                        )));
-                    }
+            Command::EditChain(edit) => {
+                let (edits, _) = self.edits.get_or_insert_with(|| {
+                    edit_worker(Arc::clone(&self.services), self.internal.clone())
                 });
+                let _ = edits.send(edit);
             }
             Command::CancelPrompt => {
                 if let Some(task) = self.prompt.take() {

@@ -7,7 +7,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent,
 use ratatui::layout::Position;
 
 use crate::config::Tier;
-use crate::route::RouteTarget;
+use crate::route::{ChainEdit, RouteTarget};
 use crate::tui::keys::{lookup, Context, KeyAction};
 use crate::tui::view;
 
@@ -67,17 +67,16 @@ impl App {
             KeyAction::MoveUp => return self.shift_selected(-1),
             KeyAction::MoveDown => return self.shift_selected(1),
             KeyAction::ToggleChain => {
-                if let Some(name) = self.selected.clone() {
-                    if self.chain.toggle(&name).is_ok() {
-                        return vec![Command::SaveChain(self.chain.order().to_vec())];
-                    }
+                if let Some(model) = self.selected.clone() {
+                    let edit = if self.chain.contains(&model) {
+                        ChainEdit::Remove { model }
+                    } else {
+                        ChainEdit::Add { model, at: None }
+                    };
+                    return self.edit_chain(edit);
                 }
             }
-            KeyAction::ResetChain => {
-                self.chain.reset();
-                self.info("chain reset to the config's order".to_string());
-                return vec![Command::SaveChain(self.chain.order().to_vec())];
-            }
+            KeyAction::ResetChain => return self.edit_chain(ChainEdit::Reset),
             KeyAction::Probe => {
                 if let Some(name) = self.selected.clone() {
                     self.info(format!("probing {name} now"));
@@ -237,11 +236,17 @@ impl App {
             self.info(format!("{name} is not in the chain; space puts it in"));
             return Vec::new();
         }
-        let before = self.chain.order().to_vec();
-        if self.chain.shift(&name, by).is_err() || self.chain.order() == before {
+        let before = self.chain.position(&name);
+        let moved = before.is_some_and(|at| {
+            let to = at
+                .saturating_add_signed(by)
+                .clamp(1, self.chain.order().len());
+            to != at
+        });
+        if !moved {
             return Vec::new();
         }
-        vec![Command::SaveChain(self.chain.order().to_vec())]
+        self.edit_chain(ChainEdit::Shift { model: name, by })
     }
 
     fn select_by(&mut self, by: isize) {
