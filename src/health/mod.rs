@@ -19,10 +19,13 @@
 //! The rooms: what goes in (`sample`), the rules and the verdict
 //! (`status`), the per-model state machine (`model`) and its running window
 //! figures (`window`), the book of every model (`book`), what comes out
-//! (`snapshot`, `event`), and the rollup by provider (`provider`).
+//! (`snapshot`, `event`), the failure log (`failures`: the last fifty
+//! failures per model with their whole messages), and the rollup by
+//! provider (`provider`).
 
 mod book;
 mod event;
+mod failures;
 mod model;
 mod provider;
 mod sample;
@@ -34,6 +37,7 @@ mod window;
 
 pub use book::HealthBook;
 pub use event::{HealthEvent, HealthEventKind};
+pub use failures::{FailureRecord, FailureRing, FAILURES_KEPT, FAILURE_MESSAGE_MAX};
 pub use model::{ModelHealth, RING_CAP, TREND_LEN};
 pub use provider::{provider_of, rollup, ProviderKey, ProviderSnapshot};
 pub use sample::{Observation, Sample, SampleKind};
