@@ -52,6 +52,18 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, so that what is sized or counted by status (the
+    /// table's status column) covers each one. A new status goes here too:
+    /// the match in `all_is_complete` below stops compiling until it does.
+    pub const ALL: &'static [Status] = &[
+        Status::Unknown,
+        Status::Healthy,
+        Status::Degraded,
+        Status::Unhealthy,
+        Status::RateLimited,
+        Status::Misconfigured,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Unknown => "unknown",
@@ -85,6 +97,19 @@ impl Status {
     /// Whether `check` counts this model as fine.
     pub fn is_ok(self) -> bool {
         matches!(self, Status::Healthy | Status::Degraded)
+    }
+}
+
+/// Fails to compile when a status is added: add it to [`Status::ALL`] too.
+#[allow(dead_code)]
+fn all_is_complete(s: Status) {
+    match s {
+        Status::Unknown
+        | Status::Healthy
+        | Status::Degraded
+        | Status::Unhealthy
+        | Status::RateLimited
+        | Status::Misconfigured => {}
     }
 }
 

@@ -6,9 +6,10 @@
 //! and the view changes nothing, so every rule below is tested by feeding
 //! actions and reading the state.
 //!
-//! `update` hands keys and the mouse to `input` and the running prompt's
-//! route events to `prompt_run`; this file holds the state, the queries the
-//! view asks of it, and the dispatch.
+//! `update` hands keys and the mouse to `input`, the running prompt's route
+//! events to `prompt_run`, chain edits and their undo to `chain_edit`, the
+//! failure log to `failure_log`; `filter` is the `/` filter. This file holds
+//! the state, the queries the view asks of it, and the dispatch.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -19,23 +20,35 @@ use crossterm::event::{KeyEvent, MouseEvent};
 use ratatui::layout::Rect;
 
 use crate::config::Config;
-use crate::health::{HealthEvent, HealthEventKind, ModelSnapshot, Status};
+use crate::health::{
+    provider_of, FailureRecord, HealthEvent, HealthEventKind, ModelSnapshot, Status,
+};
 use crate::pricing::Price;
 use crate::route::{
     self, Chain, HealthView, Plan, RouteAnswer, RouteEvent, RouteFailure, RouteTarget,
 };
 
+use super::clipboard::ClipboardEnv;
+use super::keys::{self, Context};
 use super::theme::Theme;
 use super::view;
 
+mod chain_edit;
+mod failure_log;
+mod filter;
 mod input;
 mod prompt_run;
 
+pub use chain_edit::{ChainEdit, ChainHistory, Confirm, UNDO_DEPTH};
+pub use failure_log::{FailureLog, LogEntry, LogWhat, LOG_CAP};
+pub use filter::{Filter, FILTER_CAP};
 pub use input::INPUT_CAP;
 pub use prompt_run::{PromptRun, PromptState, Step, ANSWER_CAP};
 
 /// Lines kept in the events panel.
 pub const EVENTS_CAP: usize = 500;
+/// How long a footer message stays.
+pub const FLASH_SECS: i64 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -43,6 +56,8 @@ pub enum Focus {
     Prompt,
     Detail,
     Providers,
+    /// The failure log, full screen.
+    Log,
     Help,
 }
 
@@ -112,11 +127,23 @@ pub enum Action {
     Resize(u16, u16),
     /// The slow tick: relative times ("3m ago") move on.
     Tick(DateTime<Utc>),
+    /// Every model, fresh.
     Snapshots {
         models: Vec<ModelSnapshot>,
         spend_today: f64,
         now: DateTime<Utc>,
     },
+    /// Some models, fresh (the rows on screen): they replace their
+    /// namesakes, the rest stay as they were.
+    Refresh {
+        models: Vec<ModelSnapshot>,
+        spend_today: f64,
+        now: DateTime<Utc>,
+    },
+    /// The failures the engine keeps, by model, for the failure log.
+    Failures(Vec<(String, FailureRecord)>),
+    /// How a copy to the clipboard went.
+    Copied(Result<(), String>),
     Health(HealthEvent),
     /// Price per token by model name, where known.
     Prices(HashMap<String, Price>),
@@ -146,7 +173,16 @@ pub enum Command {
     },
     CancelPrompt,
     AckDrift(String),
+    /// Put the text on the clipboard (OSC 52 through the terminal).
+    Copy(String),
     Quit,
+}
+
+/// A message in the footer: what a key did ("copied", "undone: …").
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flash {
+    pub text: String,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -179,6 +215,24 @@ pub struct App {
     pub events: VecDeque<EventLine>,
     /// Lines scrolled down from the newest event.
     pub events_scroll: usize,
+    /// The models table's `/` filter.
+    pub filter: Filter,
+    /// Typing into the current view's filter (the table's or the log's).
+    pub editing_filter: bool,
+    pub log: FailureLog,
+    /// Clock times instead of "3m ago" in the table.
+    pub clock: bool,
+    /// Chain edits that `u` undoes.
+    pub history: ChainHistory,
+    /// A question waiting for y or n.
+    pub confirm: Option<Confirm>,
+    pub flash: Option<Flash>,
+    pub clipboard: ClipboardEnv,
+    /// Lines the help overlay is scrolled by.
+    pub help_scroll: usize,
+    /// Some model served something other than its id: the table shows the
+    /// served column from then on, so columns do not come and go.
+    pub served_seen: bool,
     pub quit: bool,
 }
 
@@ -237,11 +291,115 @@ impl App {
             next_prompt_id: 1,
             events: VecDeque::new(),
             events_scroll: 0,
+            filter: Filter::default(),
+            editing_filter: false,
+            log: FailureLog::default(),
+            clock: false,
+            history: ChainHistory::default(),
+            confirm: None,
+            flash: None,
+            clipboard: ClipboardEnv::default(),
+            help_scroll: 0,
+            served_seen: false,
             quit: false,
         }
     }
 
-    /// Model indices in display order.
+    /// The key contexts in force, first match first: what the key handler
+    /// looks keys up in and what the footer lists.
+    pub fn key_stack(&self) -> &'static [Context] {
+        if self.confirm.is_some() {
+            return keys::CONFIRM;
+        }
+        if self.editing_filter {
+            return keys::FILTER;
+        }
+        match self.focus {
+            Focus::Table => keys::TABLE,
+            Focus::Detail => keys::DETAIL,
+            Focus::Log => keys::LOG,
+            Focus::Providers => keys::VIEW,
+            Focus::Help => keys::HELP,
+            Focus::Prompt => keys::PROMPT,
+        }
+    }
+
+    /// The view under the help overlay (or the view itself).
+    pub fn view_focus(&self) -> Focus {
+        if self.focus == Focus::Help {
+            self.prev_focus
+        } else {
+            self.focus
+        }
+    }
+
+    /// Whether the table's filter lets `m` through: name, id, provider
+    /// (the id's prefix and the serving one), status.
+    pub fn matches(&self, m: &ModelSnapshot) -> bool {
+        self.filter.matches([
+            m.name.as_str(),
+            m.id.as_str(),
+            provider_of(&m.id),
+            m.served_by.as_deref().unwrap_or(""),
+            m.status.as_str(),
+        ])
+    }
+
+    /// How many rows the table shows (the filter's matches).
+    pub fn row_count(&self) -> usize {
+        if !self.filter.is_active() {
+            return self.models.len();
+        }
+        self.models.iter().filter(|m| self.matches(m)).count()
+    }
+
+    /// The footer message, while it is fresh.
+    pub fn flash_text(&self) -> Option<&str> {
+        self.flash
+            .as_ref()
+            .filter(|f| (self.now - f.at).num_seconds() < FLASH_SECS)
+            .map(|f| f.text.as_str())
+    }
+
+    fn flash(&mut self, text: String) {
+        self.flash = Some(Flash { text, at: self.now });
+    }
+
+    /// The models whose snapshots the screen shows now: the rows in view
+    /// and the selected one (the detail view shows only that). The rest
+    /// are refreshed less often (the event loop's full refresh); their
+    /// status is kept current by the health events.
+    pub fn on_screen(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        if matches!(self.view_focus(), Focus::Table | Focus::Prompt) {
+            let rows = self.rows();
+            let height = self.page();
+            names.extend(
+                rows.iter()
+                    .skip(self.offset)
+                    .take(height)
+                    .map(|i| self.models[*i].name.clone()),
+            );
+        }
+        if matches!(
+            self.view_focus(),
+            Focus::Table | Focus::Prompt | Focus::Detail
+        ) {
+            if let Some(name) = &self.selected {
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+        names
+    }
+
+    /// Whether every model's figures are on screen (the provider view).
+    pub fn shows_every_model(&self) -> bool {
+        self.view_focus() == Focus::Providers
+    }
+
+    /// Model indices in display order, the filter's matches only.
     pub fn rows(&self) -> Vec<usize> {
         // Chain positions looked up once, not inside the comparator: with
         // hundreds of models that is the difference between 0.1 and 2 ms.
@@ -256,7 +414,13 @@ impl App {
             let at = position.get(self.models[i].name.as_str());
             (at.copied().unwrap_or(usize::MAX), i)
         };
-        let mut rows: Vec<usize> = (0..self.models.len()).collect();
+        let mut rows: Vec<usize> = if self.filter.is_active() {
+            (0..self.models.len())
+                .filter(|i| self.matches(&self.models[*i]))
+                .collect()
+        } else {
+            (0..self.models.len()).collect()
+        };
         match self.sort {
             Sort::Chain => rows.sort_by_cached_key(|i| chain_key(*i)),
             Sort::Status => {
@@ -371,21 +535,52 @@ impl App {
                 spend_today,
                 now,
             } => {
+                self.served_seen |= models.iter().any(|m| served_differs(m).is_some());
                 self.models = models;
                 self.spend_today = spend_today;
                 self.now = now;
-                if let Some(name) = &self.selected {
-                    if self.model(name).is_none() {
-                        self.selected = None;
-                    }
-                }
+                Vec::new()
+            }
+            Action::Refresh {
+                models,
+                spend_today,
+                now,
+            } => {
+                self.refresh(models);
+                self.spend_today = spend_today;
+                self.now = now;
+                Vec::new()
+            }
+            Action::Failures(failures) => {
+                self.log.set_failures(failures);
+                self.log.rebuild(self.now - self.settings.window);
+                Vec::new()
+            }
+            Action::Copied(result) => {
+                let words = match result {
+                    Ok(()) => self.clipboard.sent_words().to_string(),
+                    Err(why) => format!("clipboard not available: {why}"),
+                };
+                self.flash(words);
                 Vec::new()
             }
             Action::Health(event) => {
                 let kind = match &event.kind {
-                    HealthEventKind::State { to, .. } => EventKind::State(*to),
+                    HealthEventKind::State { to, reason, .. } => {
+                        // The status of a model off screen is kept current
+                        // here, between full refreshes.
+                        if let Some(m) = self.models.iter_mut().find(|m| m.name == event.model) {
+                            m.status = *to;
+                            m.reason.clone_from(reason);
+                        }
+                        EventKind::State(*to)
+                    }
                     HealthEventKind::Drift { .. } => EventKind::Drift,
                 };
+                self.log.note_change(&event);
+                if self.view_focus() == Focus::Log {
+                    self.log.rebuild(self.now - self.settings.window);
+                }
                 self.push_event(event.at, kind, event.to_string());
                 Vec::new()
             }
@@ -410,12 +605,33 @@ impl App {
                 Vec::new()
             }
         };
-        if self.selected.is_none() {
+        self.keep_selection();
+        self.ensure_visible();
+        commands
+    }
+
+    /// Fresh snapshots of some models replace their namesakes.
+    fn refresh(&mut self, fresh: Vec<ModelSnapshot>) {
+        for m in fresh {
+            self.served_seen |= served_differs(&m).is_some();
+            if let Some(old) = self.models.iter_mut().find(|o| o.name == m.name) {
+                *old = m;
+            }
+        }
+    }
+
+    /// The selection stays on a row the table shows: the first one when
+    /// the selected model left (filtered out, or no longer watched).
+    fn keep_selection(&mut self) {
+        let shown = self
+            .selected
+            .as_deref()
+            .and_then(|name| self.model(name))
+            .is_some_and(|m| self.matches(m));
+        if !shown {
             let rows = self.rows();
             self.selected = rows.first().map(|i| self.models[*i].name.clone());
         }
-        self.ensure_visible();
-        commands
     }
 
     fn page(&self) -> usize {
@@ -423,12 +639,24 @@ impl App {
         usize::from(layout.table_body.height).max(1)
     }
 
+    /// Lines of the failure log in view.
+    fn log_page(&self) -> usize {
+        let layout = view::layout(self.area(), self);
+        usize::from(super::panels::failures::list_area(layout.main, self).height).max(1)
+    }
+
     pub fn area(&self) -> Rect {
         Rect::new(0, 0, self.size.0, self.size.1)
     }
 
-    /// Scrolls the table just enough to show the selected row.
+    /// Scrolls the table (and the log) just enough to show the selected
+    /// row.
     fn ensure_visible(&mut self) {
+        if self.view_focus() == Focus::Log {
+            let height = self.log_page();
+            self.log.ensure_visible(height);
+            return;
+        }
         let height = self.page();
         let rows = self.rows();
         let at = self.selected_row(&rows);
@@ -439,6 +667,11 @@ impl App {
         }
         self.offset = self.offset.min(rows.len().saturating_sub(height));
     }
+}
+
+/// The served model, when it is not the id asked for.
+pub fn served_differs(m: &ModelSnapshot) -> Option<&str> {
+    m.served_model.as_deref().filter(|s| *s != m.id)
 }
 
 /// Worst first, for the status sort.
