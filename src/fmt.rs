@@ -101,7 +101,11 @@ mod tests {
         );
         let long = "x".repeat(2000);
         let words = describe_failure(FailureClass::ServerError, Some(502), Some(&long));
-        assert_eq!(words.chars().count(), 4 + MESSAGE_CHARS, "cut to one short line");
+        assert_eq!(
+            words.chars().count(),
+            4 + MESSAGE_CHARS,
+            "cut to one short line"
+        );
         assert_eq!(fmt_secs(Duration::from_millis(250)), "250ms");
         assert_eq!(fmt_secs(Duration::from_millis(1250)), "1.2s");
         assert_eq!(fmt_ago(t(0), t(0)), "just now");

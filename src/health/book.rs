@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use crate::api::Attempt;
 
 use super::{
-    FailureRecord, HealthEvent, HealthEventKind, HealthPolicy, ModelHealth, ModelSnapshot, Observation, Sample,
-    SampleKind, Status,
+    FailureRecord, HealthEvent, HealthEventKind, HealthPolicy, ModelHealth, ModelSnapshot,
+    Observation, Sample, SampleKind, Status,
 };
 
 /// The health of every model, by name. Emits an event whenever a model's

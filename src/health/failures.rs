@@ -175,7 +175,11 @@ mod tests {
         }
         // One both have: not taken twice.
         theirs.push(rec(0, "mine"));
-        assert_eq!(mine.merge(&theirs), 25, "five of theirs were too old to stay");
+        assert_eq!(
+            mine.merge(&theirs),
+            25,
+            "five of theirs were too old to stay"
+        );
         assert_eq!(mine.len(), FAILURES_KEPT);
         let times: Vec<_> = mine.iter().map(|r| r.at).collect();
         assert_eq!(times.first(), Some(&t(10)), "the oldest ten left");

@@ -440,7 +440,10 @@ fn failure_log_keeps_whole_messages_survives_a_restart_and_merges() {
         },
         t(0),
     );
-    feed(&mut b, vec![ok_at(10), fail_at(20, FailureClass::Timeout, None)]);
+    feed(
+        &mut b,
+        vec![ok_at(10), fail_at(20, FailureClass::Timeout, None)],
+    );
     let log = b.failures_since(t(-1));
     assert_eq!(log.len(), 2);
     assert_eq!(log[0].0, "m");

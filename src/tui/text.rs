@@ -5,22 +5,52 @@ use chrono::{DateTime, FixedOffset, Utc};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// Provider text (a failure's message, a reason) as the screen and the
-/// clipboard get it: anything key-like masked, control characters (escape
-/// sequences included) gone, line breaks and tabs as spaces.
+/// clipboard get it: anything key-like masked, escape sequences (colours,
+/// titles, OSC 52) and other control characters gone, line breaks and tabs
+/// as spaces.
 ///
 /// The one call site of the sanitizing for the failure log and the copy
 /// key: a single sanitize function for all provider text can replace the
 /// body of this one.
 pub fn shown(text: &str) -> String {
     let masked = crate::api::mask_secrets(text);
-    masked
-        .chars()
-        .filter_map(|c| match c {
-            '\n' | '\r' | '\t' => Some(' '),
-            c if c.is_control() => None,
-            c => Some(c),
-        })
-        .collect()
+    let mut out = String::with_capacity(masked.len());
+    let mut chars = masked.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => skip_escape(&mut chars),
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Skips the rest of an escape sequence: CSI (`ESC [ … final`), OSC and
+/// the other strings (`ESC ] … BEL` or `… ESC \`), or one character.
+fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    match chars.next() {
+        Some('[') => {
+            for c in chars.by_ref() {
+                if ('\x40'..='\x7e').contains(&c) {
+                    break;
+                }
+            }
+        }
+        Some(']' | 'P' | 'X' | '^' | '_') => {
+            while let Some(c) = chars.next() {
+                if c == '\x07' {
+                    break;
+                }
+                if c == '\x1b' && chars.peek() == Some(&'\\') {
+                    chars.next();
+                    break;
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A clock time in `tz`: "11:57:03" on the day of `now`, with the date
@@ -101,7 +131,11 @@ mod tests {
         let out = shown(raw);
         assert!(!out.contains("0123456789abcdef"), "{out}");
         assert!(!out.chars().any(char::is_control), "{out:?}");
-        assert!(out.ends_with("line next tab"), "{out}");
+        assert_eq!(out, "bad key sk-or-v1-…*** line next tab");
+        assert_eq!(
+            shown("\x1b[1;31mred\x1b[0m and \x1bPtmux;x\x1b\\ok\x07"),
+            "red and ok"
+        );
     }
 
     #[test]

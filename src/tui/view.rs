@@ -98,7 +98,10 @@ pub fn layout(area: Rect, app: &App) -> ScreenLayout {
         (h.saturating_sub(badge_h), 0)
     } else if wants_prompt {
         let main = table_need.min(room(answer_lines, events_min));
-        (main, h.saturating_sub(badge_h + prompt_h(answer_lines) + main))
+        (
+            main,
+            h.saturating_sub(badge_h + prompt_h(answer_lines) + main),
+        )
     } else {
         // Detail and providers: the events panel as it was, small.
         let events = (1 + (h / 6).clamp(2, 8)).min(h.saturating_sub(badge_h + TABLE_MIN).max(2));

@@ -19,12 +19,23 @@ pub const UNDO_DEPTH: usize = 20;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainEdit {
     /// One place earlier (`-1`) or later (`+1`).
-    Shift { name: String, by: isize },
+    Shift {
+        name: String,
+        by: isize,
+    },
     /// To a 1-based position.
-    MoveTo { name: String, pos: usize },
+    MoveTo {
+        name: String,
+        pos: usize,
+    },
     /// Into the chain at a 1-based position, or at the end.
-    Add { name: String, pos: Option<usize> },
-    Remove { name: String },
+    Add {
+        name: String,
+        pos: Option<usize>,
+    },
+    Remove {
+        name: String,
+    },
     /// Back to the config's order.
     Reset,
     /// A whole order put back (what undoes a reset).

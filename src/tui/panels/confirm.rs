@@ -23,10 +23,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             ),
         ),
     };
-    let mut lines = vec![
-        Line::from(Span::styled(ask, theme.title())),
-        Line::from(""),
-    ];
+    let mut lines = vec![Line::from(Span::styled(ask, theme.title())), Line::from("")];
     lines.extend(detail.lines().map(|l| Line::from(l.to_string())));
     lines.push(Line::from(""));
     lines.push(Line::from(vec![

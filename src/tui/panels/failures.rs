@@ -15,6 +15,14 @@ use crate::tui::panels::frame::fmt_window;
 use crate::tui::panels::prompt::wrap;
 use crate::tui::text::{clock, ellipsize_middle};
 
+fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
 /// Lines above the list: the title and the column heads.
 const HEAD: u16 = 2;
 
@@ -36,7 +44,9 @@ fn detail_height(area: Rect, app: &App) -> u16 {
         return 0;
     }
     let lines = app.log.selected_entry().map_or(1, |e| {
-        wrap(e.message(), usize::from(area.width.max(1))).len().max(1)
+        wrap(e.message(), usize::from(area.width.max(1)))
+            .len()
+            .max(1)
     }) as u16;
     (1 + lines).min(area.height / 2)
 }
@@ -54,7 +64,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let mut title = vec![
         Span::styled("failure log", theme.title()),
         Span::raw(format!(
-            " · {failures} failures · {changes} state changes · last {}",
+            " · {failures} {} · {changes} {} · last {}",
+            plural(failures, "failure", "failures"),
+            plural(changes, "state change", "state changes"),
             fmt_window(app.settings.window)
         )),
     ];
@@ -143,7 +155,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 ellipsize_middle(&entry.model, model_w)
             )),
             Span::styled(
-                format!("{:<what_w$}  ", ellipsize_middle(&entry.class_word(), what_w)),
+                format!(
+                    "{:<what_w$}  ",
+                    ellipsize_middle(&entry.class_word(), what_w)
+                ),
                 what_style,
             ),
             Span::raw(format!("{:>4}  ", entry.status_word())),

@@ -201,7 +201,10 @@ fn footer(app: &App, room: u16) -> Line<'static> {
         used = spans.iter().map(|s| s.width()).sum();
     }
     if let Some(text) = app.flash_text() {
-        let cut: String = text.chars().take(usize::from(room).saturating_sub(used + 4)).collect();
+        let cut: String = text
+            .chars()
+            .take(usize::from(room).saturating_sub(used + 4))
+            .collect();
         used += cut.chars().count() + 4;
         spans.push(Span::styled(format!("» {cut}"), app.theme.warn()));
         spans.push(Span::raw("  "));

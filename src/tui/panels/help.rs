@@ -57,7 +57,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .into_iter()
         .flat_map(|col| {
             let pad = per_col - col.len();
-            col.into_iter().map(Some).chain(std::iter::repeat_n(None, pad))
+            col.into_iter()
+                .map(Some)
+                .chain(std::iter::repeat_n(None, pad))
         })
         .skip(scroll)
         .take(per_col * columns)
