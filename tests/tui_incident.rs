@@ -768,3 +768,34 @@ fn docs_key_tables_are_the_key_table() {
         );
     }
 }
+
+#[test]
+fn tiny_and_huge_terminals_do_not_panic_in_the_new_states() {
+    for (w, h) in [(1, 1), (10, 5), (20, 8), (40, 12), (300, 100)] {
+        let mut app = fixture::app(w, h);
+        with_log(&mut app);
+        ch(&mut app, '/');
+        typed(&mut app, "g(");
+        screen(&app);
+        key(&mut app, KeyCode::Enter);
+        ch(&mut app, 'J');
+        ch(&mut app, 'R');
+        screen(&app);
+        ch(&mut app, 'n');
+        ch(&mut app, 'l');
+        screen(&app);
+        for c in ['j', 'G', 'y', '/', 'x', '\n'] {
+            if c == '\n' {
+                key(&mut app, KeyCode::Enter);
+            } else {
+                ch(&mut app, c);
+            }
+            screen(&app);
+        }
+        ch(&mut app, '?');
+        for _ in 0..50 {
+            ch(&mut app, 'j');
+        }
+        screen(&app);
+    }
+}
