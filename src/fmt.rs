@@ -7,11 +7,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::api::classify::MESSAGE_CHARS;
 use crate::api::FailureClass;
 
-/// "502 provider unavailable", "timeout no first token within 10s".
+/// "502 provider unavailable", "timeout no first token within 10s". One
+/// line: a message longer than [`MESSAGE_CHARS`] is cut (the dashboard's
+/// failure log shows it whole).
 pub fn describe_failure(class: FailureClass, status: Option<u16>, message: Option<&str>) -> String {
-    let message = message.filter(|m| !m.is_empty());
+    let cut = message.map(|m| crate::api::short_message(m, MESSAGE_CHARS));
+    let message = cut.as_deref().filter(|m| !m.is_empty());
     match (status.filter(|code| *code >= 400), message) {
         // Providers often start their message with the code already.
         (Some(code), Some(m)) if m.starts_with(&code.to_string()) => m.to_string(),
@@ -137,6 +141,13 @@ mod tests {
         assert_eq!(class_and_message(FailureClass::Timeout, ""), "timeout");
         assert_eq!(served("a/b", Some("Up")), "served a/b via Up");
         assert_eq!(served("a/b", None), "served a/b");
+        let long = "x".repeat(2000);
+        let words = describe_failure(FailureClass::ServerError, Some(502), Some(&long));
+        assert_eq!(
+            words.chars().count(),
+            4 + MESSAGE_CHARS,
+            "cut to one short line"
+        );
         assert_eq!(fmt_secs(Duration::from_millis(250)), "250ms");
         assert_eq!(fmt_secs(Duration::from_millis(1250)), "1.2s");
         assert_eq!(fmt_ago(t(0), t(0)), "just now");

@@ -1,7 +1,10 @@
 //! The real binary in a pseudo-terminal: `chainwatch --demo` against its
-//! in-process simulator. Waits for the table, moves a model with `J`, sends a
-//! prompt, reads the answer, quits with `q`, and checks that the terminal was
-//! given back (alternate screen left, cursor shown) and the exit code was 0.
+//! in-process simulator. Waits for the table, moves a model with `J` and
+//! undoes it with `u`, sends a prompt with `i`, reads the answer, filters
+//! the table with `/gpt⏎`, opens the failure log with `l` and copies a line
+//! with `y` (the OSC 52 bytes reach the terminal), quits with `q`, and
+//! checks that the terminal was given back (alternate screen left, cursor
+//! shown) and the exit code was 0.
 //!
 //! Every wait polls the parsed screen with a deadline; nothing sleeps to make
 //! time pass.
@@ -19,6 +22,9 @@ const WAIT: Duration = Duration::from_secs(20);
 struct Screen {
     parser: vt100::Parser,
     bytes: mpsc::Receiver<Vec<u8>>,
+    /// Everything the program wrote, for what the screen does not show
+    /// (the clipboard's escape).
+    raw: Vec<u8>,
 }
 
 impl Screen {
@@ -28,8 +34,10 @@ impl Screen {
         match self.bytes.recv_timeout(for_at_most) {
             Ok(chunk) => {
                 self.parser.process(&chunk);
+                self.raw.extend_from_slice(&chunk);
                 while let Ok(more) = self.bytes.try_recv() {
                     self.parser.process(&more);
+                    self.raw.extend_from_slice(&more);
                 }
                 true
             }
@@ -101,6 +109,7 @@ fn demo_dashboard_in_a_pty() {
     let mut screen = Screen {
         parser: vt100::Parser::new(ROWS, COLS, 0),
         bytes: rx,
+        raw: Vec::new(),
     };
     let mut press = |bytes: &[u8]| {
         keys.write_all(bytes).unwrap();
@@ -122,9 +131,15 @@ fn demo_dashboard_in_a_pty() {
         at_position(s, 2).as_deref() == Some(first.as_str())
     });
     assert_eq!(at_position(&text, 1).as_deref(), Some(second.as_str()));
+    // u undoes it.
+    press(b"u");
+    let text = screen.wait_for("the move to be undone", |s| {
+        at_position(s, 1).as_deref() == Some(first.as_str())
+    });
+    assert!(text.contains("undone"), "the footer says so:\n{text}");
 
     // A prompt through the healthy chain; the simulator answers "pong".
-    press(b"/");
+    press(b"i");
     screen.wait_for("the prompt input", |s| s.contains("enter send"));
     press(b"say pong please");
     press(b"\r");
@@ -142,9 +157,25 @@ fn demo_dashboard_in_a_pty() {
         "the answer line: {answer:?}\n{text}"
     );
 
-    // Leave the input, then quit.
+    // Leave the input; filter the table to "gpt".
     press(b"\x1b");
     screen.wait_for("the table keys again", |s| s.contains("move in chain"));
+    press(b"/gpt\r");
+    let text = screen.wait_for("the filter", |s| s.contains("models match /gpt"));
+    assert!(at_position(&text, 1).is_none(), "only gpt rows:\n{text}");
+
+    // The failure log: wait for a failure (the demo has some within
+    // seconds), then copy the selected line.
+    press(b"l");
+    screen.wait_for("a failure in the log", |s| {
+        s.contains("failure log ·") && !s.contains("· 0 failures")
+    });
+    press(b"y");
+    screen.wait_for("the copy", |s| s.contains("copied"));
+    let raw = String::from_utf8_lossy(&screen.raw);
+    assert!(raw.contains("\x1b]52;c;"), "an OSC 52 sequence was written");
+    press(b"\x1b");
+    screen.wait_for("the table again", |s| s.contains("move in chain"));
     press(b"q");
     let deadline = Instant::now() + WAIT;
     let status = loop {

@@ -104,7 +104,7 @@ fn answer() -> RouteAnswer {
 
 /// Sends a prompt and feeds the route events up to the first words.
 fn prompt_in_flight(app: &mut App) -> u64 {
-    ch(app, '/');
+    ch(app, 'i');
     typed(app, "Review this code for security issues");
     let cmds = key(app, KeyCode::Enter);
     let id = match cmds.as_slice() {
@@ -190,7 +190,7 @@ fn toggle_reset_and_models_outside_the_chain() {
         ch(&mut app, 'J').is_empty(),
         "not in the chain: nothing to move"
     );
-    assert!(app.events[0].text.contains("not in the chain"));
+    assert!(app.flash_text().unwrap().contains("not in the chain"));
     let cmds = ch(&mut app, ' ');
     assert_eq!(
         cmds,
@@ -214,7 +214,8 @@ fn toggle_reset_and_models_outside_the_chain() {
     ch(&mut app, 'K');
     ch(&mut app, 'k');
     ch(&mut app, 'K');
-    let cmds = ch(&mut app, 'R');
+    assert!(ch(&mut app, 'R').is_empty(), "R asks first");
+    let cmds = ch(&mut app, 'y');
     assert_eq!(cmds, vec![Command::EditChain(ChainEdit::Reset)]);
     assert_eq!(
         app.chain.order(),
@@ -266,6 +267,7 @@ fn saved_edits_and_outside_changes_set_the_order_and_are_events() {
 
     // A refused edit says why and shows the order on disk.
     ch(&mut app, 'R');
+    ch(&mut app, 'y');
     app.update(Action::ChainSaved {
         edit: ChainEdit::Reset,
         order: outside.clone(),
@@ -275,6 +277,92 @@ fn saved_edits_and_outside_changes_set_the_order_and_are_events() {
     assert!(app.events[0]
         .text
         .contains("could not save \"reset to the config's order\": disk full"));
+}
+
+#[test]
+fn reset_asks_and_every_chain_edit_can_be_undone() {
+    let mut app = fixture::app(120, 32);
+    let config_order = names(&["claude-sonnet", "gpt-4o", "gemini-pro", "deepseek"]);
+    // Nothing to reset yet: no question.
+    assert!(ch(&mut app, 'R').is_empty());
+    assert!(app.confirm.is_none());
+    assert!(app.flash_text().unwrap().contains("already"));
+
+    // T moves gemini-pro to the top.
+    ch(&mut app, 'j');
+    ch(&mut app, 'j');
+    assert_eq!(app.selected.as_deref(), Some("gemini-pro"));
+    let top = names(&["gemini-pro", "claude-sonnet", "gpt-4o", "deepseek"]);
+    let gemini = || "gemini-pro".to_string();
+    assert_eq!(
+        ch(&mut app, 'T'),
+        vec![Command::EditChain(ChainEdit::Top { model: gemini() })]
+    );
+    assert_eq!(app.chain.order(), top);
+    // Out of the chain.
+    let out = names(&["claude-sonnet", "gpt-4o", "deepseek"]);
+    assert_eq!(
+        ch(&mut app, ' '),
+        vec![Command::EditChain(ChainEdit::Remove { model: gemini() })]
+    );
+    assert_eq!(app.chain.order(), out);
+
+    // R asks; n (or esc, or any other key) keeps the chain as it is.
+    assert!(ch(&mut app, 'R').is_empty());
+    assert!(app.confirm.is_some());
+    assert!(screen(&app).contains("Reset the chain to the config's order?"));
+    assert!(ch(&mut app, 'n').is_empty());
+    assert!(app.confirm.is_none());
+    assert_eq!(app.chain.order(), out);
+    ch(&mut app, 'R');
+    assert!(key(&mut app, KeyCode::Esc).is_empty());
+    assert_eq!(app.chain.order(), out);
+    // Enter says yes.
+    ch(&mut app, 'R');
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Command::EditChain(ChainEdit::Reset)]
+    );
+    assert_eq!(app.chain.order(), config_order);
+
+    // u walks back through the edits, each undo sent like an edit.
+    assert_eq!(
+        ch(&mut app, 'u'),
+        vec![Command::EditChain(ChainEdit::Restore {
+            order: out.clone()
+        })]
+    );
+    assert_eq!(app.chain.order(), out);
+    assert!(app.flash_text().unwrap().contains("undone: reset"));
+    assert_eq!(
+        ch(&mut app, 'u'),
+        vec![Command::EditChain(ChainEdit::Add {
+            model: gemini(),
+            at: Some(1)
+        })]
+    );
+    assert_eq!(app.chain.order(), top);
+    assert_eq!(
+        ch(&mut app, 'u'),
+        vec![Command::EditChain(ChainEdit::Move {
+            model: gemini(),
+            to: 3
+        })]
+    );
+    assert_eq!(app.chain.order(), config_order);
+    assert!(ch(&mut app, 'u').is_empty());
+    assert_eq!(app.flash_text(), Some("nothing to undo"));
+    assert!(app.history.is_empty());
+}
+
+#[test]
+fn undo_history_is_bounded() {
+    let mut app = fixture::app(120, 32);
+    for _ in 0..(chainwatch::tui::app::UNDO_DEPTH + 5) {
+        ch(&mut app, 'J');
+        ch(&mut app, 'K');
+    }
+    assert_eq!(app.history.len(), chainwatch::tui::app::UNDO_DEPTH);
 }
 
 #[test]
@@ -399,8 +487,9 @@ fn focus_typing_and_leaving_the_prompt() {
     key(&mut app, KeyCode::Esc);
     assert_eq!(app.focus, Focus::Table);
     assert_eq!(app.input, "q Jk\n", "leaving keeps the draft");
-    // An empty prompt is not sent.
-    ch(&mut app, '/');
+    // An empty prompt is not sent (`:` types a prompt too).
+    ch(&mut app, ':');
+    assert_eq!(app.focus, Focus::Prompt);
     app.update(Action::Key(KeyEvent::new(
         KeyCode::Char('u'),
         KeyModifiers::CONTROL,
@@ -539,7 +628,7 @@ fn sending_while_running_cancels_the_first() {
 #[test]
 fn a_failed_route_lists_every_attempt() {
     let mut app = fixture::app(120, 32);
-    ch(&mut app, '/');
+    ch(&mut app, 'i');
     typed(&mut app, "hi");
     let id = match key(&mut app, KeyCode::Enter).as_slice() {
         [Command::Send { id, .. }] => *id,
@@ -907,7 +996,7 @@ mod event_loop {
     #[tokio::test]
     async fn keys_drive_commands_and_q_quits() {
         let fake = Arc::new(Fake::default());
-        let mut keys: Vec<std::io::Result<Event>> = vec![press('J'), press('p'), press('/')];
+        let mut keys: Vec<std::io::Result<Event>> = vec![press('J'), press('p'), press('i')];
         keys.extend("hello".chars().map(press));
         keys.push(Ok(Event::Key(KeyEvent::new(
             KeyCode::Enter,

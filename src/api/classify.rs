@@ -12,8 +12,12 @@ use super::mask::short_message;
 use super::request::TokenParam;
 use super::FailureClass;
 
-/// Longest message kept in a [`super::Failure`].
+/// Longest message in a one-line description (an HTML page's title, a
+/// failure described in an event or a table cell).
 pub const MESSAGE_CHARS: usize = 200;
+/// Longest message kept in a [`super::Failure`]: the dashboard's failure
+/// log shows it whole.
+pub const MESSAGE_KEEP_CHARS: usize = 2000;
 
 /// What an error body said, parsed leniently from any of the shapes in
 /// api-facts.md (OpenRouter, OpenAI, Anthropic, plain text, HTML).

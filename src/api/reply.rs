@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 
-use super::classify::{classify_in_band, describe_html, looks_like_html, MESSAGE_CHARS};
+use super::classify::{classify_in_band, describe_html, looks_like_html, MESSAGE_KEEP_CHARS};
 use super::dialect::Wire;
 use super::mask::{scrub_key, short_message, KeyMask, KeyStream};
 use super::piece::{Piece, UsageParts};
@@ -284,7 +284,7 @@ impl<'a> Assembly<'a> {
         Attempt {
             started_at,
             failure: failure.map(|f| Failure {
-                message: short_message(&scrub_key(&f.message, key), MESSAGE_CHARS),
+                message: short_message(&scrub_key(&f.message, key), MESSAGE_KEEP_CHARS),
                 ..f
             }),
             http_status,

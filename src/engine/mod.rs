@@ -32,7 +32,9 @@ use tokio::sync::{broadcast, Notify, Semaphore};
 
 use crate::api::{Attempt, ChatRequest, Client, Deadlines, Message, Target};
 use crate::config::{Config, ProbeSettings};
-use crate::health::{HealthBook, HealthEvent, HealthPolicy, ModelSnapshot, SampleKind, Status};
+use crate::health::{
+    FailureRecord, HealthBook, HealthEvent, HealthPolicy, ModelSnapshot, SampleKind, Status,
+};
 use crate::pricing::is_free_id;
 use crate::probe::Schedule;
 use crate::route::{Chain, HealthView};
@@ -267,6 +269,12 @@ impl Engine {
     /// Every model in config order.
     pub fn snapshots(&self, now: DateTime<Utc>) -> Vec<ModelSnapshot> {
         lock(&self.inner.book).snapshots(now)
+    }
+
+    /// The failures of every model at or after `since`, with their whole
+    /// messages: the dashboard's failure log.
+    pub fn failures_since(&self, since: DateTime<Utc>) -> Vec<(String, FailureRecord)> {
+        lock(&self.inner.book).failures_since(since)
     }
 
     pub fn snapshot(&self, model: &str, now: DateTime<Utc>) -> Option<ModelSnapshot> {

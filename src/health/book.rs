@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use crate::api::Attempt;
 
 use super::{
-    HealthEvent, HealthEventKind, HealthPolicy, ModelHealth, ModelSnapshot, Observation, Sample,
-    SampleKind, Status,
+    FailureRecord, HealthEvent, HealthEventKind, HealthPolicy, ModelHealth, ModelSnapshot,
+    Observation, Sample, SampleKind, Status,
 };
 
 /// The health of every model, by name. Emits an event whenever a model's
@@ -201,6 +201,15 @@ impl HealthBook {
         self.names
             .iter()
             .filter_map(|n| self.snapshot(n, now))
+            .collect()
+    }
+
+    /// Every model's failures at or after `since` with their whole
+    /// messages (the dashboard's failure log), by model name, in config
+    /// order and oldest first within a model.
+    pub fn failures_since(&self, since: DateTime<Utc>) -> Vec<(String, FailureRecord)> {
+        self.models()
+            .flat_map(|(name, m)| m.failures().since(since).map(|r| (name.clone(), r.clone())))
             .collect()
     }
 

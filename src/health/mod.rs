@@ -23,10 +23,13 @@
 //! The rooms: what goes in (`sample`), the rules and the verdict
 //! (`status`), the per-model state machine (`model`) and its running window
 //! figures (`window`), the book of every model (`book`), what comes out
-//! (`snapshot`, `event`), and the rollups by provider and by endpoint (`provider`).
+//! (`snapshot`, `event`), the failure log (`failures`: the last fifty
+//! failures per model with their whole messages), and the rollups by
+//! provider and by endpoint (`provider`).
 
 mod book;
 mod event;
+mod failures;
 mod model;
 mod provider;
 #[cfg(test)]
@@ -40,6 +43,7 @@ mod window;
 
 pub use book::HealthBook;
 pub use event::{HealthEvent, HealthEventKind};
+pub use failures::{FailureRecord, FailureRing, FAILURES_KEPT, FAILURE_MESSAGE_MAX};
 pub use model::{ModelHealth, RING_CAP, TREND_LEN};
 pub use provider::{
     by_endpoint, provider_name, provider_of, rollup, verdict, EndpointSummary, ProviderKey,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::FailureClass;
 use crate::fmt::{describe_failure, fmt_percent, fmt_secs};
 
+use super::failures::{FailureRecord, FailureRing};
 use super::window::{percentiles_sorted, ratio, sorted_rank, WindowStats};
 use super::{
     Drift, HealthPolicy, LastFailure, ModelSnapshot, Observation, Recovery, ReplyTiming, Sample,
@@ -60,6 +61,9 @@ pub struct ModelHealth {
     #[serde(skip)]
     missing_key: Option<String>,
     last_failure: Option<LastFailure>,
+    /// The last failures with their whole messages: the failure log.
+    #[serde(default, skip_serializing_if = "FailureRing::is_empty")]
+    failures: FailureRing,
     last_success: Option<DateTime<Utc>>,
     served_model: Option<String>,
     served_by: Option<String>,
@@ -119,6 +123,13 @@ impl ModelHealth {
                     at,
                     class,
                     http_status: obs.http_status,
+                    message: obs.message.clone().unwrap_or_default(),
+                });
+                self.failures.push(FailureRecord {
+                    at,
+                    class,
+                    http_status: obs.http_status,
+                    kind: sample.kind,
                     message: obs.message.clone().unwrap_or_default(),
                 });
                 if class == FailureClass::RateLimited {
@@ -231,6 +242,11 @@ impl ModelHealth {
         self.rate_limited_until
     }
 
+    /// The last failures with their whole messages, oldest first.
+    pub fn failures(&self) -> &FailureRing {
+        &self.failures
+    }
+
     /// Why the key is missing, if it is.
     pub fn missing_key(&self) -> Option<&str> {
         self.missing_key.as_deref()
@@ -264,6 +280,8 @@ impl ModelHealth {
         other: &ModelHealth,
         now: DateTime<Utc>,
     ) -> usize {
+        // The failure log is not bound to the window: merged on its own.
+        self.failures.merge(&other.failures);
         let start = self.window_start(policy, now);
         let known: std::collections::HashSet<DateTime<Utc>> =
             self.samples.iter().map(|s| s.at).collect();
@@ -323,6 +341,7 @@ impl ModelHealth {
     /// cut to the ring's bound, with the running figures rebuilt.
     pub(super) fn restore_as(&mut self, id: &str) {
         self.id = id.to_string();
+        self.failures.bound();
         let keep_from = self.samples.len().saturating_sub(RING_CAP);
         self.samples.drain(..keep_from);
         self.rebuild_stats();

@@ -136,6 +136,20 @@ impl Status {
     }
 }
 
+/// Fails to compile when a status is added: add it to [`Status::ALL`] too.
+#[allow(dead_code)]
+fn all_is_complete(s: Status) {
+    match s {
+        Status::Unknown
+        | Status::Healthy
+        | Status::Recovering
+        | Status::Degraded
+        | Status::Unhealthy
+        | Status::RateLimited
+        | Status::Misconfigured => {}
+    }
+}
+
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

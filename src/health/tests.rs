@@ -435,3 +435,62 @@ fn rollup_by_prefix_and_serving_provider() {
     let names: Vec<_> = by_served.iter().map(|p| p.provider.as_str()).collect();
     assert_eq!(names, ["OpenAI", "Anthropic"]);
 }
+
+#[test]
+fn failure_log_keeps_whole_messages_survives_a_restart_and_merges() {
+    let long = format!("upstream said: {}", "details ".repeat(200));
+    let mut b = book();
+    b.record(
+        "m",
+        Sample::failed(t(0), FailureClass::ServerError, Duration::ZERO),
+        Observation {
+            http_status: Some(502),
+            message: Some(long.clone()),
+            ..Observation::default()
+        },
+        t(0),
+    );
+    feed(
+        &mut b,
+        vec![ok_at(10), fail_at(20, FailureClass::Timeout, None)],
+    );
+    let log = b.failures_since(t(-1));
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].0, "m");
+    assert_eq!(log[0].1.message, long, "whole, not cut to 200");
+    assert_eq!(log[0].1.http_status, Some(502));
+    assert_eq!(log[1].1.class, FailureClass::Timeout);
+    // The snapshot's reason stays one short line.
+    let reason = b.snapshot("m", t(21)).unwrap().reason;
+    assert!(reason.chars().count() < 300, "{reason}");
+
+    // Through the state file and back.
+    let saved = serde_json::to_string(b.model("m").unwrap()).unwrap();
+    let restored: ModelHealth = serde_json::from_str(&saved).unwrap();
+    let mut fresh = HealthBook::new(HealthPolicy::default());
+    fresh.restore("m", "openai/gpt-4o", restored);
+    assert_eq!(fresh.failures_since(t(-1)), log);
+
+    // Another process recorded a failure meanwhile: absorbed with its sample.
+    let mut other = book();
+    other.record(
+        "m",
+        Sample::failed(t(30), FailureClass::Empty, Duration::ZERO),
+        Observation::default(),
+        t(30),
+    );
+    b.absorb("m", other.model("m").unwrap(), t(31));
+    let classes: Vec<FailureClass> = b
+        .failures_since(t(-1))
+        .into_iter()
+        .map(|(_, r)| r.class)
+        .collect();
+    assert_eq!(
+        classes,
+        [
+            FailureClass::ServerError,
+            FailureClass::Timeout,
+            FailureClass::Empty
+        ]
+    );
+}

@@ -6,9 +6,11 @@
 //! and the view changes nothing, so every rule below is tested by feeding
 //! actions and reading the state.
 //!
-//! `update` hands keys and the mouse to `input` and the running prompt's
-//! route events to `prompt_run`; this file holds the state, the queries the
-//! view asks of it, and the dispatch.
+//! `update` hands keys and the mouse to `input`, the running prompt's route
+//! events to `prompt_run`, chain edits and their undo to `chain_edit`, the
+//! failure log to `failure_log`; `filter` is the `/` filter, `rows` the
+//! table's rows. This file holds
+//! the state, the queries the view asks of it, and the dispatch.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -19,24 +21,34 @@ use crossterm::event::{KeyEvent, MouseEvent};
 use ratatui::layout::Rect;
 
 use crate::config::Config;
-use crate::health::{HealthEvent, HealthEventKind, ModelSnapshot, Status};
+use crate::health::{FailureRecord, HealthEvent, HealthEventKind, ModelSnapshot, Status};
 use crate::pricing::Price;
 use crate::route::{
     self, Chain, ChainEdit, HealthView, Plan, RouteAnswer, RouteEvent, RouteFailure, RouteTarget,
 };
 
+use super::clipboard::ClipboardEnv;
+use super::keys::{self, Context};
 use super::theme::Theme;
-use super::view;
 
+mod chain_edit;
 mod clean;
+mod failure_log;
+mod filter;
 mod input;
 mod prompt_run;
+mod rows;
 
+pub use chain_edit::{ChainHistory, Confirm, UNDO_DEPTH};
+pub use failure_log::{FailureLog, LogEntry, LogWhat, LOG_CAP};
+pub use filter::{Filter, FILTER_CAP};
 pub use input::INPUT_CAP;
 pub use prompt_run::{PromptRun, PromptState, Step, ANSWER_CAP};
 
 /// Lines kept in the events panel.
 pub const EVENTS_CAP: usize = 500;
+/// How long a footer message stays.
+pub const FLASH_SECS: i64 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -44,6 +56,8 @@ pub enum Focus {
     Prompt,
     Detail,
     Providers,
+    /// The failure log, full screen.
+    Log,
     Help,
 }
 
@@ -113,11 +127,23 @@ pub enum Action {
     Resize(u16, u16),
     /// The slow tick: relative times ("3m ago") move on.
     Tick(DateTime<Utc>),
+    /// Every model, fresh.
     Snapshots {
         models: Vec<ModelSnapshot>,
         spend_today: f64,
         now: DateTime<Utc>,
     },
+    /// Some models, fresh (the rows on screen): they replace their
+    /// namesakes, the rest stay as they were.
+    Refresh {
+        models: Vec<ModelSnapshot>,
+        spend_today: f64,
+        now: DateTime<Utc>,
+    },
+    /// The failures the engine keeps, by model, for the failure log.
+    Failures(Vec<(String, FailureRecord)>),
+    /// How a copy to the clipboard went.
+    Copied(Result<(), String>),
     Health(HealthEvent),
     /// Price per token by model name, where known.
     Prices(HashMap<String, Price>),
@@ -159,7 +185,16 @@ pub enum Command {
     },
     CancelPrompt,
     AckDrift(String),
+    /// Put the text on the clipboard (OSC 52 through the terminal).
+    Copy(String),
     Quit,
+}
+
+/// A message in the footer: what a key did ("copied", "undone: …").
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flash {
+    pub text: String,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -195,6 +230,24 @@ pub struct App {
     /// Chain edits sent and not saved yet: until they are, the screen keeps
     /// its own order rather than show a saved one they are not in.
     pub chain_pending: usize,
+    /// The models table's `/` filter.
+    pub filter: Filter,
+    /// Typing into the current view's filter (the table's or the log's).
+    pub editing_filter: bool,
+    pub log: FailureLog,
+    /// Clock times instead of "3m ago" in the table.
+    pub clock: bool,
+    /// Chain edits that `u` undoes.
+    pub history: ChainHistory,
+    /// A question waiting for y or n.
+    pub confirm: Option<Confirm>,
+    pub flash: Option<Flash>,
+    pub clipboard: ClipboardEnv,
+    /// Lines the help overlay is scrolled by.
+    pub help_scroll: usize,
+    /// Some model served something other than its id: the table shows the
+    /// served column from then on, so columns do not come and go.
+    pub served_seen: bool,
     pub quit: bool,
 }
 
@@ -254,71 +307,64 @@ impl App {
             events: VecDeque::new(),
             events_scroll: 0,
             chain_pending: 0,
+            filter: Filter::default(),
+            editing_filter: false,
+            log: FailureLog::default(),
+            clock: false,
+            history: ChainHistory::default(),
+            confirm: None,
+            flash: None,
+            clipboard: ClipboardEnv::default(),
+            help_scroll: 0,
+            served_seen: false,
             quit: false,
         }
     }
 
-    /// Model indices in display order.
-    pub fn rows(&self) -> Vec<usize> {
-        // Chain positions looked up once, not inside the comparator: with
-        // hundreds of models that is the difference between 0.1 and 2 ms.
-        let position: HashMap<&str, usize> = self
-            .chain
-            .order()
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.as_str(), i))
-            .collect();
-        let chain_key = |i: usize| {
-            let at = position.get(self.models[i].name.as_str());
-            (at.copied().unwrap_or(usize::MAX), i)
-        };
-        let mut rows: Vec<usize> = (0..self.models.len()).collect();
-        match self.sort {
-            Sort::Chain => rows.sort_by_cached_key(|i| chain_key(*i)),
-            Sort::Status => {
-                rows.sort_by_cached_key(|i| (severity(self.models[*i].status), chain_key(*i)))
-            }
-            Sort::Name => rows.sort_by(|a, b| self.models[*a].name.cmp(&self.models[*b].name)),
-            Sort::P95 => rows.sort_by_cached_key(|i| {
-                let p95 = self.models[*i].latency.map(|l| l.p95);
-                (std::cmp::Reverse(p95), chain_key(*i))
-            }),
+    /// The key contexts in force, first match first: what the key handler
+    /// looks keys up in and what the footer lists.
+    pub fn key_stack(&self) -> &'static [Context] {
+        if self.confirm.is_some() {
+            return keys::CONFIRM;
         }
-        rows
+        if self.editing_filter {
+            return keys::FILTER;
+        }
+        match self.focus {
+            Focus::Table => keys::TABLE,
+            Focus::Detail => keys::DETAIL,
+            Focus::Log => keys::LOG,
+            Focus::Providers => keys::VIEW,
+            Focus::Help => keys::HELP,
+            Focus::Prompt => keys::PROMPT,
+        }
     }
 
-    /// The selected row's position in [`App::rows`].
-    pub fn selected_row(&self, rows: &[usize]) -> usize {
-        self.selected
-            .as_deref()
-            .and_then(|name| rows.iter().position(|i| self.models[*i].name == name))
-            .unwrap_or(0)
+    /// The view under the help overlay (or the view itself).
+    pub fn view_focus(&self) -> Focus {
+        if self.focus == Focus::Help {
+            self.prev_focus
+        } else {
+            self.focus
+        }
     }
 
-    pub fn selected_model(&self) -> Option<&ModelSnapshot> {
-        let rows = self.rows();
-        rows.get(self.selected_row(&rows))
-            .and_then(|i| self.models.get(*i))
+    /// The footer message, while it is fresh.
+    pub fn flash_text(&self) -> Option<&str> {
+        self.flash
+            .as_ref()
+            .filter(|f| (self.now - f.at).num_seconds() < FLASH_SECS)
+            .map(|f| f.text.as_str())
     }
 
-    pub fn model(&self, name: &str) -> Option<&ModelSnapshot> {
-        self.models.iter().find(|m| m.name == name)
+    fn flash(&mut self, text: String) {
+        self.flash = Some(Flash { text, at: self.now });
     }
 
     pub fn prompt_running(&self) -> bool {
         self.prompt
             .as_ref()
             .is_some_and(|p| p.state == PromptState::Running)
-    }
-
-    /// Counts by status, for the header, best first.
-    pub fn counts(&self) -> Vec<(Status, usize)> {
-        Status::ALL
-            .iter()
-            .map(|s| (*s, self.models.iter().filter(|m| m.status == *s).count()))
-            .filter(|(_, n)| *n > 0)
-            .collect()
     }
 
     /// Where the next prompt would go: the router's own plan over the
@@ -353,17 +399,6 @@ impl App {
 
     fn info(&mut self, text: String) {
         self.push_event(self.now, EventKind::Info, text);
-    }
-
-    /// A chain edit: shown at once (the key is answered on this frame) and
-    /// sent to be saved as an operation on the chain on disk. An edit that
-    /// does not fit the chain does nothing.
-    pub fn edit_chain(&mut self, edit: ChainEdit) -> Vec<Command> {
-        if self.chain.apply(&edit).is_err() {
-            return Vec::new();
-        }
-        self.chain_pending += 1;
-        vec![Command::EditChain(edit)]
     }
 
     fn on_chain_saved(&mut self, edit: &ChainEdit, order: &[String], error: Option<String>) {
@@ -415,21 +450,52 @@ impl App {
                 spend_today,
                 now,
             } => {
+                self.served_seen |= models.iter().any(|m| served_differs(m).is_some());
                 self.models = models;
                 self.spend_today = spend_today;
                 self.now = now;
-                if let Some(name) = &self.selected {
-                    if self.model(name).is_none() {
-                        self.selected = None;
-                    }
-                }
+                Vec::new()
+            }
+            Action::Refresh {
+                models,
+                spend_today,
+                now,
+            } => {
+                self.refresh(models);
+                self.spend_today = spend_today;
+                self.now = now;
+                Vec::new()
+            }
+            Action::Failures(failures) => {
+                self.log.set_failures(failures);
+                self.log.rebuild(self.now - self.settings.window);
+                Vec::new()
+            }
+            Action::Copied(result) => {
+                let words = match result {
+                    Ok(()) => self.clipboard.sent_words().to_string(),
+                    Err(why) => format!("clipboard not available: {why}"),
+                };
+                self.flash(words);
                 Vec::new()
             }
             Action::Health(event) => {
                 let kind = match &event.kind {
-                    HealthEventKind::State { to, .. } => EventKind::State(*to),
+                    HealthEventKind::State { to, reason, .. } => {
+                        // The status of a model off screen is kept current
+                        // here, between full refreshes.
+                        if let Some(m) = self.models.iter_mut().find(|m| m.name == event.model) {
+                            m.status = *to;
+                            m.reason.clone_from(reason);
+                        }
+                        EventKind::State(*to)
+                    }
                     HealthEventKind::Drift { .. } => EventKind::Drift,
                 };
+                self.log.note_change(&event);
+                if self.view_focus() == Focus::Log {
+                    self.log.rebuild(self.now - self.settings.window);
+                }
                 self.push_event(event.at, kind, event.to_string());
                 Vec::new()
             }
@@ -462,46 +528,27 @@ impl App {
                 Vec::new()
             }
         };
-        if self.selected.is_none() {
-            let rows = self.rows();
-            self.selected = rows.first().map(|i| self.models[*i].name.clone());
-        }
+        self.keep_selection();
         self.ensure_visible();
         commands
     }
 
-    fn page(&self) -> usize {
-        let layout = view::layout(self.area(), self);
-        usize::from(layout.table_body.height).max(1)
+    /// Fresh snapshots of some models replace their namesakes.
+    fn refresh(&mut self, fresh: Vec<ModelSnapshot>) {
+        for m in fresh {
+            self.served_seen |= served_differs(&m).is_some();
+            if let Some(old) = self.models.iter_mut().find(|o| o.name == m.name) {
+                *old = m;
+            }
+        }
     }
 
     pub fn area(&self) -> Rect {
         Rect::new(0, 0, self.size.0, self.size.1)
     }
-
-    /// Scrolls the table just enough to show the selected row.
-    fn ensure_visible(&mut self) {
-        let height = self.page();
-        let rows = self.rows();
-        let at = self.selected_row(&rows);
-        if at < self.offset {
-            self.offset = at;
-        } else if at >= self.offset + height {
-            self.offset = at + 1 - height;
-        }
-        self.offset = self.offset.min(rows.len().saturating_sub(height));
-    }
 }
 
-/// Worst first, for the status sort.
-fn severity(s: Status) -> u8 {
-    match s {
-        Status::Unhealthy => 0,
-        Status::Misconfigured => 1,
-        Status::RateLimited => 2,
-        Status::Recovering => 3,
-        Status::Degraded => 4,
-        Status::Unknown => 5,
-        Status::Healthy => 6,
-    }
+/// The served model, when it is not the id asked for.
+pub fn served_differs(m: &ModelSnapshot) -> Option<&str> {
+    m.served_model.as_deref().filter(|s| *s != m.id)
 }

@@ -15,11 +15,12 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{ChainChange, Engine, EngineEvent, StopSignals};
-use crate::health::ModelSnapshot;
+use crate::health::{FailureRecord, ModelSnapshot};
 use crate::route::{Chain, ChainEdit, RouteEvent, RouteRequest, RouteTarget, Router};
 use crate::store::Store;
 
 use super::app::{Action, App};
+use super::clipboard::ClipboardEnv;
 use super::event_loop::{run_dashboard, News, RouteFuture, Services};
 use super::logging::init_file_logging;
 use super::theme::Theme;
@@ -39,6 +40,17 @@ struct Live {
 impl Services for Live {
     fn snapshots(&self, now: DateTime<Utc>) -> Vec<ModelSnapshot> {
         self.engine.snapshots(now)
+    }
+
+    fn snapshots_of(&self, names: &[String], now: DateTime<Utc>) -> Vec<ModelSnapshot> {
+        names
+            .iter()
+            .filter_map(|n| self.engine.snapshot(n, now))
+            .collect()
+    }
+
+    fn failures_since(&self, since: DateTime<Utc>) -> Vec<(String, FailureRecord)> {
+        self.engine.failures_since(since)
     }
 
     fn spend_today(&self, now: DateTime<Utc>) -> f64 {
@@ -100,6 +112,7 @@ pub async fn run(
     app.demo = options.demo;
     app.theme = Theme::from_env();
     app.tz = *Local::now().offset();
+    app.clipboard = ClipboardEnv::from_env();
     for warning in engine.warnings() {
         app.update(Action::Notice(warning.clone()));
     }
@@ -170,10 +183,10 @@ async fn forward(
 ) {
     loop {
         let news: Vec<News> = match rx.recv().await {
-            Ok(EngineEvent::Health(event)) => {
-                vec![News::Act(Box::new(Action::Health(event))), News::Changed]
-            }
-            Ok(EngineEvent::Probe { .. }) => vec![News::Changed],
+            // A state change carries the new status: the row follows
+            // without a snapshot of every model.
+            Ok(EngineEvent::Health(event)) => vec![News::Act(Box::new(Action::Health(event)))],
+            Ok(EngineEvent::Probe { model, .. }) => vec![News::Probed(model)],
             Ok(EngineEvent::Budget { message, .. }) => {
                 vec![News::Act(Box::new(Action::Budget(message)))]
             }

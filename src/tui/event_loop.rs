@@ -3,11 +3,21 @@
 //! changes only in `App::update`; the loop carries out the commands it
 //! returns and redraws after something happened, never on a fast timer.
 //!
+//! What a frame costs is kept to what is on screen. A key press is drawn at
+//! once; news (a probe ended, a state changed, a prompt's words) is drawn
+//! at most once per [`FRAME`], so a burst of events is one frame, and a
+//! probe of a model that is not on screen draws nothing. Before each frame
+//! only the models on screen get fresh snapshots
+//! ([`Services::snapshots_of`]); every model's come every [`FULL_REFRESH`]
+//! (for the sort and the header; the status of the rest is kept current by
+//! the health events in between), or each frame while the provider view,
+//! which rolls up every model, is open.
+//!
 //! The loop is generic over ratatui's `Backend` and over [`Services`] (what
 //! it needs of the engine, router and store), so tests drive it on
 //! `TestBackend` with a fake.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -21,24 +31,42 @@ use ratatui::backend::Backend;
 use ratatui::Terminal;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::health::ModelSnapshot;
+use crate::health::{FailureRecord, ModelSnapshot};
 use crate::pricing::Price;
 use crate::route::{ChainEdit, RouteAnswer, RouteEvent, RouteFailure, RouteTarget};
 
-use super::app::{Action, App, Command};
+use super::app::{Action, App, Command, Focus};
+use super::clipboard::{osc52, RawOutput};
 use super::view;
 
 /// Relative times ("3m ago") and figures that age without news move on at
 /// this pace; nothing else redraws without a reason.
 pub const TICK: Duration = Duration::from_secs(1);
+/// News is drawn at most this often: a burst of events is one frame.
+pub const FRAME: Duration = Duration::from_millis(100);
+/// Every model's snapshot is taken this often; in between only the rows on
+/// screen are.
+pub const FULL_REFRESH: Duration = Duration::from_secs(5);
 
 pub type RouteFuture = Pin<Box<dyn Future<Output = Result<RouteAnswer, RouteFailure>> + Send>>;
 
 /// What the dashboard needs of the rest of chainwatch.
 pub trait Services: Send + Sync + 'static {
     fn snapshots(&self, now: DateTime<Utc>) -> Vec<ModelSnapshot>;
+    /// The snapshots of the named models only (the rows on screen).
+    fn snapshots_of(&self, names: &[String], now: DateTime<Utc>) -> Vec<ModelSnapshot> {
+        let mut all = self.snapshots(now);
+        all.retain(|m| names.contains(&m.name));
+        all
+    }
+    /// Every model's kept failures at or after `since`, with their whole
+    /// messages (the failure log).
+    fn failures_since(&self, _since: DateTime<Utc>) -> Vec<(String, FailureRecord)> {
+        Vec::new()
+    }
     fn spend_today(&self, now: DateTime<Utc>) -> f64;
     /// Price per token by model name, where known.
     fn prices(&self) -> HashMap<String, Price> {
@@ -66,7 +94,9 @@ pub trait Services: Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub enum News {
     Act(Box<Action>),
-    /// Figures changed (a probe ended): take fresh snapshots.
+    /// A probe of this model ended: its row changes, if it is on screen.
+    Probed(String),
+    /// Anything may have changed (news was lost): take every snapshot.
     Changed,
 }
 
@@ -82,7 +112,7 @@ pub async fn run_dashboard<B, S, E>(
     stop: CancellationToken,
 ) -> anyhow::Result<()>
 where
-    B: Backend,
+    B: Backend + RawOutput,
     B::Error: Send + Sync + 'static,
     S: Services,
     E: Stream<Item = io::Result<Event>> + Unpin,
@@ -101,15 +131,23 @@ where
     if let Ok(size) = terminal.size() {
         app.update(Action::Resize(size.width, size.height));
     }
-    refresh(app, services.as_ref());
-    terminal.draw(|f| view::draw(f, app))?;
+    let mut frames = Frames::new();
+    app.update(Action::Prices(services.prices()));
+    frames.draw(terminal, app, services.as_ref(), true)?;
 
     loop {
         let mut actions: Vec<Action> = Vec::new();
+        // Drawn at once (a key, the tick), or at the next frame (news).
+        let mut now_please = false;
+        let mut full = false;
+        let next_frame = frames.next();
         tokio::select! {
             event = terminal_events.next() => match event {
                 Some(Ok(event)) => match translate(event) {
-                    Some(action) => actions.push(action),
+                    Some(action) => {
+                        actions.push(action);
+                        now_please = true;
+                    }
                     None => continue,
                 },
                 Some(Err(err)) => return Err(anyhow::Error::new(err).context("reading the terminal")),
@@ -117,35 +155,67 @@ where
             },
             item = news.recv(), if news_open => match item {
                 Some(first) => {
-                    // Take the whole burst, then refresh once.
-                    let mut changed = false;
+                    // Take the whole burst: it is one frame.
                     let mut take = |n: News, actions: &mut Vec<Action>| match n {
-                        News::Act(a) => actions.push(*a),
-                        News::Changed => changed = true,
+                        News::Act(a) => {
+                            actions.push(*a);
+                            frames.pending = true;
+                        }
+                        News::Probed(model) => {
+                            if frames.on_screen.contains(&model) {
+                                frames.pending = true;
+                            }
+                        }
+                        News::Changed => {
+                            full = true;
+                            frames.pending = true;
+                        }
                     };
                     take(first, &mut actions);
                     while let Ok(n) = news.try_recv() {
                         take(n, &mut actions);
                     }
-                    if changed {
-                        actions.push(snapshot_action(services.as_ref()));
-                    }
                 }
                 None => news_open = false,
             },
-            Some(action) = internal_rx.recv() => actions.push(action),
-            _ = tick.tick() => actions.push(snapshot_action(services.as_ref())),
+            Some(action) = internal_rx.recv() => {
+                actions.push(action);
+                while let Ok(more) = internal_rx.try_recv() {
+                    actions.push(more);
+                }
+                frames.pending = true;
+            }
+            _ = tick.tick() => {
+                actions.push(Action::Tick(Utc::now()));
+                now_please = true;
+            }
+            _ = tokio::time::sleep_until(next_frame), if frames.pending => now_please = true,
             _ = stop.cancelled() => break,
         }
         for action in actions {
             for command in app.update(action) {
+                if let Command::Copy(text) = &command {
+                    // Through the backend: the escape goes where the frames go.
+                    let bytes = osc52(text, app.clipboard.tmux);
+                    let result = terminal
+                        .backend_mut()
+                        .write_raw(&bytes)
+                        .map_err(|e| e.to_string());
+                    app.update(Action::Copied(result));
+                    continue;
+                }
                 executor.execute(command, app);
             }
         }
         if app.quit {
             break;
         }
-        terminal.draw(|f| view::draw(f, app))?;
+        if full {
+            frames.full_due = true;
+        }
+        if now_please || (frames.pending && Instant::now() >= frames.next()) {
+            frames.draw(terminal, app, services.as_ref(), false)?;
+        }
     }
     if let Some(task) = executor.prompt.take() {
         task.abort();
@@ -161,8 +231,88 @@ where
 /// How long quitting waits for chain edits still being saved.
 const EDITS_ON_EXIT: Duration = Duration::from_secs(5);
 
-fn snapshot_action(services: &impl Services) -> Action {
-    let now = Utc::now();
+/// When to draw, and what to refresh before drawing.
+struct Frames {
+    last: Instant,
+    last_full: Instant,
+    /// Something changed that is not drawn yet.
+    pending: bool,
+    /// Every snapshot is wanted at the next frame.
+    full_due: bool,
+    /// The models the last frame showed: news about the others draws
+    /// nothing.
+    on_screen: HashSet<String>,
+    /// When the failure log's lines were last fetched (while it is open).
+    failures_at: Option<Instant>,
+}
+
+impl Frames {
+    fn new() -> Frames {
+        let now = Instant::now();
+        Frames {
+            last: now,
+            last_full: now,
+            pending: false,
+            full_due: true,
+            on_screen: HashSet::new(),
+            failures_at: None,
+        }
+    }
+
+    /// The earliest time a news-driven frame may be drawn.
+    fn next(&self) -> Instant {
+        self.last + FRAME
+    }
+
+    /// Fresh snapshots for what the screen shows, then the frame.
+    fn draw<B, S>(
+        &mut self,
+        terminal: &mut Terminal<B>,
+        app: &mut App,
+        services: &S,
+        first: bool,
+    ) -> anyhow::Result<()>
+    where
+        B: Backend,
+        B::Error: Send + Sync + 'static,
+        S: Services,
+    {
+        let now = Utc::now();
+        let full = first
+            || self.full_due
+            || self.last_full.elapsed() >= FULL_REFRESH
+            || app.shows_every_model();
+        if full {
+            app.update(snapshot_action(services, now));
+            self.last_full = Instant::now();
+            self.full_due = false;
+        } else {
+            let names = app.on_screen();
+            app.update(Action::Refresh {
+                models: services.snapshots_of(&names, now),
+                spend_today: services.spend_today(now),
+                now,
+            });
+        }
+        // The log's lines: when it opens, then once a tick while open.
+        if app.view_focus() == Focus::Log {
+            if self.failures_at.is_none_or(|at| at.elapsed() >= TICK) {
+                let since = now - app.settings.window;
+                app.update(Action::Failures(services.failures_since(since)));
+                self.failures_at = Some(Instant::now());
+            }
+        } else {
+            self.failures_at = None;
+        }
+        terminal.draw(|f| view::draw(f, app))?;
+        self.on_screen = app.on_screen().into_iter().collect();
+        self.last = Instant::now();
+        self.pending = false;
+        Ok(())
+    }
+}
+
+fn snapshot_action(services: &impl Services, now: DateTime<Utc>) -> Action {
     Action::Snapshots {
         models: services.snapshots(now),
         spend_today: services.spend_today(now),
@@ -171,8 +321,7 @@ fn snapshot_action(services: &impl Services) -> Action {
 }
 
 fn refresh(app: &mut App, services: &impl Services) {
-    app.update(snapshot_action(services));
-    app.update(Action::Prices(services.prices()));
+    app.update(snapshot_action(services, Utc::now()));
 }
 
 /// Terminal events the app cares about.
@@ -275,7 +424,8 @@ impl<S: Services> Executor<S> {
                     let _ = out.send(Action::RouteDone { id, result });
                 }));
             }
-            Command::Quit => {}
+            // Written by the loop, which holds the terminal.
+            Command::Copy(_) | Command::Quit => {}
         }
     }
 }

@@ -6,14 +6,17 @@
 //! footer, the help and the key handler share; `event_loop` ties them to a
 //! terminal and to its [`Services`](event_loop::Services); `dashboard` is
 //! the entry point that puts the engine, the router and the real terminal
-//! behind them; `logging` sends the log to a file.
+//! behind them; `logging` sends the log to a file; `clipboard` is the copy
+//! key's OSC 52; `text` makes provider words safe to show and cuts names.
 
 pub mod app;
+pub mod clipboard;
 pub mod dashboard;
 pub mod event_loop;
 pub mod keys;
 pub mod logging;
 pub mod panels;
+pub mod text;
 pub mod theme;
 pub mod view;
 

@@ -9,7 +9,7 @@ use ratatui::layout::Rect;
 use ratatui::Frame;
 
 use super::app::{App, Focus};
-use super::panels::{self, detail, events, help, models, prompt, providers};
+use super::panels::{self, confirm, detail, events, failures, help, models, prompt, providers};
 
 /// Where everything goes, computed from the terminal size and the state.
 /// `update` uses it too (mouse clicks, paging), so both agree.
@@ -31,7 +31,14 @@ pub struct ScreenLayout {
 
 /// Lines of the prompt input shown at most.
 pub const INPUT_LINES_MAX: u16 = 4;
+/// Lines the events panel keeps however many models the table has.
+pub const EVENTS_MIN: u16 = 3;
+/// Table rows kept (header included) however small the terminal.
+const TABLE_MIN: u16 = 4;
 
+/// The table takes the rows it needs and the events panel grows into the
+/// rest; the detail and provider views take the prompt panel's room too,
+/// and the failure log takes the whole screen.
 pub fn layout(area: Rect, app: &App) -> ScreenLayout {
     let inner = Rect {
         x: area.x.saturating_add(1),
@@ -50,40 +57,57 @@ pub fn layout(area: Rect, app: &App) -> ScreenLayout {
         _ => 0,
     };
 
-    // The detail and provider views take the prompt panel's room too.
-    let wants_prompt = matches!(app.focus, Focus::Table | Focus::Prompt)
-        || (app.focus == Focus::Help && matches!(app.prev_focus, Focus::Table | Focus::Prompt));
+    let view = app.view_focus();
+    let full_screen = view == Focus::Log;
+    let wants_prompt = matches!(view, Focus::Table | Focus::Prompt);
     let input_lines = (app.input.split('\n').count() as u16).clamp(1, INPUT_LINES_MAX);
-    let mut answer_lines = if app.prompt.is_some() {
-        (h / 5).clamp(1, 10)
+    // The route and the answer below the input: the rows they fill, up
+    // to a fifth of the screen.
+    let body_need = if wants_prompt {
+        prompt::body_rows(app, inner.width, 1 + (h / 5).clamp(1, 10))
     } else {
         0
     };
-    let route_line = u16::from(app.prompt.is_some());
-    let mut events_lines = (h / 6).clamp(2, 8);
-
-    // Give the table at least a few rows on a small terminal.
-    let fixed = |answer: u16, events: u16| {
-        let prompt = if wants_prompt {
-            1 + input_lines + route_line + answer
+    let mut answer_lines = body_need;
+    let prompt_h = |body: u16| {
+        if wants_prompt {
+            1 + input_lines + body
         } else {
             0
-        };
-        badge_h + prompt + 1 + events
+        }
     };
-    while h.saturating_sub(fixed(answer_lines, events_lines)) < 4 && answer_lines > 1 {
+    let mut events_min = if full_screen { 0 } else { 1 + EVENTS_MIN };
+    // The table's own need: its header and a row per model (one for the
+    // "waiting" or "no match" line); the detail and provider views take
+    // what there is.
+    let table_need = if wants_prompt {
+        1 + (app.row_count() as u16).max(1)
+    } else {
+        u16::MAX
+    };
+    // On a small terminal the answer, then the events, give up lines
+    // before the table goes below a few rows.
+    let room = |answer: u16, events: u16| h.saturating_sub(badge_h + prompt_h(answer) + events);
+    while room(answer_lines, events_min) < TABLE_MIN && answer_lines > 2 {
         answer_lines -= 1;
     }
-    while h.saturating_sub(fixed(answer_lines, events_lines)) < 4 && events_lines > 1 {
-        events_lines -= 1;
+    while room(answer_lines, events_min) < TABLE_MIN && events_min > 2 {
+        events_min -= 1;
     }
-    let prompt_h = if wants_prompt {
-        1 + input_lines + route_line + answer_lines
+    let (main_h, events_h) = if full_screen {
+        (h.saturating_sub(badge_h), 0)
+    } else if wants_prompt {
+        let main = table_need.min(room(answer_lines, events_min));
+        (
+            main,
+            h.saturating_sub(badge_h + prompt_h(answer_lines) + main),
+        )
     } else {
-        0
+        // Detail and providers: the events panel as it was, small.
+        let events = (1 + (h / 6).clamp(2, 8)).min(h.saturating_sub(badge_h + TABLE_MIN).max(2));
+        (h.saturating_sub(badge_h + events), events)
     };
-    let events_h = 1 + events_lines;
-    let main_h = h.saturating_sub(badge_h + prompt_h + events_h);
+    let prompt_h = prompt_h(answer_lines);
 
     let mut y = inner.y;
     let mut take = |rows: u16| {
@@ -139,11 +163,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
     let theme = app.theme;
     panels::frame::render(frame, area, l.badge, app);
 
-    match app.focus {
+    match app.view_focus() {
         Focus::Detail => detail::render(frame, l.main, app),
         Focus::Providers => providers::render(frame, l.main, app),
-        Focus::Help if app.prev_focus == Focus::Detail => detail::render(frame, l.main, app),
-        Focus::Help if app.prev_focus == Focus::Providers => providers::render(frame, l.main, app),
+        Focus::Log => failures::render(frame, l.main, app),
         _ => models::render(frame, l.main, app),
     }
     if let Some(y) = l.prompt_sep {
@@ -168,6 +191,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
     if app.focus == Focus::Help {
         help::render(frame, area, app);
+    }
+    if app.confirm.is_some() {
+        confirm::render(frame, area, app);
     }
 }
 

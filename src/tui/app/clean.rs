@@ -33,7 +33,20 @@ fn opt(s: &mut Option<String>) {
 /// The action with every outside string made safe.
 pub(super) fn clean(mut action: Action) -> Action {
     match &mut action {
-        Action::Snapshots { models, .. } => models.iter_mut().for_each(snapshot),
+        Action::Snapshots { models, .. } | Action::Refresh { models, .. } => {
+            models.iter_mut().for_each(snapshot)
+        }
+        Action::Failures(failures) => {
+            for (model, failure) in failures.iter_mut() {
+                line(model);
+                line(&mut failure.message);
+            }
+        }
+        Action::Copied(result) => {
+            if let Err(why) = result {
+                line(why);
+            }
+        }
         Action::Health(event) => health(event),
         Action::Budget(text) | Action::Notice(text) => line(text),
         Action::Route { event, .. } => route_event(event),

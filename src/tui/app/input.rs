@@ -1,14 +1,16 @@
-//! Keys and the mouse: what each input means in the current focus. Keys
-//! are looked up in the shared key table (`tui/keys.rs`) and given
-//! their meaning here; typing into the prompt, sending it, cancelling it,
-//! moving a model in the chain and selecting rows all start here.
+//! Keys and the mouse: what each input means in the current state. Keys
+//! are looked up in the shared key table (`tui/keys.rs`) under the stack
+//! [`App::key_stack`] gives, and given their meaning here: typing a prompt
+//! or a filter, answering a question, moving in the table, the detail view
+//! or the failure log, editing the chain.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Position;
 
 use crate::config::Tier;
 use crate::route::{ChainEdit, RouteTarget};
-use crate::tui::keys::{lookup, Context, KeyAction};
+use crate::tui::keys::{lookup, KeyAction};
+use crate::tui::panels::failures;
 use crate::tui::view;
 
 use super::{App, Command, Focus, PromptRun, PromptState};
@@ -17,46 +19,64 @@ use super::{App, Command, Focus, PromptRun, PromptState};
 pub const INPUT_CAP: usize = 8 * 1024;
 
 impl App {
-    /// Pasted text goes into the prompt, newlines kept, never sent by them.
+    /// Pasted text goes into the prompt, newlines kept, never sent by them
+    /// (or into the filter, while one is typed: on one line).
     pub(super) fn paste(&mut self, text: &str) {
+        if self.editing_filter {
+            for c in text.chars().filter(|c| !c.is_control()) {
+                self.current_filter().push(c);
+            }
+            return;
+        }
         self.focus = Focus::Prompt;
         for c in text.replace("\r\n", "\n").chars().filter(|c| *c != '\r') {
             self.type_char(c);
         }
     }
 
-    fn contexts(&self) -> &'static [Context] {
-        match self.focus {
-            Focus::Table => &[Context::Global, Context::Table, Context::Screen],
-            Focus::Detail => &[Context::Global, Context::Detail, Context::Screen],
-            Focus::Providers | Focus::Help => &[Context::Global, Context::Screen],
-            Focus::Prompt => &[Context::Global, Context::Prompt],
-        }
-    }
-
     pub(super) fn on_key(&mut self, key: KeyEvent) -> Vec<Command> {
-        let action = lookup(&key, self.contexts());
+        let action = lookup(&key, self.key_stack());
+        if self.confirm.is_some() {
+            return match action {
+                Some(KeyAction::Quit) => self.do_quit(),
+                Some(KeyAction::Yes) => self.answer(true),
+                // Anything but yes keeps things as they are.
+                _ => self.answer(false),
+            };
+        }
+        if self.editing_filter {
+            return self.on_filter_key(key, action);
+        }
         if self.focus == Focus::Prompt {
             return self.on_prompt_key(key, action);
         }
         if self.focus == Focus::Help {
-            return match action {
-                Some(KeyAction::Quit) => self.do_quit(),
-                // Any other key closes help.
+            match action {
+                Some(KeyAction::Quit) => return self.do_quit(),
+                Some(KeyAction::Up) => self.help_scroll = self.help_scroll.saturating_sub(1),
+                Some(KeyAction::Down) => self.help_scroll += 1,
+                // Any other key closes help (q too: it says so).
                 _ => {
                     self.focus = self.prev_focus;
-                    Vec::new()
+                    self.help_scroll = 0;
                 }
-            };
+            }
+            return Vec::new();
         }
         let Some(action) = action else {
             return Vec::new();
         };
+        if self.focus == Focus::Log {
+            if let Some(done) = self.on_log_key(action) {
+                return done;
+            }
+        }
         match action {
             KeyAction::Quit => return self.do_quit(),
             KeyAction::Help => {
                 self.prev_focus = self.focus;
                 self.focus = Focus::Help;
+                self.help_scroll = 0;
             }
             KeyAction::Up => self.select_by(-1),
             KeyAction::Down => self.select_by(1),
@@ -64,8 +84,16 @@ impl App {
             KeyAction::PageDown => self.select_by(self.page() as isize),
             KeyAction::Top => self.select_by(isize::MIN / 2),
             KeyAction::Bottom => self.select_by(isize::MAX / 2),
+            KeyAction::Filter => self.editing_filter = true,
+            KeyAction::NextMatch => self.step_match(1),
+            KeyAction::PrevMatch => self.step_match(-1),
             KeyAction::MoveUp => return self.shift_selected(-1),
             KeyAction::MoveDown => return self.shift_selected(1),
+            KeyAction::MoveTop => {
+                if let Some(model) = self.chain_member() {
+                    return self.edit_chain(ChainEdit::Top { model });
+                }
+            }
             KeyAction::ToggleChain => {
                 if let Some(model) = self.selected.clone() {
                     let edit = if self.chain.contains(&model) {
@@ -76,7 +104,8 @@ impl App {
                     return self.edit_chain(edit);
                 }
             }
-            KeyAction::ResetChain => return self.edit_chain(ChainEdit::Reset),
+            KeyAction::ResetChain => self.ask_reset(),
+            KeyAction::Undo => return self.undo(),
             KeyAction::Probe => {
                 if let Some(name) = self.selected.clone() {
                     self.info(format!("probing {name} now"));
@@ -100,13 +129,25 @@ impl App {
                     Focus::Providers
                 };
             }
+            KeyAction::FailureLog => self.toggle_log(),
+            KeyAction::ClockTimes => {
+                self.clock = !self.clock;
+                self.flash(if self.clock {
+                    "clock times (c: relative)".to_string()
+                } else {
+                    "relative times (c: clock)".to_string()
+                });
+            }
             KeyAction::CycleSort => self.sort = self.sort.next(),
             KeyAction::CycleTarget => self.cycle_target(),
             KeyAction::Back => {
                 // From the detail or provider view, Esc only goes back: the
                 // prompt it would cancel is not even on screen.
-                if self.focus == Focus::Table && self.prompt_running() {
-                    return self.cancel_prompt();
+                if self.focus == Focus::Table {
+                    if self.prompt_running() {
+                        return self.cancel_prompt();
+                    }
+                    self.filter.clear();
                 }
                 self.focus = Focus::Table;
             }
@@ -122,9 +163,92 @@ impl App {
                 self.events_scroll =
                     (self.events_scroll + 1).min(self.events.len().saturating_sub(1));
             }
-            KeyAction::Send | KeyAction::Newline => {}
+            KeyAction::Copy
+            | KeyAction::Send
+            | KeyAction::Newline
+            | KeyAction::ClearInput
+            | KeyAction::DeleteChar
+            | KeyAction::KeepFilter
+            | KeyAction::ClearFilter
+            | KeyAction::Yes
+            | KeyAction::No => {}
         }
         Vec::new()
+    }
+
+    /// The log's own meaning of a key; `None` hands it to the views'.
+    fn on_log_key(&mut self, action: KeyAction) -> Option<Vec<Command>> {
+        let page = self.log_page() as isize;
+        match action {
+            KeyAction::Up => self.log.select_by(-1, false),
+            KeyAction::Down => self.log.select_by(1, false),
+            KeyAction::PageUp => self.log.select_by(-page, false),
+            KeyAction::PageDown => self.log.select_by(page, false),
+            KeyAction::Top => self.log.select_by(isize::MIN / 2, false),
+            KeyAction::Bottom => self.log.select_by(isize::MAX / 2, false),
+            KeyAction::NextMatch => self.step_match(1),
+            KeyAction::PrevMatch => self.step_match(-1),
+            KeyAction::Copy => return Some(self.copy_selected()),
+            KeyAction::Back if self.log.filter.is_active() => self.log.filter.clear(),
+            _ => return None,
+        }
+        Some(Vec::new())
+    }
+
+    /// The filter of the view in front: the log's or the table's.
+    fn current_filter(&mut self) -> &mut super::Filter {
+        if self.view_focus() == Focus::Log {
+            &mut self.log.filter
+        } else {
+            &mut self.filter
+        }
+    }
+
+    fn on_filter_key(&mut self, key: KeyEvent, action: Option<KeyAction>) -> Vec<Command> {
+        match action {
+            Some(KeyAction::Quit) => return self.do_quit(),
+            Some(KeyAction::KeepFilter) => self.editing_filter = false,
+            Some(KeyAction::ClearFilter) => {
+                self.current_filter().clear();
+                self.editing_filter = false;
+            }
+            Some(KeyAction::ClearInput) => self.current_filter().clear(),
+            Some(KeyAction::DeleteChar) => self.current_filter().pop(),
+            _ => {
+                let plain = !key
+                    .modifiers
+                    .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+                if let (KeyCode::Char(c), true) = (key.code, plain) {
+                    self.current_filter().push(c);
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// `n`/`N`: the next or previous match, around the ends; the matches
+    /// are the rows the filter lets through.
+    fn step_match(&mut self, by: isize) {
+        let active = if self.view_focus() == Focus::Log {
+            self.log.filter.is_active()
+        } else {
+            self.filter.is_active()
+        };
+        if !active {
+            self.flash("n/N step through a filter's matches: / sets one".to_string());
+            return;
+        }
+        if self.view_focus() == Focus::Log {
+            self.log.select_by(by, true);
+            return;
+        }
+        let rows = self.rows();
+        if rows.is_empty() {
+            return;
+        }
+        let at = self.selected_row(&rows) as isize;
+        let to = (at + by).rem_euclid(rows.len() as isize) as usize;
+        self.selected = Some(self.models[rows[to]].name.clone());
     }
 
     fn on_prompt_key(&mut self, key: KeyEvent, action: Option<KeyAction>) -> Vec<Command> {
@@ -132,6 +256,10 @@ impl App {
             Some(KeyAction::Quit) => return self.do_quit(),
             Some(KeyAction::Send) => return self.send(),
             Some(KeyAction::Newline) => self.type_char('\n'),
+            Some(KeyAction::ClearInput) => self.input.clear(),
+            Some(KeyAction::DeleteChar) => {
+                self.input.pop();
+            }
             Some(KeyAction::Back) => {
                 if self.prompt_running() {
                     return self.cancel_prompt();
@@ -142,15 +270,8 @@ impl App {
                 let plain = !key
                     .modifiers
                     .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
-                match key.code {
-                    KeyCode::Char(c) if plain => self.type_char(c),
-                    KeyCode::Char('u') if key.modifiers == KeyModifiers::CONTROL => {
-                        self.input.clear()
-                    }
-                    KeyCode::Backspace => {
-                        self.input.pop();
-                    }
-                    _ => {}
+                if let (KeyCode::Char(c), true) = (key.code, plain) {
+                    self.type_char(c);
                 }
             }
         }
@@ -228,25 +349,23 @@ impl App {
         self.target = order.get(at + 1).cloned().unwrap_or(RouteTarget::Chain);
     }
 
+    /// The selected model when it is in the chain; else says how to put
+    /// it in.
+    fn chain_member(&mut self) -> Option<String> {
+        let name = self.selected.clone()?;
+        if self.chain.contains(&name) {
+            Some(name)
+        } else {
+            self.flash(format!("{name} is not in the chain; space puts it in"));
+            None
+        }
+    }
+
     fn shift_selected(&mut self, by: isize) -> Vec<Command> {
-        let Some(name) = self.selected.clone() else {
-            return Vec::new();
-        };
-        if !self.chain.contains(&name) {
-            self.info(format!("{name} is not in the chain; space puts it in"));
-            return Vec::new();
+        match self.chain_member() {
+            Some(model) => self.edit_chain(ChainEdit::Shift { model, by }),
+            None => Vec::new(),
         }
-        let before = self.chain.position(&name);
-        let moved = before.is_some_and(|at| {
-            let to = at
-                .saturating_add_signed(by)
-                .clamp(1, self.chain.order().len());
-            to != at
-        });
-        if !moved {
-            return Vec::new();
-        }
-        self.edit_chain(ChainEdit::Shift { model: name, by })
     }
 
     fn select_by(&mut self, by: isize) {
@@ -258,14 +377,34 @@ impl App {
         let to = at.saturating_add_signed(by).min(rows.len() - 1);
         self.selected = Some(self.models[rows[to]].name.clone());
     }
+
     pub(super) fn on_mouse(&mut self, mouse: MouseEvent) {
-        if !matches!(self.focus, Focus::Table | Focus::Prompt) {
+        let layout = view::layout(self.area(), self);
+        let at = Position::new(mouse.column, mouse.row);
+        if self.focus == Focus::Log {
+            let list = failures::list_area(layout.main, self);
+            if !list.contains(at) {
+                return;
+            }
+            match mouse.kind {
+                MouseEventKind::Down(MouseButton::Left) => {
+                    self.log.select_shown(usize::from(mouse.row - list.y));
+                }
+                MouseEventKind::ScrollDown => self.log.select_by(1, false),
+                MouseEventKind::ScrollUp => self.log.select_by(-1, false),
+                _ => {}
+            }
             return;
         }
-        let body = view::layout(self.area(), self).table_body;
-        let inside = body.contains(Position::new(mouse.column, mouse.row));
+        if !matches!(self.focus, Focus::Table | Focus::Prompt) || self.editing_filter {
+            return;
+        }
+        let body = layout.table_body;
+        if !body.contains(at) {
+            return;
+        }
         match mouse.kind {
-            MouseEventKind::Down(MouseButton::Left) if inside => {
+            MouseEventKind::Down(MouseButton::Left) => {
                 let rows = self.rows();
                 let row = self.offset + usize::from(mouse.row - body.y);
                 if let Some(i) = rows.get(row) {
@@ -273,8 +412,8 @@ impl App {
                     self.focus = Focus::Table;
                 }
             }
-            MouseEventKind::ScrollDown if inside => self.select_by(1),
-            MouseEventKind::ScrollUp if inside => self.select_by(-1),
+            MouseEventKind::ScrollDown => self.select_by(1),
+            MouseEventKind::ScrollUp => self.select_by(-1),
             _ => {}
         }
     }

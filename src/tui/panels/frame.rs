@@ -1,9 +1,11 @@
 //! The dashboard's frame: the border whose top line carries the header and
 //! whose bottom line carries the footer, the demo badge under the header,
-//! and the "├ title ──┤" separators that cut the frame into panels.
+//! and the "├ title ──┤" separators that cut the frame into panels. The
+//! header shows the table's filter; the footer shows a filter being typed,
+//! a key's message ("copied") and the keys of the current state.
 
 use ratatui::buffer::Buffer;
-use ratatui::layout::Rect;
+use ratatui::layout::{Position, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
@@ -11,16 +13,22 @@ use ratatui::Frame;
 
 use crate::fmt::{fmt_secs, fmt_usd};
 use crate::tui::app::{App, Focus};
-use crate::tui::keys::{self, Context};
+use crate::tui::keys;
 
 /// The border with the header and the footer, and the demo badge in `badge`.
 pub fn render(frame: &mut Frame, area: Rect, badge: Option<Rect>, app: &App) {
     let theme = app.theme;
+    let footer = footer(app, area.width.saturating_sub(16));
     let block = Block::bordered()
         .border_style(theme.border())
-        .title_bottom(footer(app, area.width.saturating_sub(16)))
+        .title_bottom(footer)
         .title_bottom(Line::from(format!(" sort: {} ", app.sort.label())).right_aligned());
     frame.render_widget(block, area);
+    if app.editing_filter && area.width > 2 && area.height > 1 {
+        // The cursor after the filter being typed (" /gpt▏").
+        let x = (area.x + 1 + filter_prompt(app).width() as u16).min(area.right() - 2);
+        frame.set_cursor_position(Position::new(x, area.bottom() - 1));
+    }
     if area.width > 2 && area.height > 0 {
         let line = header(app, area.width - 2);
         frame
@@ -86,18 +94,27 @@ fn join(left: Line<'static>, right: Line<'static>, width: usize, app: &App) -> L
 
 fn header_left(app: &App, short: bool) -> Line<'static> {
     let s = &app.settings;
+    let models = if app.filter.is_active() {
+        let kind = if app.filter.is_regex() { "regex " } else { "" };
+        format!(
+            "{} of {} models match {kind}/{}",
+            app.row_count(),
+            app.models.len(),
+            app.filter.text()
+        )
+    } else {
+        format!("{} models", app.models.len())
+    };
     let text = if short {
         format!(
-            "{} models · probe {} · {} · >{:.0}% ",
-            app.models.len(),
+            "{models} · probe {} · {} · >{:.0}% ",
             fmt_window(s.probe_interval),
             fmt_window(s.window),
             s.threshold * 100.0
         )
     } else {
         format!(
-            "· {} models · probe {} · window {} · >{:.0}% ",
-            app.models.len(),
+            "· {models} · probe {} · window {} · >{:.0}% ",
             fmt_window(s.probe_interval),
             fmt_window(s.window),
             s.threshold * 100.0
@@ -152,29 +169,52 @@ pub fn fmt_window(d: std::time::Duration) -> String {
     }
 }
 
-fn footer_contexts(app: &App) -> &'static [Context] {
-    match app.focus {
-        Focus::Table => &[Context::Table, Context::Screen],
-        Focus::Detail => &[Context::Detail, Context::Screen],
-        Focus::Providers | Focus::Help => &[Context::Screen],
-        Focus::Prompt => &[Context::Prompt, Context::Global],
-    }
+/// " /gpt" while a filter is typed.
+fn filter_prompt(app: &App) -> Line<'static> {
+    let text = if app.view_focus() == Focus::Log {
+        app.log.filter.text()
+    } else {
+        app.filter.text()
+    };
+    Line::from(vec![
+        Span::raw(" "),
+        Span::styled("/", app.theme.key()),
+        Span::styled(text.to_string(), app.theme.input()),
+    ])
 }
 
-/// The footer: as many bindings as fit, in table order, except that how to
-/// leave (quit, and back out of a view) and how to get help come first, so
-/// a narrow terminal never hides them.
+/// The footer: a filter being typed, then a key's message, then as many
+/// bindings as fit, in table order, except that how to leave (quit, and
+/// back out of a view) and how to get help come first, so a narrow
+/// terminal never hides them.
 fn footer(app: &App, room: u16) -> Line<'static> {
     let mut spans = vec![Span::raw(" ")];
     let mut used = 1usize;
-    let in_a_view = matches!(app.focus, Focus::Detail | Focus::Providers | Focus::Help);
+    if app.editing_filter {
+        spans = filter_prompt(app).spans;
+        spans.push(Span::raw("  "));
+        used = spans.iter().map(|s| s.width()).sum();
+    }
+    if let Some(text) = app.flash_text() {
+        let cut: String = text
+            .chars()
+            .take(usize::from(room).saturating_sub(used + 4))
+            .collect();
+        used += cut.chars().count() + 4;
+        spans.push(Span::styled(format!("» {cut}"), app.theme.warn()));
+        spans.push(Span::raw("  "));
+    }
+    let in_a_view = matches!(
+        app.focus,
+        Focus::Detail | Focus::Providers | Focus::Help | Focus::Log
+    );
     let rank = |label: &str| match label {
         "q" | "^C" => 0,
         "esc" if in_a_view => 1,
         "?" => 2,
         _ => 3,
     };
-    let mut items = keys::footer(footer_contexts(app));
+    let mut items = keys::footer(app.key_stack());
     items.sort_by_key(|(label, _)| rank(label));
     for (label, help) in items {
         let width = label.chars().count() + help.chars().count() + 3;

@@ -1,5 +1,10 @@
 //! The models table: one row per model, columns dropped by priority as the
 //! terminal narrows, and flexible columns that take the spare width.
+//!
+//! Widths do not move when a state changes: they come from what does not
+//! change while running (names, ids, the list of every status), numbers
+//! have fixed formats right-aligned, the last failure's time a fixed
+//! width; a name longer than its column is cut in the middle.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -10,7 +15,8 @@ use ratatui::Frame;
 use crate::fmt::{describe_failure, fmt_ago, fmt_ratio, fmt_secs};
 use crate::health::{ModelSnapshot, Status, TrendPoint};
 
-use crate::tui::app::App;
+use crate::tui::app::{served_differs, App};
+use crate::tui::text::{clock_short, ellipsize_middle, CLOCK_SHORT_WIDTH};
 use crate::tui::theme::Theme;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,8 +85,18 @@ fn max_len<'a>(items: impl Iterator<Item = &'a str>) -> u16 {
     items.map(|s| s.chars().count()).max().unwrap_or(0) as u16
 }
 
-fn served_differs(m: &ModelSnapshot) -> Option<&str> {
-    m.served_model.as_deref().filter(|s| *s != m.id)
+/// The widest "✓ healthy" of every status.
+fn status_width() -> u16 {
+    2 + max_len(Status::ALL.iter().map(|s| s.as_str()))
+}
+
+/// Columns of "3m ago" / "11:57:03" before a failure's words.
+fn when_width(app: &App) -> usize {
+    if app.clock {
+        CLOCK_SHORT_WIDTH
+    } else {
+        "just now".len()
+    }
 }
 
 fn spec(col: Col, app: &App) -> Spec {
@@ -97,11 +113,7 @@ fn spec(col: Col, app: &App) -> Spec {
             max_len(models.iter().map(ModelSnapshot::provider)).clamp(8, 14),
             0,
         ),
-        Col::Status => (
-            "status",
-            2 + max_len(models.iter().map(|m| m.status.as_str())).max(7),
-            0,
-        ),
+        Col::Status => ("status", status_width(), 0),
         Col::Ratio => ("ok%", 5, 0),
         Col::Samples => ("n", 4, 0),
         Col::P50 => ("p50", 5, 0),
@@ -109,9 +121,10 @@ fn spec(col: Col, app: &App) -> Spec {
         Col::Ttft => ("ttft", 5, 0),
         Col::Tps => ("tok/s", 5, 0),
         Col::LastFailure => ("last failure", 18, 40),
+        // From the ids, which do not change: served names look like them.
         Col::Served => (
             "served",
-            max_len(models.iter().filter_map(served_differs)).clamp(6, 40),
+            max_len(models.iter().map(|m| m.id.as_str())).clamp(6, 40),
             0,
         ),
         Col::Trend => ("trend", 8, 52),
@@ -126,7 +139,7 @@ fn spec(col: Col, app: &App) -> Spec {
 
 /// The columns that fit in `width`, in screen order, with their widths.
 pub fn columns(app: &App, width: u16) -> Vec<(Col, &'static str, u16)> {
-    let any_served = app.models.iter().any(|m| served_differs(m).is_some());
+    let any_served = app.served_seen;
     let mut chosen: Vec<Spec> = Vec::new();
     let mut used: u16 = 0;
     for col in PRIORITY {
@@ -205,8 +218,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         put_row(buf, area.x, y, &cols, cells, style);
     }
 
-    if app.models.is_empty() && area.height > 1 {
-        let msg = Line::from(Span::styled("waiting for the first probes…", theme.dim()));
+    if rows.is_empty() && area.height > 1 {
+        let words = if app.models.is_empty() {
+            "waiting for the first probes…".to_string()
+        } else {
+            format!(
+                "no model matches /{} (esc clears the filter)",
+                app.filter.text()
+            )
+        };
+        let msg = Line::from(Span::styled(words, theme.dim()));
         buf.set_line(area.x, area.y + 1, &msg, area.width);
     }
 }
@@ -271,7 +292,7 @@ fn cell(col: Col, m: &ModelSnapshot, app: &App, width: u16, theme: Theme) -> Cel
             Some(p) => right(p.to_string()),
             None => right("·".to_string()),
         },
-        Col::Name => left(m.name.clone()),
+        Col::Name => left(ellipsize_middle(&m.name, usize::from(width))),
         Col::Provider => left(m.provider().to_string()),
         Col::Status => left(Span::styled(m.status.label(), theme.status(m.status))),
         Col::Ratio => right(ratio_text(m.ratio, m.recovery.is_some())),
@@ -282,9 +303,12 @@ fn cell(col: Col, m: &ModelSnapshot, app: &App, width: u16, theme: Theme) -> Cel
         Col::Tps => right(m.tokens_per_s.map_or_else(dash, |t| format!("{t:.0}"))),
         Col::LastFailure => {
             let mut spans = recovery_spans(m, app, theme);
+            // Times line up in a fixed width, except after a recovery's
+            // words, where the padding would only cut the failure short.
+            let w = if spans.is_empty() { when_width(app) } else { 0 };
             match &m.last_failure {
                 Some(f) => spans.extend([
-                    Span::styled(fmt_ago(f.at, app.now), theme.dim()),
+                    Span::styled(format!("{:<w$}", when(f.at, app)), theme.dim()),
                     Span::raw(" "),
                     Span::raw(describe_failure(
                         f.class,
@@ -296,7 +320,10 @@ fn cell(col: Col, m: &ModelSnapshot, app: &App, width: u16, theme: Theme) -> Cel
             }
             left(Line::from(spans))
         }
-        Col::Served => left(served_differs(m).unwrap_or_default().to_string()),
+        Col::Served => left(ellipsize_middle(
+            served_differs(m).unwrap_or_default(),
+            usize::from(width),
+        )),
         Col::Trend => left(sparkline(&m.trend, usize::from(width), theme)),
     }
 }
@@ -330,6 +357,15 @@ fn recovery_spans(m: &ModelSnapshot, app: &App, theme: Theme) -> Vec<Span<'stati
         Span::styled(text, theme.status(Status::Recovering)),
         Span::styled(" · ", theme.dim()),
     ]
+}
+
+/// "3m ago", or with clock times on, "11:57:03".
+fn when(at: chrono::DateTime<chrono::Utc>, app: &App) -> String {
+    if app.clock {
+        clock_short(at, app.now, app.tz)
+    } else {
+        fmt_ago(at, app.now)
+    }
 }
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];

@@ -8,7 +8,8 @@ use ratatui::Frame;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::route::Plan;
-use crate::tui::app::{App, Focus, PromptState};
+use crate::tui::app::{App, Focus, PromptRun, PromptState};
+use crate::tui::theme::Theme;
 use crate::tui::view::INPUT_LINES_MAX;
 
 /// "prompt [chain] → a › b › c (skipping d: unhealthy)", or with symbols
@@ -123,7 +124,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         // view above its route and answer), else a hint.
         let shown = match (&app.prompt, focused) {
             (Some(run), _) => run.text.replace('\n', " ⏎ "),
-            (None, false) => "press / to type a prompt, t to change where it goes".to_string(),
+            (None, false) => "press i to type a prompt, t to change where it goes".to_string(),
             (None, true) => String::new(),
         };
         lines.push(Line::from(vec![
@@ -191,8 +192,38 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         return;
     }
 
-    // The route line(s): steps fill a line and move to the next whole, so a
-    // step is never cut in two.
+    let route = flow(route_pieces(run, theme), width, theme);
+    let route_rows = (route.len() as u16).min(ROUTE_ROWS_MAX).min(rest.height);
+    let route_area = Rect {
+        height: route_rows,
+        ..rest
+    };
+    frame.render_widget(Paragraph::new(route), route_area);
+
+    // The answer, wrapped by hand so the newest lines stay in view.
+    let answer_area = Rect {
+        y: rest.y + route_rows,
+        height: rest.height - route_rows,
+        ..rest
+    };
+    if answer_area.height == 0 {
+        return;
+    }
+    let text = answer_text(run);
+    let wrapped = wrap(&text, width);
+    let shown = &wrapped[wrapped
+        .len()
+        .saturating_sub(usize::from(answer_area.height))..];
+    let lines: Vec<Line> = shown.iter().map(|l| Line::from(l.clone())).collect();
+    frame.render_widget(Paragraph::new(lines), answer_area);
+}
+
+/// Route lines shown at most.
+const ROUTE_ROWS_MAX: u16 = 3;
+
+/// The route's steps: they fill a line and move to the next whole, so a
+/// step is never cut in two.
+fn route_pieces(run: &PromptRun, theme: Theme) -> Vec<Span<'static>> {
     let mut pieces: Vec<Span> = run
         .steps
         .iter()
@@ -210,42 +241,40 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         PromptState::Failed(_) => pieces.push(Span::styled("every model failed", theme.failure())),
         PromptState::Cancelled => pieces.push(Span::styled("cancelled", theme.warn())),
     }
-    let route = flow(pieces, width, theme);
-    let route_rows = (route.len() as u16).min(3).min(rest.height);
-    let route_area = Rect {
-        height: route_rows,
-        ..rest
-    };
-    frame.render_widget(Paragraph::new(route), route_area);
+    pieces
+}
 
-    // The answer, wrapped by hand so the newest lines stay in view.
-    let answer_area = Rect {
-        y: rest.y + route_rows,
-        height: rest.height - route_rows,
-        ..rest
-    };
-    if answer_area.height == 0 {
-        return;
-    }
-    let text = match &run.state {
+fn answer_text(run: &PromptRun) -> String {
+    match &run.state {
         PromptState::Failed(message) if run.answer.is_empty() => message.clone(),
         _ => run.answer.clone(),
+    }
+}
+
+/// Rows the route and the answer need below the input at `width`, at most
+/// `cap`: the layout gives the prompt panel no more than it fills.
+pub fn body_rows(app: &App, width: u16, cap: u16) -> u16 {
+    let Some(run) = &app.prompt else {
+        return 0;
     };
-    let wrapped = wrap(&text, width);
-    let shown = &wrapped[wrapped
+    let width = usize::from(width.max(1));
+    let route = flow(route_pieces(run, app.theme), width, app.theme)
         .len()
-        .saturating_sub(usize::from(answer_area.height))..];
-    let lines: Vec<Line> = shown.iter().map(|l| Line::from(l.clone())).collect();
-    frame.render_widget(Paragraph::new(lines), answer_area);
+        .min(usize::from(ROUTE_ROWS_MAX));
+    // Counting the lines of a long answer's start is enough to know it
+    // fills the cap.
+    let text = answer_text(run);
+    let start: String = text
+        .chars()
+        .take(usize::from(cap) * width * 2 + 1)
+        .collect();
+    let answer = wrap(&start, width).len();
+    (route + answer).clamp(1, usize::from(cap.max(1))) as u16
 }
 
 /// Lays pieces out on lines of `width`, " · " between them, a piece that
 /// does not fit on the current line starting the next.
-fn flow(
-    pieces: Vec<Span<'static>>,
-    width: usize,
-    theme: crate::tui::theme::Theme,
-) -> Vec<Line<'static>> {
+fn flow(pieces: Vec<Span<'static>>, width: usize, theme: Theme) -> Vec<Line<'static>> {
     let mut lines: Vec<Line> = Vec::new();
     let mut current: Vec<Span> = Vec::new();
     let mut used = 0;
