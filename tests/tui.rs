@@ -696,6 +696,9 @@ mod event_loop {
         fn acknowledge_drift(&self, model: &str, _now: chrono::DateTime<chrono::Utc>) {
             self.calls.lock().unwrap().push(format!("ack {model}"));
         }
+        fn bell(&self) {
+            self.calls.lock().unwrap().push("bell".into());
+        }
         fn save_chain(
             &self,
             order: &[String],
@@ -823,6 +826,7 @@ mod event_loop {
             ))))
             .unwrap();
         news_tx.send(News::Changed).unwrap();
+        news_tx.send(News::Bell).unwrap();
         let stop = CancellationToken::new();
         let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
         let mut app = fixture::app(100, 30);
@@ -830,7 +834,7 @@ mod event_loop {
         let run = run_dashboard(
             &mut terminal,
             &mut app,
-            fake,
+            Arc::clone(&fake),
             Box::pin(futures_util::stream::pending()),
             news_rx,
             stop,
@@ -846,6 +850,9 @@ mod event_loop {
         ended.0.unwrap();
         assert!(app.events.iter().any(|e| e.text.contains("budget spent")));
         assert!(!app.quit);
+        // An alert's bell rings once, after the frame.
+        let calls = fake.calls.lock().unwrap().clone();
+        assert_eq!(calls, ["bell"], "{calls:?}");
     }
 
     /// Moves the first model down and quits; returns once the loop ended.

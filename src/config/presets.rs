@@ -61,6 +61,7 @@ impl Config {
                 standard: names(&["gemini-flash", "deepseek"]),
                 budget: names(&["gpt-4o-mini", "gemini-flash-lite"]),
             },
+            alerts: Vec::new(),
             source: ConfigSource::Builtin,
         }
     }
@@ -97,6 +98,7 @@ impl Config {
             }],
             tiers: Tiers::from_models(&models),
             models,
+            alerts: Vec::new(),
             source: ConfigSource::Demo,
         }
     }
@@ -110,5 +112,6 @@ fn plain_model(name: &str, id: &str, endpoint: &str, tier: Option<Tier>) -> Mode
         tier,
         probe: ProbeOverrides::default(),
         extra: serde_json::Map::new(),
+        same_as: None,
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use super::AlertRule;
 use crate::api::{Dialect, Secret};
 
 /// The probe's content check when the file sets none.
@@ -26,6 +27,8 @@ pub struct Config {
     pub endpoints: Vec<Endpoint>,
     pub models: Vec<ModelConfig>,
     pub tiers: Tiers,
+    /// `[[alert]]`: who is told when a model's state changes.
+    pub alerts: Vec<AlertRule>,
     pub source: ConfigSource,
 }
 
@@ -180,6 +183,9 @@ pub struct ModelConfig {
     pub probe: ProbeOverrides,
     /// Merged into the request body.
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// The model (by name) this one is the same model as, reached another
+    /// way: the provider view compares the two. `None`: paired by id.
+    pub same_as: Option<String>,
 }
 
 /// Per-model changes to `[probe]`; `None` keeps the global value.

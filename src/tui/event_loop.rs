@@ -51,6 +51,10 @@ pub trait Services: Send + Sync + 'static {
     /// `superseded()` says a newer order was issued meanwhile (it is asked
     /// at the moment of writing, so the newest order always wins).
     fn save_chain(&self, order: &[String], superseded: &dyn Fn() -> bool) -> anyhow::Result<()>;
+    /// Rings the terminal bell (an alert rule with `bell = true` fired).
+    /// Called from the loop after a frame is drawn, so it never lands
+    /// inside one.
+    fn bell(&self) {}
     /// Routes one prompt; dropping the future cancels it (connections close).
     fn route(
         &self,
@@ -67,6 +71,8 @@ pub enum News {
     Act(Box<Action>),
     /// Figures changed (a probe ended): take fresh snapshots.
     Changed,
+    /// An alert asks for the terminal bell.
+    Bell,
 }
 
 /// Runs the dashboard on `terminal` over `services` until the user quits,
@@ -105,6 +111,7 @@ where
 
     loop {
         let mut actions: Vec<Action> = Vec::new();
+        let mut bell = false;
         tokio::select! {
             event = terminal_events.next() => match event {
                 Some(Ok(event)) => match translate(event) {
@@ -121,6 +128,7 @@ where
                     let mut take = |n: News, actions: &mut Vec<Action>| match n {
                         News::Act(a) => actions.push(*a),
                         News::Changed => changed = true,
+                        News::Bell => bell = true,
                     };
                     take(first, &mut actions);
                     while let Ok(n) = news.try_recv() {
@@ -145,6 +153,9 @@ where
             break;
         }
         terminal.draw(|f| view::draw(f, app))?;
+        if bell {
+            services.bell();
+        }
     }
     if let Some(task) = executor.prompt.take() {
         task.abort();
