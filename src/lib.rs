@@ -29,6 +29,7 @@ pub mod alert;
 pub mod api;
 pub mod cli;
 pub mod commands;
+pub mod compare;
 pub mod config;
 pub mod engine;
 pub mod fmt;

@@ -104,6 +104,31 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Puts the demo models `names` on a second simulator endpoint,
+    /// `sim-anthropic`, at the same address but speaking Anthropic's
+    /// dialect: the demo's "directly" beside its "through OpenRouter".
+    pub fn demo_direct(&mut self, names: &[String]) {
+        let Some(sim) = self.endpoints.first().cloned() else {
+            return;
+        };
+        if names.is_empty() {
+            return;
+        }
+        let direct = Endpoint {
+            name: format!("{}-anthropic", sim.name),
+            dialect: Dialect::Anthropic,
+            ..sim
+        };
+        for m in &mut self.models {
+            if names.contains(&m.name) {
+                m.endpoint.clone_from(&direct.name);
+            }
+        }
+        self.endpoints.push(direct);
+    }
+}
+
 fn plain_model(name: &str, id: &str, endpoint: &str, tier: Option<Tier>) -> ModelConfig {
     ModelConfig {
         name: name.to_string(),

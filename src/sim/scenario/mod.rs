@@ -98,6 +98,10 @@ pub struct ModelScenario {
     pub fingerprint: Option<String>,
     /// When set, this model accepts only this key.
     pub key: Option<String>,
+    /// The dialect a config made from the scenario speaks to it
+    /// ([`SimServer::config`](super::SimServer::config)); the server
+    /// answers both on every model.
+    pub dialect: crate::api::Dialect,
     pub faults: Vec<Fault>,
     pub changes: Vec<Change>,
 }
@@ -284,6 +288,7 @@ impl ModelScenario {
             served_model: None,
             fingerprint: None,
             key: None,
+            dialect: crate::api::Dialect::Openai,
             faults: Vec::new(),
             changes: Vec::new(),
         }

@@ -144,6 +144,7 @@ struct RawModel {
     served_model: Option<String>,
     fingerprint: Option<String>,
     key: Option<String>,
+    dialect: Option<String>,
     #[serde(default)]
     fault: Vec<Fault>,
     #[serde(default)]
@@ -185,6 +186,16 @@ impl<'de> Deserialize<'de> for ModelScenario {
             .unwrap_or_else(|| r.id.rsplit('/').next().unwrap_or(&r.id).to_string());
         let mut changes = r.change;
         changes.sort_by_key(|c| c.at);
+        let dialect = match r.dialect.as_deref() {
+            None | Some("openai") => crate::api::Dialect::Openai,
+            Some("anthropic") => crate::api::Dialect::Anthropic,
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "model {:?}: unknown dialect {other:?}; expected \"openai\" or \"anthropic\"",
+                    r.id
+                )))
+            }
+        };
         Ok(ModelScenario {
             provider: r.provider.unwrap_or_else(|| default_provider(&r.id)),
             name,
@@ -204,6 +215,7 @@ impl<'de> Deserialize<'de> for ModelScenario {
             served_model: r.served_model,
             fingerprint: r.fingerprint,
             key: r.key,
+            dialect,
             faults: r.fault,
             changes,
         })
