@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use crate::commands::ask::AskArgs;
 use crate::commands::chain::ChainArgs;
 use crate::commands::check::CheckArgs;
+use crate::commands::completions::CompletionsArgs;
+use crate::commands::init::InitArgs;
 #[cfg(feature = "sim")]
 use crate::commands::sim::SimArgs;
 use crate::commands::watch::WatchArgs;
@@ -62,4 +64,17 @@ pub enum Command {
     /// Run the simulated OpenRouter-dialect server on its own.
     #[cfg(feature = "sim")]
     Sim(SimArgs),
+    /// Write a commented config (to --config FILE, else
+    /// $XDG_CONFIG_HOME/chainwatch/config.toml) with the article's chain
+    /// through OpenRouter and an endpoint for each of OPENROUTER_API_KEY,
+    /// ANTHROPIC_API_KEY and OPENAI_API_KEY that is set. Keys are never
+    /// written. An existing file is kept unless --force.
+    Init(InitArgs),
+    /// Print a completion script for a shell (bash, zsh, fish, elvish,
+    /// powershell), e.g. `chainwatch completions bash >
+    /// ~/.local/share/bash-completion/completions/chainwatch`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), e.g. `chainwatch man >
+    /// ~/.local/share/man/man1/chainwatch.1`.
+    Man,
 }

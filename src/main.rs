@@ -51,6 +51,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(Command::Sim(args)) = cli.command {
         return simulate(args, cli.seed).await;
     }
+    // Neither do these: they write or print what needs no config.
+    match &cli.command {
+        Some(Command::Init(args)) => {
+            let env = |var: &str| std::env::var(var).ok();
+            return commands::init::run(args, cli.config.as_deref(), env, &mut std::io::stdout());
+        }
+        Some(Command::Completions(args)) => {
+            commands::completions::completions(args, &mut std::io::stdout().lock())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Man) => {
+            commands::completions::man(&mut std::io::stdout().lock())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     let (config, _sim) = match settle(&cli).await {
         Ok(found) => found,
         Err(err) => {
@@ -69,8 +85,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Chain(args)) => {
             commands::chain::run(args, &config, store, &mut stdout, &mut std::io::stderr()).await
         }
-        // Taken above; were it not, running it here would be as right.
+        // Taken above; were it not, running them here would be as right.
         Some(Command::Sim(args)) => simulate(args, cli.seed).await,
+        Some(Command::Init(args)) => {
+            let env = |var: &str| std::env::var(var).ok();
+            commands::init::run(&args, cli.config.as_deref(), env, &mut stdout)
+        }
+        Some(Command::Completions(args)) => {
+            commands::completions::completions(&args, &mut stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Man) => {
+            commands::completions::man(&mut stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
         None => {
             drop(stdout);
             dashboard(config, store).await?;
