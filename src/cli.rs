@@ -18,7 +18,11 @@ use crate::commands::watch::WatchArgs;
 /// model in your fallback chain, test prompts through the healthy part of it.
 ///
 /// With no config file and no OPENROUTER_API_KEY, chainwatch runs on its
-/// built-in simulator (demo mode).
+/// built-in simulator (demo mode); `chainwatch init` writes a config for
+/// the keys in your environment.
+///
+/// HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY are honoured as curl
+/// does.
 ///
 /// The dashboard logs to $XDG_STATE_HOME/chainwatch/chainwatch.log (level from
 /// CHAINWATCH_LOG, e.g. "debug"), never to the screen.

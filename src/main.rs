@@ -116,7 +116,7 @@ async fn simulate(args: commands::sim::SimArgs, seed: u64) -> anyhow::Result<Exi
 /// The live dashboard over the engine and the router.
 async fn dashboard(config: Config, store: Option<Store>) -> anyhow::Result<()> {
     let demo = (config.source == ConfigSource::Demo).then(|| {
-        "demo: simulated models — set OPENROUTER_API_KEY or write a config to watch real ones"
+        "demo: simulated models — `chainwatch init` (or OPENROUTER_API_KEY) to watch real ones"
             .to_string()
     });
     let Stack { engine, router } = Stack::new(config, store.clone());

@@ -74,7 +74,58 @@ pub fn rollup(
     out
 }
 
-/// The provider part of a model id: what comes before `/`, else the whole id.
+/// Model families whose vendor is known from the name alone, for ids
+/// without a `provider/` part (a direct API's `claude-sonnet-4-20250514`),
+/// named as OpenRouter names the vendor.
+const FAMILIES: [(&str, &str); 14] = [
+    ("claude", "anthropic"),
+    ("gpt-", "openai"),
+    ("chatgpt", "openai"),
+    ("o1", "openai"),
+    ("o3", "openai"),
+    ("o4", "openai"),
+    ("gemini", "google"),
+    ("gemma", "google"),
+    ("deepseek", "deepseek"),
+    ("llama", "meta-llama"),
+    ("mistral", "mistralai"),
+    ("codestral", "mistralai"),
+    ("grok", "x-ai"),
+    ("qwen", "qwen"),
+];
+
+/// The provider part of a model id: what comes before `/` (the article's
+/// rule); for an id without one, the vendor of a known model family
+/// (`claude…` → `anthropic`); else the whole id.
 pub fn provider_of(id: &str) -> &str {
-    id.split_once('/').map_or(id, |(p, _)| p)
+    if let Some((provider, _)) = id.split_once('/') {
+        return provider;
+    }
+    let lower = id.to_ascii_lowercase();
+    FAMILIES
+        .iter()
+        .find(|(family, _)| lower.starts_with(family))
+        .map_or(id, |(_, vendor)| vendor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::provider_of;
+
+    #[test]
+    fn provider_from_the_prefix_or_the_family() {
+        for (id, want) in [
+            ("anthropic/claude-sonnet-4", "anthropic"),
+            ("openai/gpt-4o", "openai"),
+            ("claude-sonnet-4-20250514", "anthropic"),
+            ("gpt-4o-2024-08-06", "openai"),
+            ("o3-mini", "openai"),
+            ("Llama-3.1-8B-Instruct", "meta-llama"),
+            ("gemini-2.5-pro", "google"),
+            ("my-finetune", "my-finetune"),
+            ("", ""),
+        ] {
+            assert_eq!(provider_of(id), want, "{id}");
+        }
+    }
 }

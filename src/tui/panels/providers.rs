@@ -10,7 +10,9 @@ use ratatui::Frame;
 
 use crate::compare::{compare, fmt_signed_ms, fmt_signed_usd, Comparison, Delta};
 use crate::fmt::fmt_ratio;
-use crate::health::{rollup, HealthPolicy, ModelSnapshot, ProviderKey, ProviderSnapshot};
+use crate::health::{
+    provider_of, rollup, HealthPolicy, ModelSnapshot, ProviderKey, ProviderSnapshot,
+};
 
 use crate::tui::app::App;
 
@@ -71,15 +73,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     }
 }
 
-/// The snapshots with a direct API's ids (no `provider/` part, as
-/// Anthropic's `claude-sonnet-4-20250514`) put under their endpoint's name,
-/// so the id-prefix rollup names a provider, not a model.
+/// The snapshots with ids that name no provider (no `provider/` part and
+/// no known family, as a local `my-finetune`) put under their endpoint's
+/// name, so the id-prefix rollup names a provider, not a model.
 fn with_endpoint_prefix(app: &App) -> Vec<ModelSnapshot> {
     app.models
         .iter()
         .map(|m| {
             let mut m = m.clone();
-            if !m.id.contains('/') {
+            if provider_of(&m.id) == m.id {
                 if let Some(config) = app.config.model(&m.name) {
                     m.id = format!("{}/{}", config.endpoint, m.id);
                 }
