@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use crate::commands::ask::AskArgs;
 use crate::commands::chain::ChainArgs;
 use crate::commands::check::CheckArgs;
+use crate::commands::completions::CompletionsArgs;
+use crate::commands::init::InitArgs;
 #[cfg(feature = "sim")]
 use crate::commands::sim::SimArgs;
 use crate::commands::watch::WatchArgs;
@@ -16,7 +18,11 @@ use crate::commands::watch::WatchArgs;
 /// model in your fallback chain, test prompts through the healthy part of it.
 ///
 /// With no config file and no OPENROUTER_API_KEY, chainwatch runs on its
-/// built-in simulator (demo mode).
+/// built-in simulator (demo mode); `chainwatch init` writes a config for
+/// the keys in your environment.
+///
+/// HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY are honoured as curl
+/// does.
 ///
 /// The dashboard logs to $XDG_STATE_HOME/chainwatch/chainwatch.log (level from
 /// CHAINWATCH_LOG, e.g. "debug"), never to the screen.
@@ -63,4 +69,17 @@ pub enum Command {
     /// Run the simulated OpenRouter-dialect server on its own.
     #[cfg(feature = "sim")]
     Sim(SimArgs),
+    /// Write a commented config (to --config FILE, else
+    /// $XDG_CONFIG_HOME/chainwatch/config.toml) with the article's chain
+    /// through OpenRouter and an endpoint for each of OPENROUTER_API_KEY,
+    /// ANTHROPIC_API_KEY and OPENAI_API_KEY that is set. Keys are never
+    /// written. An existing file is kept unless --force.
+    Init(InitArgs),
+    /// Print a completion script for a shell (bash, zsh, fish, elvish,
+    /// powershell), e.g. `chainwatch completions bash >
+    /// ~/.local/share/bash-completion/completions/chainwatch`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), e.g. `chainwatch man >
+    /// ~/.local/share/man/man1/chainwatch.1`.
+    Man,
 }

@@ -1,6 +1,6 @@
 //! chainwatch: a terminal dashboard that keeps LLM models honest.
 //!
-//! The core (`config`, `api`, `health`, `probe`, `engine`, `route`,
+//! The core (`config`, `alert`, `api`, `health`, `probe`, `engine`, `route`,
 //! `pricing`, `store`, `wiring`, and the simulator `sim`) knows nothing of
 //! the terminal; `tui` reads its snapshots and sends it commands. Time is always
 //! passed in as `now`.
@@ -25,9 +25,11 @@
     )
 )]
 
+pub mod alert;
 pub mod api;
 pub mod cli;
 pub mod commands;
+pub mod compare;
 pub mod config;
 pub mod engine;
 pub mod files;

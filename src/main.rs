@@ -62,6 +62,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(Command::Sim(args)) = cli.command {
         return simulate(args, cli.seed).await;
     }
+    // Neither do these: they write or print what needs no config.
+    match &cli.command {
+        Some(Command::Init(args)) => {
+            let env = |var: &str| std::env::var(var).ok();
+            return commands::init::run(args, cli.config.as_deref(), env, &mut std::io::stdout());
+        }
+        Some(Command::Completions(args)) => {
+            commands::completions::completions(args, &mut std::io::stdout().lock())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Man) => {
+            commands::completions::man(&mut std::io::stdout().lock())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     let (config, _sim) = match settle(&cli).await {
         Ok(found) => found,
         Err(err) => {
@@ -81,8 +97,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Chain(args)) => {
             commands::chain::run(args, &config, store, &mut stdout, &mut std::io::stderr()).await
         }
-        // Taken above; were it not, running it here would be as right.
+        // Taken above; were it not, running them here would be as right.
         Some(Command::Sim(args)) => simulate(args, cli.seed).await,
+        Some(Command::Init(args)) => {
+            let env = |var: &str| std::env::var(var).ok();
+            commands::init::run(&args, cli.config.as_deref(), env, &mut stdout)
+        }
+        Some(Command::Completions(args)) => {
+            commands::completions::completions(&args, &mut stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Man) => {
+            commands::completions::man(&mut stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
         None => {
             drop(stdout);
             dashboard(config, store).await?;
@@ -100,7 +128,7 @@ async fn simulate(args: commands::sim::SimArgs, seed: u64) -> anyhow::Result<Exi
 /// The live dashboard over the engine and the router.
 async fn dashboard(config: Config, store: Option<Store>) -> anyhow::Result<()> {
     let demo = (config.source == ConfigSource::Demo).then(|| {
-        "demo: simulated models — set OPENROUTER_API_KEY or write a config to watch real ones"
+        "demo: simulated models — `chainwatch init` (or OPENROUTER_API_KEY) to watch real ones"
             .to_string()
     });
     let Stack { engine, router } = Stack::new(config, store.clone());

@@ -683,3 +683,53 @@ async fn a_running_engine_keeps_what_another_process_saved() {
         (count("outage", true), count("healthy", false))
     }
 }
+
+#[tokio::test]
+async fn the_demo_compares_claude_through_the_router_and_directly() {
+    let sim = start_sim(Scenario::demo()).await;
+    let mut config = sim.config();
+    // Only the pair: the other demo models take their time.
+    config
+        .models
+        .retain(|m| m.name == "claude-sonnet" || m.name == "claude-direct");
+    config.chain = vec!["claude-sonnet".into(), "claude-direct".into()];
+    config.tiers = Default::default();
+    let direct = config.model("claude-direct").unwrap();
+    assert_eq!(
+        config.endpoint_of(direct).dialect,
+        chainwatch::api::Dialect::Anthropic
+    );
+    let engine = engine(config.clone(), None);
+    engine.refresh_prices(at(0.0)).await;
+    for _ in 0..2 {
+        let (a, b) = tokio::join!(engine.probe("claude-sonnet"), engine.probe("claude-direct"));
+        // The 1% server error of the demo's Claude may strike: it is a sample too.
+        assert!(a.is_some() && b.is_some());
+    }
+    let snapshots = engine.snapshots(Utc::now());
+    let compared = chainwatch::compare::compare(&config, &snapshots, &engine.prices());
+    assert_eq!(compared.len(), 1, "{compared:?}");
+    let c = &compared[0];
+    assert_eq!(
+        (c.pair.first.as_str(), c.pair.second.as_str()),
+        ("claude-sonnet", "claude-direct")
+    );
+    assert_eq!(c.pair.by_id.as_deref(), Some("claude-sonnet-4"));
+    assert_eq!(
+        (c.first_endpoint.as_str(), c.second_endpoint.as_str()),
+        ("sim", "sim-anthropic")
+    );
+    // Both ways answered (Anthropic's dialect too), and the samples say so.
+    let direct = snapshots
+        .iter()
+        .find(|s| s.name == "claude-direct")
+        .unwrap();
+    assert!(direct.ok >= 1, "{direct:?}");
+    if let Some(latency) = c.latency {
+        assert!(latency.first_samples >= 1 && latency.second_samples >= 1);
+    }
+    // The same list price both ways.
+    let price = c.price.expect("both prices are on the simulator's /models");
+    assert!(price.prompt_per_m.abs() < 1e-9 && price.completion_per_m.abs() < 1e-9);
+    sim.shutdown().await;
+}

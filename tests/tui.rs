@@ -876,6 +876,62 @@ fn screen_providers() {
     });
 }
 
+/// The providers view with the same Claude watched through OpenRouter and
+/// directly: the pair's differences below the rollups.
+#[test]
+fn screen_providers_with_a_pair() {
+    use chainwatch::api::Dialect;
+    use chainwatch::config::Endpoint;
+    use chainwatch::health::Percentiles;
+    use chainwatch::pricing::Price;
+    both_sizes("providers_pair", |app| {
+        let mut config = (*app.config).clone();
+        config.endpoints.push(Endpoint {
+            name: "anthropic".into(),
+            base_url: "https://api.anthropic.com/v1".into(),
+            api_key_env: Some("ANTHROPIC_API_KEY".into()),
+            dialect: Dialect::Anthropic,
+            native_fallback: false,
+        });
+        let mut direct = config.models[0].clone();
+        direct.name = "claude-direct".into();
+        direct.id = "claude-sonnet-4-20250514".into();
+        direct.endpoint = "anthropic".into();
+        config.models.push(direct);
+        app.config = std::sync::Arc::new(config);
+        let mut snap =
+            fixture::snapshot("claude-direct", "claude-sonnet-4-20250514", Status::Healthy);
+        snap.endpoint = "anthropic".into();
+        let p = |p50, p95, samples| Percentiles {
+            p50: Duration::from_millis(p50),
+            p95: Duration::from_millis(p95),
+            samples,
+        };
+        snap.ttft = Some(p(360, 500, 12));
+        snap.latency = Some(p(700, 1300, 12));
+        let mut models = fixture::models();
+        models.push(snap);
+        app.update(Action::Snapshots {
+            models,
+            spend_today: 0.0021,
+            now: now(),
+        });
+        let per_m = |prompt: f64, completion: f64| Price {
+            prompt: prompt / 1e6,
+            completion: completion / 1e6,
+            request: 0.0,
+        };
+        app.update(Action::Prices(
+            [
+                ("claude-sonnet".to_string(), per_m(3.0, 15.0)),
+                ("claude-direct".to_string(), per_m(3.0, 15.0)),
+            ]
+            .into(),
+        ));
+        key(app, KeyCode::Tab);
+    });
+}
+
 #[test]
 fn screen_prompt_in_flight() {
     both_sizes("prompt_in_flight", |app| {
@@ -943,6 +999,9 @@ mod event_loop {
         }
         fn acknowledge_drift(&self, model: &str, _now: chrono::DateTime<chrono::Utc>) {
             self.calls.lock().unwrap().push(format!("ack {model}"));
+        }
+        fn bell(&self) {
+            self.calls.lock().unwrap().push("bell".into());
         }
         fn edit_chain(&self, edit: &ChainEdit) -> anyhow::Result<Vec<String>> {
             if let Some((started, all)) = &self.rendezvous {
@@ -1071,6 +1130,7 @@ mod event_loop {
             ))))
             .unwrap();
         news_tx.send(News::Changed).unwrap();
+        news_tx.send(News::Bell).unwrap();
         let stop = CancellationToken::new();
         let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
         let mut app = fixture::app(100, 30);
@@ -1078,7 +1138,7 @@ mod event_loop {
         let run = run_dashboard(
             &mut terminal,
             &mut app,
-            fake,
+            Arc::clone(&fake),
             Box::pin(futures_util::stream::pending()),
             news_rx,
             stop,
@@ -1094,6 +1154,9 @@ mod event_loop {
         ended.0.unwrap();
         assert!(app.events.iter().any(|e| e.text.contains("budget spent")));
         assert!(!app.quit);
+        // An alert's bell rings once, after the frame.
+        let calls = fake.calls.lock().unwrap().clone();
+        assert_eq!(calls, ["bell"], "{calls:?}");
     }
 
     /// Moves the first model down and quits; returns once the loop ended.

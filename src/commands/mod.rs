@@ -3,6 +3,8 @@
 pub mod ask;
 pub mod chain;
 pub mod check;
+pub mod completions;
+pub mod init;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod watch;

@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
+use crate::alert::{AlertOutcome, Alerter};
 use crate::config::Config;
 use crate::engine::{Engine, EngineEvent, StopSignals};
 use crate::fmt::{describe_failure, fmt_secs, served};
@@ -25,7 +26,7 @@ use crate::wiring;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct WatchArgs {
     /// One JSON object per line: {"at","kind","model","from","to","reason",...}
-    /// with kind one of state, drift, probe, budget, prices, chain.
+    /// with kind one of state, drift, probe, budget, prices, chain, alert.
     #[arg(long)]
     pub json: bool,
     /// Print every probe, not only changes.
@@ -41,15 +42,25 @@ pub async fn run(
     store: Option<Store>,
 ) -> anyhow::Result<ExitCode> {
     let signals = StopSignals::listen();
-    let engine = wiring::engine(config, store);
+    let engine = wiring::engine(config, store.clone());
     let cancel = CancellationToken::new();
     tokio::spawn(stop_on_signal(signals, cancel.clone()));
     // Subscribe before the loop starts, so the first events are not missed.
     let events = engine.subscribe();
+    let alerts = Alerter::for_engine(&engine, store);
+    let following = alerts.as_ref().map(|a| a.follow(&engine, cancel.clone()));
     let live = engine.spawn(cancel.clone());
     let printed = print_events(&engine, events, &args, cancel.clone(), std::io::stdout()).await;
     cancel.cancel();
     let _ = live.await;
+    if let (Some(alerts), Some(following)) = (&alerts, following) {
+        let _ = following.await;
+        // An alert fired just before the stop still goes out, within its
+        // rule's timeout.
+        let longest = alerts.rules().iter().map(|r| r.timeout).max();
+        let grace = longest.unwrap_or_default() + std::time::Duration::from_secs(1);
+        let _ = tokio::time::timeout(grace, alerts.settled()).await;
+    }
     let saved = engine.save();
     printed?;
     eprintln!(
@@ -186,6 +197,10 @@ pub fn human_line(event: &EngineEvent, verbose: bool) -> Option<String> {
         EngineEvent::Chain { at, order, change } => {
             fields(&[&stamp(*at), "chain", &chain_reason(order, change)])
         }
+        EngineEvent::Alert(news) => match news.outcome {
+            AlertOutcome::Bell => return None,
+            _ => fields(&[&stamp(news.at), &news.to_string()]),
+        },
         EngineEvent::Probe { .. } | EngineEvent::Warning { .. } | EngineEvent::Saved { .. } => {
             return None
         }

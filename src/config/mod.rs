@@ -16,6 +16,7 @@
 //! | `validate` | the sections put together and cross-checked ([`Config::parse`]) |
 //! | `error` | [`ConfigError`]: file, line, column, what was expected |
 //! | `paths` | which file, or the built-in chain, or demo mode ([`resolve`]) |
+//! | `alerts` | `[[alert]]`: [`AlertRule`], typed and checked |
 //! | `presets` | [`Config::builtin`] (the article's chain) and [`Config::demo`] |
 //!
 //! Adding one setting, say `[probe] foo`, touches:
@@ -27,6 +28,7 @@
 //!
 //! The presets take the default unless they need another value.
 
+mod alerts;
 mod error;
 mod paths;
 mod presets;
@@ -35,6 +37,10 @@ mod schema;
 mod validate;
 mod values;
 
+pub use alerts::{
+    status_named, AlertRule, Delivery, PayloadFormat, WebhookUrl, ALERT_MIN_INTERVAL,
+    ALERT_TIMEOUT, PAGERDUTY_URL,
+};
 pub use error::ConfigError;
 pub use paths::{default_path_from, resolve, resolve_with, Resolved, CONFIG_FILE_MAX};
 pub use presets::OPENROUTER_KEY_VAR;

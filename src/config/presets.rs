@@ -67,6 +67,7 @@ impl Config {
                 standard: names(&["gemini-flash", "deepseek"]),
                 budget: names(&["gpt-4o-mini", "gemini-flash-lite"]),
             },
+            alerts: Vec::new(),
             source: ConfigSource::Builtin,
         }
     }
@@ -107,8 +108,34 @@ impl Config {
             }],
             tiers: Tiers::from_models(&models),
             models,
+            alerts: Vec::new(),
             source: ConfigSource::Demo,
         }
+    }
+}
+
+impl Config {
+    /// Puts the demo models `names` on a second simulator endpoint,
+    /// `sim-anthropic`, at the same address but speaking Anthropic's
+    /// dialect: the demo's "directly" beside its "through OpenRouter".
+    pub fn demo_direct(&mut self, names: &[String]) {
+        let Some(sim) = self.endpoints.first().cloned() else {
+            return;
+        };
+        if names.is_empty() {
+            return;
+        }
+        let direct = Endpoint {
+            name: format!("{}-anthropic", sim.name),
+            dialect: Dialect::Anthropic,
+            ..sim
+        };
+        for m in &mut self.models {
+            if names.contains(&m.name) {
+                m.endpoint.clone_from(&direct.name);
+            }
+        }
+        self.endpoints.push(direct);
     }
 }
 
@@ -122,5 +149,6 @@ fn plain_model(name: &str, id: &str, endpoint: &str, tier: Option<Tier>) -> Mode
         extra: serde_json::Map::new(),
         // Known from `/models` (thinking models list `reasoning`).
         reasoning: None,
+        same_as: None,
     }
 }

@@ -25,6 +25,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) model: Vec<RawModel>,
     pub(super) tiers: Option<RawTiers>,
+    #[serde(default)]
+    pub(super) alert: Vec<RawAlert>,
 }
 
 #[derive(Deserialize, Default)]
@@ -80,6 +82,7 @@ pub(super) struct RawModel {
     pub(super) probe: Option<RawOverrides>,
     pub(super) extra: Option<S<serde_json::Map<String, serde_json::Value>>>,
     pub(super) reasoning: Option<bool>,
+    pub(super) same_as: Option<S<String>>,
 }
 
 #[derive(Deserialize)]
@@ -107,4 +110,23 @@ impl RawTiers {
             Tier::Premium => self.premium.as_ref(),
         }
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAlert {
+    pub(super) name: Option<S<String>>,
+    pub(super) models: Option<Names>,
+    pub(super) from: Option<Names>,
+    pub(super) to: Option<Names>,
+    pub(super) chain_only: Option<bool>,
+    /// A string (run by `sh -c`) or an array (the argv): checked by hand.
+    pub(super) command: Option<S<toml::Value>>,
+    pub(super) url: Option<S<String>>,
+    pub(super) url_env: Option<S<String>>,
+    pub(super) format: Option<S<String>>,
+    pub(super) routing_key_env: Option<S<String>>,
+    pub(super) bell: Option<bool>,
+    pub(super) min_interval: Option<S<String>>,
+    pub(super) timeout: Option<S<String>>,
 }

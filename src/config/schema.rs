@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use super::AlertRule;
 use crate::api::{Dialect, Secret};
 
 /// The probe's content check when the file sets none.
@@ -26,6 +27,8 @@ pub struct Config {
     pub endpoints: Vec<Endpoint>,
     pub models: Vec<ModelConfig>,
     pub tiers: Tiers,
+    /// `[[alert]]`: who is told when a model's state changes.
+    pub alerts: Vec<AlertRule>,
     pub source: ConfigSource,
 }
 
@@ -185,6 +188,9 @@ pub struct ModelConfig {
     /// `supported_parameters`). Its probe asks for the least reasoning the
     /// model allows and leaves room for it.
     pub reasoning: Option<bool>,
+    /// The model (by name) this one is the same model as, reached another
+    /// way: the provider view compares the two. `None`: paired by id.
+    pub same_as: Option<String>,
 }
 
 /// Per-model changes to `[probe]`; `None` keeps the global value.

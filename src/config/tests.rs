@@ -614,6 +614,218 @@ fn small_pieces() {
     assert_eq!(c.endpoint_of(&m).base_url, "");
 }
 
+#[test]
+fn alerts_and_same_as_say_where_and_what() {
+    // (case, message fragment, line, column)
+    let cases: &[(&str, &str, usize, Option<usize>)] = &[
+        (
+            "$E\n$M\n[[alert]]\nname = \"x\"",
+            "alert \"x\" does nothing",
+            4,
+            Some(8),
+        ),
+        (
+            "$E\n$M\n[[alert]]\nurl = \"https://h.test/T0KEN\"\nurl_env = \"HOOK\"",
+            "either `url` or `url_env`",
+            5,
+            Some(11),
+        ),
+        (
+            "$E\n$M\n[[alert]]\nurl = \"hooks.test/T0KEN\"",
+            "alert `url` is not an http(s) URL",
+            4,
+            Some(7),
+        ),
+        (
+            "$E\n$M\n[[alert]]\nurl_env = \"https://h.test\"",
+            "must name an environment variable",
+            4,
+            Some(11),
+        ),
+        (
+            "$E\n$M\n[[alert]]\nbell = true\nto = [\"down\"]",
+            "unknown status \"down\" in alert `to`; expected one of: unknown, healthy",
+            5,
+            Some(7),
+        ),
+        (
+            "$E\n$M\n[[alert]]\nbell = true\nmodels = [\"zz\"]",
+            "unknown model \"zz\" in alert `models`",
+            5,
+            Some(11),
+        ),
+        (
+            "$E\n$M\n[[alert]]\nbell = true\nmin_interval = \"often\"",
+            "`alert.min_interval` = \"often\"",
+            5,
+            Some(16),
+        ),
+        (
+            "$E\n$M\n[[alert]]\nurl_env = \"HOOK\"\nformat = \"teams\"",
+            "unknown alert format \"teams\"",
+            5,
+            Some(10),
+        ),
+        (
+            "$E\n$M\n[[alert]]\nformat = \"pagerduty\"",
+            "needs `routing_key_env`",
+            4,
+            Some(10),
+        ),
+        (
+            "$E\n$M\n[[alert]]\ncommand = []",
+            "alert `command` must be a non-empty string",
+            4,
+            Some(11),
+        ),
+        (
+            "$E\n$M\n[[alert]]\ncommand = [\"notify\", 3]",
+            "or an array of strings",
+            4,
+            Some(11),
+        ),
+        (
+            "$E\n$M\n[[alert]]\ncommand = \"x\"\nurl_env = \"HOOK\"",
+            "not both; write two [[alert]] sections",
+            4,
+            Some(11),
+        ),
+        (
+            "$E\n$M\n[[alert]]\ncommand = \"x\"\nformat = \"slack\"",
+            "`format` is for webhooks",
+            5,
+            Some(10),
+        ),
+        (
+            "$E\n$M\n[[alert]]\nname = \"a\"\nbell = true\n[[alert]]\nname = \"a\"\nbell = true",
+            "duplicate alert name \"a\"",
+            7,
+            Some(8),
+        ),
+        (
+            "$E\n$M\n[[alert]]\nbell = true\nchannel = \"#ops\"",
+            "unknown field `channel`",
+            5,
+            Some(1),
+        ),
+        (
+            "$E\nmodel = [{ name = \"a\", id = \"x/a\", same_as = \"b\" }]",
+            "unknown model \"b\" in `same_as` of model \"a\"; known models: a",
+            2,
+            Some(46),
+        ),
+        (
+            "$E\nmodel = [{ name = \"a\", id = \"x/a\", same_as = \"a\" }]",
+            "has `same_as` itself",
+            2,
+            Some(46),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (case, fragment, line, column) in cases {
+        let err = match parse(case) {
+            Ok(_) => {
+                wrong.push(format!("accepted: {case}"));
+                continue;
+            }
+            Err(e) => e,
+        };
+        let shown = err.to_string();
+        let placed = err.line == Some(*line) && (column.is_none() || err.column == *column);
+        if !shown.contains(fragment) || !placed || shown.contains("T0KEN") {
+            wrong.push(format!(
+                "{case}\n  got:  {shown}\n  want: {line}:{column:?}: {fragment}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+
+    let c = parse(
+        r#"$E
+model = [{ name = "a", id = "x/a" }, { name = "b", id = "a-20250514", same_as = "a" }]
+[[alert]]
+name = "on-call"
+models = ["a", "b", "a"]
+from = ["healthy", "degraded"]
+to = ["unhealthy"]
+chain_only = true
+url_env = "SLACK_WEBHOOK_URL"
+format = "slack"
+min_interval = "10m"
+timeout = "5s"
+bell = true
+[[alert]]
+command = "notify-send chainwatch \"$CHAINWATCH_TEXT\""
+[[alert]]
+format = "pagerduty"
+routing_key_env = "PD_KEY"
+[[alert]]
+command = ["logger", "-t", "chainwatch"]
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.model("b").and_then(|m| m.same_as.clone()),
+        Some("a".into())
+    );
+    assert_eq!(c.model("a").and_then(|m| m.same_as.clone()), None);
+    let [slack, shell, pd, argv] = c.alerts.as_slice() else {
+        panic!("{:?}", c.alerts);
+    };
+    assert_eq!(
+        slack,
+        &AlertRule {
+            name: "on-call".into(),
+            models: vec!["a".into(), "b".into()],
+            from: vec![
+                crate::health::Status::Healthy,
+                crate::health::Status::Degraded
+            ],
+            to: vec![crate::health::Status::Unhealthy],
+            chain_only: true,
+            delivery: Some(Delivery::Webhook {
+                url: WebhookUrl::Env("SLACK_WEBHOOK_URL".into()),
+                format: PayloadFormat::Slack,
+                routing_key_env: None,
+            }),
+            bell: true,
+            min_interval: Duration::from_secs(600),
+            timeout: Duration::from_secs(5),
+        }
+    );
+    assert_eq!(shell.name, "alert 2");
+    assert_eq!(
+        shell.delivery,
+        Some(Delivery::Command(vec![
+            "sh".into(),
+            "-c".into(),
+            "notify-send chainwatch \"$CHAINWATCH_TEXT\"".into()
+        ]))
+    );
+    assert_eq!(
+        (shell.min_interval, shell.timeout, shell.bell),
+        (ALERT_MIN_INTERVAL, ALERT_TIMEOUT, false)
+    );
+    assert!(shell.models.is_empty() && shell.from.is_empty() && !shell.chain_only);
+    assert_eq!(
+        pd.delivery,
+        Some(Delivery::Webhook {
+            url: WebhookUrl::Literal(PAGERDUTY_URL.into()),
+            format: PayloadFormat::Pagerduty,
+            routing_key_env: Some("PD_KEY".into()),
+        })
+    );
+    assert_eq!(
+        argv.delivery,
+        Some(Delivery::Command(vec![
+            "logger".into(),
+            "-t".into(),
+            "chainwatch".into()
+        ]))
+    );
+    assert!(parse("$E\n$M").is_ok_and(|c| c.alerts.is_empty()));
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
     #[test]

@@ -43,6 +43,8 @@ impl Cx<'_> {
             Some(t) => self.tiers(t, &mut models, &raw.model)?,
             None => Tiers::from_models(&models),
         };
+        self.same_as(&mut models, &raw.model)?;
+        let alerts = self.alerts(&raw.alert, &models)?;
         Ok(Config {
             chain,
             health,
@@ -51,6 +53,7 @@ impl Cx<'_> {
             endpoints,
             models,
             tiers,
+            alerts,
             source: ConfigSource::File(self.path.to_path_buf()),
         })
     }
@@ -336,6 +339,7 @@ impl Cx<'_> {
                 probe,
                 extra,
                 reasoning: m.reasoning,
+                same_as: None,
             });
         }
         Ok(out)
@@ -365,6 +369,38 @@ impl Cx<'_> {
                 .map(|v| self.non_empty(v, "`probe.prompt`"))
                 .transpose()?,
         })
+    }
+
+    /// `same_as` names another model: the same model reached another way.
+    fn same_as(&self, models: &mut [ModelConfig], raw: &[RawModel]) -> R<()> {
+        let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
+        for (m, rm) in models.iter_mut().zip(raw) {
+            let Some(v) = &rm.same_as else {
+                continue;
+            };
+            let other = v.get_ref().trim();
+            if other == m.name {
+                return Err(self.at(
+                    v,
+                    format!(
+                        "model {:?} has `same_as` itself; name the other model it is the same as",
+                        m.name
+                    ),
+                ));
+            }
+            if !names.iter().any(|n| n == other) {
+                return Err(self.at(
+                    v,
+                    format!(
+                        "unknown model {other:?} in `same_as` of model {:?}; known models: {}",
+                        m.name,
+                        join(names.iter().map(String::as_str))
+                    ),
+                ));
+            }
+            m.same_as = Some(other.to_string());
+        }
+        Ok(())
     }
 
     /// Names that must each be a known model, at most once.

@@ -30,6 +30,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, Notify, Semaphore};
 
+use crate::alert::AlertNews;
 use crate::api::{Attempt, ChatRequest, Client, Deadlines, Message, Target};
 use crate::config::{Config, ProbeSettings};
 use crate::health::{
@@ -83,6 +84,8 @@ pub enum EngineEvent {
         order: Vec<String>,
         change: ChainChange,
     },
+    /// An alert rang, went out or could not be delivered (`crate::alert`).
+    Alert(AlertNews),
 }
 
 /// How to start: tests choose the start time and the phase seed.
@@ -259,6 +262,12 @@ impl Engine {
 
     pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
         self.inner.events.subscribe()
+    }
+
+    /// Puts news from beside the engine (the alerts) on its event bus, so
+    /// every subscriber hears it with the rest.
+    pub fn announce(&self, event: EngineEvent) {
+        self.emit(event);
     }
 
     fn emit(&self, event: EngineEvent) {

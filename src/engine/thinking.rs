@@ -297,6 +297,7 @@ mod tests {
             probe: ProbeOverrides::default(),
             extra: extra.as_object().cloned().unwrap_or_default(),
             reasoning,
+            same_as: None,
         }
     }
 

@@ -265,11 +265,11 @@ fn common_problem(models: &[&ModelSnapshot]) -> Option<String> {
         .then(|| format!("every model down ({class})"))
 }
 
-/// The provider part of a model id: what comes before `/`, else the whole id.
-/// Knowing the endpoint, prefer [`provider_name`] (or
-/// [`ModelSnapshot::provider`]).
+/// The provider part of a model id: what comes before `/` (the article's
+/// rule), else the whole id. Knowing the endpoint, prefer
+/// [`provider_name`] (or [`ModelSnapshot::provider`]).
 pub fn provider_of(id: &str) -> &str {
-    id.split_once('/').map_or(id, |(p, _)| p)
+    id.split_once('/').map_or(id, |(provider, _)| provider)
 }
 
 /// The provider of a model: the part of its id before `/`, else the name of

@@ -32,6 +32,8 @@ pub struct Drift {
 pub struct Percentiles {
     pub p50: Duration,
     pub p95: Duration,
+    /// How many values they are taken over.
+    pub samples: u32,
 }
 
 /// How the last successful reply came: its first token of any kind (a

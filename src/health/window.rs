@@ -117,6 +117,7 @@ pub(super) fn percentiles_sorted(sorted: &[u32]) -> Option<Percentiles> {
     Some(Percentiles {
         p50: ms(sorted_rank(sorted, 0.50)?),
         p95: ms(sorted_rank(sorted, 0.95)?),
+        samples: u32::try_from(sorted.len()).unwrap_or(u32::MAX),
     })
 }
 

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::alert::AlertOutcome;
 use crate::api::FailureClass;
 use crate::engine::{ChainChange, EngineEvent};
 use crate::fmt::describe_failure;
@@ -60,6 +61,16 @@ pub enum WatchEvent {
     Budget { reason: String },
     /// Prices were fetched.
     Prices { models: usize, reason: String },
+    /// An alert went out (`ok`) or could not be delivered (`reason` says
+    /// why). The bell is the dashboard's and is not printed.
+    Alert {
+        rule: String,
+        model: String,
+        to: Status,
+        ok: bool,
+        via: String,
+        reason: String,
+    },
     /// The chain's order changed: edited by this process, or by another.
     Chain {
         order: Vec<String>,
@@ -151,6 +162,24 @@ impl WatchLine {
                     reason: chain_reason(order, change),
                 },
             ),
+            EngineEvent::Alert(news) => {
+                let (ok, via, reason) = match &news.outcome {
+                    AlertOutcome::Bell => return None,
+                    AlertOutcome::Sent { via } => (true, via, format!("sent by {via}")),
+                    AlertOutcome::Failed { via, error } => (false, via, error.clone()),
+                };
+                (
+                    news.at,
+                    WatchEvent::Alert {
+                        rule: news.rule.clone(),
+                        model: news.model.clone(),
+                        to: news.to,
+                        ok,
+                        via: via.clone(),
+                        reason,
+                    },
+                )
+            }
             EngineEvent::Probe { .. } | EngineEvent::Warning { .. } | EngineEvent::Saved { .. } => {
                 return None
             }

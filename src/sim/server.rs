@@ -69,7 +69,8 @@ impl SimServer {
     }
 
     /// A config that watches every model of this server, in scenario order,
-    /// with the scenario's tiers (the demo's config).
+    /// with the scenario's tiers (the demo's config); models marked
+    /// `dialect = "anthropic"` are reached in Anthropic's dialect.
     pub fn config(&self) -> crate::config::Config {
         let models: Vec<_> = self
             .scenario()
@@ -80,7 +81,16 @@ impl SimServer {
                 (m.name.clone(), m.id.clone(), tier)
             })
             .collect();
-        crate::config::Config::demo(&self.base_url(), &models)
+        let mut config = crate::config::Config::demo(&self.base_url(), &models);
+        let direct: Vec<String> = self
+            .scenario()
+            .models()
+            .iter()
+            .filter(|m| m.dialect == crate::api::Dialect::Anthropic)
+            .map(|m| m.name.clone())
+            .collect();
+        config.demo_direct(&direct);
+        config
     }
 
     /// Moves the scenario clock forward without waiting, so tests reach an

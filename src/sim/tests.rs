@@ -144,9 +144,14 @@ fn demo_has_the_articles_models() {
             "deepseek",
             "gemini-flash",
             "gpt-4o-mini",
-            "gemini-flash-lite"
+            "gemini-flash-lite",
+            "claude-direct"
         ]
     );
+    // Claude "directly" is reached in Anthropic's dialect, beside the rest.
+    let direct = &demo.models()[7];
+    assert_eq!(direct.dialect, crate::api::Dialect::Anthropic);
+    assert_eq!(demo.models()[0].dialect, crate::api::Dialect::Openai);
     let sonnet = &demo.models()[0];
     assert_eq!(sonnet.id, "anthropic/claude-sonnet-4");
     assert_eq!(sonnet.tier.as_deref(), Some("premium"));
@@ -366,7 +371,7 @@ async fn models_and_key_endpoints() {
         .await
         .expect("json");
     let data = models["data"].as_array().expect("data");
-    assert_eq!(data.len(), 7);
+    assert_eq!(data.len(), 8);
     assert_eq!(data[0]["id"], "anthropic/claude-sonnet-4");
     assert_eq!(data[0]["pricing"]["prompt"], "0.000003");
     assert_eq!(data[0]["pricing"]["completion"], "0.000015");

@@ -14,6 +14,7 @@ use crossterm::execute;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::alert::{AlertOutcome, Alerter};
 use crate::engine::{ChainChange, Engine, EngineEvent, StopSignals};
 use crate::health::{FailureRecord, ModelSnapshot};
 use crate::route::{Chain, ChainEdit, RouteEvent, RouteRequest, RouteTarget, Router};
@@ -75,6 +76,13 @@ impl Services for Live {
 
     fn chain_order(&self) -> Vec<String> {
         self.engine.chain_order()
+    }
+
+    fn bell(&self) {
+        use std::io::Write as _;
+        let mut out = stdout().lock();
+        let _ = out.write_all(b"\x07");
+        let _ = out.flush();
     }
 
     fn route(
@@ -143,6 +151,12 @@ pub async fn run(
     let stop = CancellationToken::new();
     let (news_tx, news_rx) = mpsc::unbounded_channel();
     let forwarder = tokio::spawn(forward(engine.clone(), engine.subscribe(), news_tx));
+    // Alerts follow the engine's events from here on (the bell comes back
+    // through `forward`).
+    let alerts = Alerter::for_engine(&engine, store.clone());
+    let following = alerts
+        .as_ref()
+        .map(|a| a.follow(&engine, stop.child_token()));
     let engine_task = engine.spawn(stop.child_token());
     let signals = tokio::spawn(on_signal(signals, stop.clone()));
 
@@ -168,6 +182,16 @@ pub async fn run(
     signals.abort();
     forwarder.abort();
     let _ = engine_task.await;
+    if let Some(following) = following {
+        let _ = following.await;
+    }
+    if let Some(alerts) = &alerts {
+        // An alert fired just before quitting still goes out (within its
+        // rule's timeout); the screen is already given back.
+        let longest = alerts.rules().iter().map(|r| r.timeout).max();
+        let grace = longest.unwrap_or_default() + std::time::Duration::from_secs(1);
+        let _ = tokio::time::timeout(grace, alerts.settled()).await;
+    }
     if let Err(err) = engine.save() {
         eprintln!("chainwatch: {err:#}");
     }
@@ -206,6 +230,10 @@ async fn forward(
             }) => vec![News::Act(Box::new(Action::ChainOutside { order }))],
             // This dashboard's own edits come back through the event loop.
             Ok(EngineEvent::Saved { .. } | EngineEvent::Chain { .. }) => Vec::new(),
+            Ok(EngineEvent::Alert(news)) => match news.outcome {
+                AlertOutcome::Bell => vec![News::Bell],
+                _ => vec![News::Act(Box::new(Action::Notice(news.to_string())))],
+            },
             Err(broadcast::error::RecvError::Lagged(_)) => vec![News::Changed],
             Err(broadcast::error::RecvError::Closed) => break,
         };

@@ -80,6 +80,10 @@ pub trait Services: Send + Sync + 'static {
     fn edit_chain(&self, edit: &ChainEdit) -> anyhow::Result<Vec<String>>;
     /// The chain's order as last saved or seen on disk.
     fn chain_order(&self) -> Vec<String>;
+    /// Rings the terminal bell (an alert rule with `bell = true` fired).
+    /// Called from the loop after the news is taken in and any frame is
+    /// drawn, so it never lands inside one.
+    fn bell(&self) {}
     /// Routes one prompt; dropping the future cancels it (connections close).
     fn route(
         &self,
@@ -98,6 +102,8 @@ pub enum News {
     Probed(String),
     /// Anything may have changed (news was lost): take every snapshot.
     Changed,
+    /// An alert asks for the terminal bell.
+    Bell,
 }
 
 /// Runs the dashboard on `terminal` over `services` until the user quits,
@@ -141,6 +147,7 @@ where
         let mut now_please = false;
         let mut full = false;
         let next_frame = frames.next();
+        let mut bell = false;
         tokio::select! {
             event = terminal_events.next() => match event {
                 Some(Ok(event)) => match translate(event) {
@@ -170,6 +177,7 @@ where
                             full = true;
                             frames.pending = true;
                         }
+                        News::Bell => bell = true,
                     };
                     take(first, &mut actions);
                     while let Ok(n) = news.try_recv() {
@@ -215,6 +223,9 @@ where
         }
         if now_please || (frames.pending && Instant::now() >= frames.next()) {
             frames.draw(terminal, app, services.as_ref(), false)?;
+        }
+        if bell {
+            services.bell();
         }
     }
     if let Some(task) = executor.prompt.take() {

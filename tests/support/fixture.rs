@@ -61,10 +61,12 @@ pub fn snapshot(name: &str, id: &str, status: Status) -> ModelSnapshot {
         latency: Some(Percentiles {
             p50: ms(800),
             p95: ms(1200),
+            samples: 15,
         }),
         ttft: Some(Percentiles {
             p50: ms(400),
             p95: ms(600),
+            samples: 15,
         }),
         tokens_per_s: Some(62.0),
         served_model: Some(id.to_string()),
@@ -96,6 +98,7 @@ pub fn models() -> Vec<ModelSnapshot> {
     gpt.latency = Some(Percentiles {
         p50: ms(900),
         p95: ms(2100),
+        samples: 9,
     });
     gpt.last_failure = Some(LastFailure {
         at: ago(180),
@@ -141,6 +144,7 @@ pub fn models() -> Vec<ModelSnapshot> {
     flash.latency = Some(Percentiles {
         p50: ms(450),
         p95: ms(700),
+        samples: 15,
     });
 
     let mut mini = snapshot("gpt-4o-mini", "openai/gpt-4o-mini", Status::Misconfigured);

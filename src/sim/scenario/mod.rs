@@ -111,6 +111,10 @@ pub struct ModelScenario {
     /// What `GET /models/{id}/endpoints` reports; each figure left out is
     /// worked out from the faults over that span of scenario time.
     pub uptime: Uptime,
+    /// The dialect a config made from the scenario speaks to it
+    /// ([`SimServer::config`](super::SimServer::config)); the server
+    /// answers both on every model.
+    pub dialect: crate::api::Dialect,
     pub faults: Vec<Fault>,
     pub changes: Vec<Change>,
 }
@@ -374,6 +378,7 @@ impl ModelScenario {
             refuses_max_tokens: false,
             answer: None,
             uptime: Uptime::default(),
+            dialect: crate::api::Dialect::Openai,
             faults: Vec::new(),
             changes: Vec::new(),
         }

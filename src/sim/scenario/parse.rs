@@ -152,6 +152,7 @@ struct RawModel {
     answer: Option<String>,
     #[serde(default)]
     uptime: Uptime,
+    dialect: Option<String>,
     #[serde(default)]
     fault: Vec<Fault>,
     #[serde(default)]
@@ -247,6 +248,16 @@ impl<'de> Deserialize<'de> for ModelScenario {
         }
         let mut changes = r.change;
         changes.sort_by_key(|c| c.at);
+        let dialect = match r.dialect.as_deref() {
+            None | Some("openai") => crate::api::Dialect::Openai,
+            Some("anthropic") => crate::api::Dialect::Anthropic,
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "model {:?}: unknown dialect {other:?}; expected \"openai\" or \"anthropic\"",
+                    r.id
+                )))
+            }
+        };
         Ok(ModelScenario {
             provider: r.provider.unwrap_or_else(|| default_provider(&r.id)),
             name,
@@ -271,6 +282,7 @@ impl<'de> Deserialize<'de> for ModelScenario {
             refuses_max_tokens: r.refuses_max_tokens,
             answer: r.answer.filter(|a| !a.trim().is_empty()),
             uptime: r.uptime,
+            dialect,
             faults: r.fault,
             changes,
         })

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::health::{provider_of, ModelSnapshot, Status};
+use crate::health::{ModelSnapshot, Status};
 use crate::tui::view;
 
 use super::{App, Focus, Sort};
@@ -17,7 +17,7 @@ impl App {
         self.filter.matches([
             m.name.as_str(),
             m.id.as_str(),
-            provider_of(&m.id),
+            m.provider(),
             m.served_by.as_deref().unwrap_or(""),
             m.status.as_str(),
         ])

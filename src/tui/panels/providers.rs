@@ -1,15 +1,17 @@
 //! The provider view: one line per configured endpoint (so a dead endpoint
 //! is one line, not a red row per model), then the rollup by provider (the
 //! model id's prefix, the article's rule, else the endpoint's name) and by
-//! the serving provider that responses name. Every verdict here is made
+//! the serving provider that responses name, and below them the same model
+//! reached two ways, compared (`crate::compare`). Every verdict here is made
 //! from the models' verdicts, and the "n/m ok" beside it counts the same.
 
 use crate::tui::view::{split_columns, split_rows};
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::{Line, Span};
+use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Cell, Row, Table};
 use ratatui::Frame;
 
+use crate::compare::{compare, fmt_signed_ms, fmt_signed_usd, Comparison, Delta};
 use crate::health::{by_endpoint, rollup, EndpointSummary, ProviderKey, ProviderSnapshot};
 
 use crate::tui::app::App;
@@ -26,16 +28,25 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     }
     let by_id = rollup(&app.models, ProviderKey::IdPrefix);
     let by_served = rollup(&app.models, ProviderKey::ServedBy);
+    // The same model reached two ways, below the rollups: a heading, a
+    // header row and two lines per pair, never more than half the room.
+    let comparisons = compare(&app.config, &app.models, &app.prices);
+    let pairs_h = if comparisons.is_empty() {
+        0
+    } else {
+        (2 + 2 * comparisons.len() as u16).min(area.height / 2)
+    };
+    let (rollups, below) = split_rows(area, area.height - pairs_h);
     // Side by side when very wide (each table needs ~100 columns to show
     // its model names whole), else one above the other.
-    let (a, b) = if area.width >= 200 {
-        split_columns(area, area.width / 2 - 1, 2)
+    let (a, b) = if rollups.width >= 200 {
+        split_columns(rollups, rollups.width / 2 - 1, 2)
     } else {
         // Its heading, header and rows, and a blank line.
         let top = (by_id.len() as u16 + 3)
-            .min(area.height / 2)
-            .max(area.height.min(3));
-        split_rows(area, top)
+            .min(rollups.height / 2)
+            .max(rollups.height.min(3));
+        split_rows(rollups, top)
     };
     table(
         frame,
@@ -51,6 +62,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         "by serving provider (as responses report it)",
         &by_served,
     );
+    if pairs_h > 0 {
+        pairs(frame, below, app, &comparisons);
+    }
 }
 
 /// "by endpoint" and one line per endpoint, at the top of `area`; returns
@@ -165,4 +179,105 @@ fn table(frame: &mut Frame, area: Rect, app: &App, title: &str, list: &[Provider
         .header(header)
         .flex(ratatui::layout::Flex::Start);
     frame.render_widget(table, body);
+}
+
+/// The pairs: `first − second` in time to first token and total latency
+/// (p50, p95, and the samples behind each side) and in price per million
+/// tokens.
+fn pairs(frame: &mut Frame, area: Rect, app: &App, list: &[Comparison]) {
+    if area.height == 0 {
+        return;
+    }
+    let theme = app.theme;
+    let title = "same model, two ways: first − second · p50/p95 in the window · n = samples";
+    let heading = Line::from(Span::styled(title, theme.title()));
+    frame.render_widget(heading, Rect { height: 1, ..area });
+    let body = Rect {
+        y: area.y + 1,
+        height: area.height - 1,
+        ..area
+    };
+    let wide = area.width >= 110;
+    let right = |s: String| Cell::from(Line::from(s).right_aligned());
+    let figures = |d: Option<Delta>| match d {
+        Some(d) => [
+            right(fmt_signed_ms(d.p50_ms)),
+            right(fmt_signed_ms(d.p95_ms)),
+            right(format!("{}/{}", d.first_samples, d.second_samples)),
+        ],
+        None => ["—", "—", "—"].map(|s| right(s.to_string())),
+    };
+    let rows: Vec<Row> = list
+        .iter()
+        .map(|c| {
+            let side = |name: &str, endpoint: &str| {
+                if wide {
+                    format!("{name} ({endpoint})")
+                } else {
+                    name.to_string()
+                }
+            };
+            let names = Text::from(vec![
+                Line::from(side(&c.pair.first, &c.first_endpoint)),
+                Line::from(format!("− {}", side(&c.pair.second, &c.second_endpoint))),
+            ]);
+            let price = match c.price {
+                Some(p) => [
+                    right(fmt_signed_usd(p.prompt_per_m)),
+                    right(fmt_signed_usd(p.completion_per_m)),
+                ],
+                None => ["—", "—"].map(|s| right(s.to_string())),
+            };
+            let mut cells = vec![Cell::from(names)];
+            cells.extend(figures(c.ttft));
+            cells.extend(figures(c.latency));
+            cells.extend(price);
+            Row::new(cells).height(2)
+        })
+        .collect();
+    let head = |s: &str| Cell::from(Line::from(s.to_string()).right_aligned());
+    let header = Row::new(vec![
+        Cell::from("pair"),
+        head("ttft p50"),
+        head("p95"),
+        head("n"),
+        head("total p50"),
+        head("p95"),
+        head("n"),
+        head("$/M in"),
+        head("out"),
+    ])
+    .style(theme.header_row());
+    let n = if wide { 7 } else { 5 };
+    // As wide as the longest name, so the figures sit beside it.
+    let label = |name: &str, endpoint: &str| {
+        let extra = if wide {
+            endpoint.chars().count() + 3
+        } else {
+            0
+        };
+        name.chars().count() + 2 + extra
+    };
+    let pair_w = list
+        .iter()
+        .flat_map(|c| {
+            [
+                label(&c.pair.first, &c.first_endpoint),
+                label(&c.pair.second, &c.second_endpoint),
+            ]
+        })
+        .max()
+        .unwrap_or(4);
+    let widths = [
+        Constraint::Length(u16::try_from(pair_w).unwrap_or(u16::MAX).clamp(4, 40)),
+        Constraint::Length(8),
+        Constraint::Length(7),
+        Constraint::Length(n),
+        Constraint::Length(9),
+        Constraint::Length(7),
+        Constraint::Length(n),
+        Constraint::Length(6),
+        Constraint::Length(6),
+    ];
+    frame.render_widget(Table::new(rows, widths).header(header), body);
 }
