@@ -188,6 +188,7 @@ async fn failover() {
         target: RouteTarget::Chain,
         max_tokens: 64,
         hedge: Some(hedge),
+        passthrough: None,
     };
     let chain = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let target = |id: &str| Target {
@@ -203,6 +204,7 @@ async fn failover() {
         max_tokens: 64,
         stream: true,
         expect: None,
+        passthrough: None,
     };
 
     // Warm the connection pool so no case pays for the first connect.

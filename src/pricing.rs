@@ -298,6 +298,11 @@ pub struct Spend {
     pub probe_usd: f64,
     pub prompts: u64,
     pub prompt_usd: f64,
+    /// Apps' requests proxied by `chainwatch serve` (their spend, not ours).
+    #[serde(default)]
+    pub traffic: u64,
+    #[serde(default)]
+    pub traffic_usd: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -346,6 +351,10 @@ impl Ledger {
             SampleKind::Prompt => {
                 spend.prompts += 1;
                 spend.prompt_usd += usd;
+            }
+            SampleKind::Traffic => {
+                spend.traffic += 1;
+                spend.traffic_usd += usd;
             }
         }
     }
@@ -398,6 +407,9 @@ impl Ledger {
             }
             if !sane(spend.prompt_usd, f64::MAX) {
                 spend.prompt_usd = 0.0;
+            }
+            if !sane(spend.traffic_usd, f64::MAX) {
+                spend.traffic_usd = 0.0;
             }
         }
     }

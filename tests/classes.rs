@@ -200,6 +200,7 @@ async fn a_64_mib_reply_is_cut_off_at_the_cap() {
             max_tokens: 16,
             stream,
             expect: None,
+            passthrough: None,
         };
         let attempt = Client::new(Duration::from_secs(2))
             .send(&target, &request, Deadlines::default(), None)

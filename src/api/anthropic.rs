@@ -23,8 +23,21 @@ impl Wire for Anthropic {
         &[("anthropic-version", "2023-06-01")]
     }
     /// Anthropic has one limit field, `max_tokens`, whatever `limit` says.
-    fn body(&self, target: &Target, req: &ChatRequest, _limit: TokenParam) -> Value {
-        body(target, req)
+    fn body(
+        &self,
+        target: &Target,
+        req: &ChatRequest,
+        _limit: TokenParam,
+    ) -> Result<Value, String> {
+        match &req.passthrough {
+            Some(through) => {
+                let translated = through.anthropic.as_ref().map_err(|why| {
+                    format!("{why}: {} speaks Anthropic's Messages API", target.model_id)
+                })?;
+                Ok(passthrough_body(target, translated, req))
+            }
+            None => Ok(body(target, req)),
+        }
     }
     fn parse_reply(&self, json: &Value) -> Result<Piece, String> {
         parse_reply(json)
@@ -58,6 +71,23 @@ fn body(target: &Target, req: &ChatRequest) -> Value {
     if !system.is_empty() {
         body.insert("system".into(), json!(system.join("\n\n")));
     }
+    body.insert("stream".into(), json!(req.stream));
+    Value::Object(body)
+}
+
+/// A client's request already translated to the Messages API (by `serve`):
+/// `model` and `stream` set here, the model's `extra` filling what the
+/// translation left out, `max_tokens` (which Anthropic requires) from the
+/// request when the client gave none.
+fn passthrough_body(target: &Target, translated: &Map<String, Value>, req: &ChatRequest) -> Value {
+    let mut body = translated.clone();
+    for (k, v) in &target.extra {
+        if !matches!(k.as_str(), "model" | "messages" | "system" | "stream") {
+            body.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    body.insert("model".into(), json!(target.model_id));
+    body.entry("max_tokens").or_insert(json!(req.max_tokens));
     body.insert("stream".into(), json!(req.stream));
     Value::Object(body)
 }
@@ -206,6 +236,7 @@ mod tests {
             max_tokens: 16,
             stream: true,
             expect: None,
+            passthrough: None,
         };
         assert_eq!(
             body(&t, &r),

@@ -163,7 +163,9 @@ impl Client {
             self.connect_timeout,
             target.dialect,
             limit,
-            Assembly::new(t0, req, deltas).with_key(target.api_key.as_ref()),
+            Assembly::new(t0, req, deltas)
+                .with_key(target.api_key.as_ref())
+                .with_tap(req, target),
         );
         let failure = match &self.http {
             Ok(http) => run.execute(http, target, req).await.err(),

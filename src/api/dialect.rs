@@ -44,8 +44,10 @@ pub(crate) trait Wire: Sync {
     /// Headers every request of this dialect carries, key or not.
     fn fixed_headers(&self) -> &'static [(&'static str, &'static str)];
     /// The JSON body of a completion request, its output limit in the
-    /// field `limit` names where the dialect has a choice.
-    fn body(&self, target: &Target, req: &ChatRequest, limit: TokenParam) -> Value;
+    /// field `limit` names where the dialect has a choice; `Err` says why a
+    /// client's request carried through cannot be sent in this dialect.
+    fn body(&self, target: &Target, req: &ChatRequest, limit: TokenParam)
+        -> Result<Value, String>;
     /// A whole (non-streamed) reply.
     fn parse_reply(&self, json: &Value) -> Result<Piece, String>;
     /// One stream event: its `event:` name, if any, and its `data:`.

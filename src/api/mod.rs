@@ -39,7 +39,10 @@ pub use client::{Client, DEFAULT_REPLY_CAP};
 pub use dialect::Dialect;
 pub use mask::{mask_secrets, short_message};
 pub use openrouter::{fetch_key, fetch_prices, FetchError};
-pub use request::{is_openai_direct, ChatRequest, Deadlines, Message, Target, TokenParam};
+pub use request::{
+    is_openai_direct, ChatRequest, Deadlines, Message, Passthrough, TapEvent, Tapped, Target,
+    TokenParam,
+};
 
 /// Every failed attempt ends in exactly one class; the class decides what the
 /// health engine does with it (see DESIGN.md, "Failure classes").

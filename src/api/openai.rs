@@ -22,8 +22,16 @@ impl Wire for Openai {
     fn fixed_headers(&self) -> &'static [(&'static str, &'static str)] {
         &[]
     }
-    fn body(&self, target: &Target, req: &ChatRequest, limit: TokenParam) -> Value {
-        body(target, req, limit)
+    fn body(
+        &self,
+        target: &Target,
+        req: &ChatRequest,
+        limit: TokenParam,
+    ) -> Result<Value, String> {
+        Ok(match &req.passthrough {
+            Some(through) => passthrough_body(target, &through.openai, req.stream),
+            None => body(target, req, limit),
+        })
     }
     fn parse_reply(&self, json: &Value) -> Result<Piece, String> {
         parse_reply(json)
@@ -65,6 +73,44 @@ fn body(target: &Target, req: &ChatRequest, limit: TokenParam) -> Value {
     if req.stream {
         body.entry("stream_options")
             .or_insert(json!({"include_usage": true}));
+    }
+    if !target.fallback_models.is_empty() {
+        let mut models = vec![target.model_id.clone()];
+        models.extend(target.fallback_models.iter().cloned());
+        body.insert("models".into(), json!(models));
+    }
+    Value::Object(body)
+}
+
+/// A client's own request (`chainwatch serve`): its body as it came, with
+/// `model` (and `models`, for native fallback) set to this target, the
+/// model's `extra` filling only what the client left out, `stream` as the
+/// router wants it, and usage always asked for in a stream
+/// (`stream_options.include_usage`; the relay strips it again when the
+/// client did not ask). No output limit is added: the client's, if any,
+/// stands in the field it chose.
+fn passthrough_body(target: &Target, client: &Map<String, Value>, stream: bool) -> Value {
+    let mut body = client.clone();
+    for (k, v) in &target.extra {
+        if !matches!(k.as_str(), "model" | "models" | "messages" | "stream") {
+            body.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    body.insert("model".into(), json!(target.model_id));
+    body.remove("models");
+    body.insert("stream".into(), json!(stream));
+    if stream {
+        let options = body
+            .entry("stream_options")
+            .or_insert_with(|| json!({}));
+        match options.as_object_mut() {
+            Some(options) => {
+                options.insert("include_usage".into(), json!(true));
+            }
+            None => *options = json!({"include_usage": true}),
+        }
+    } else {
+        body.remove("stream_options");
     }
     if !target.fallback_models.is_empty() {
         let mut models = vec![target.model_id.clone()];
@@ -125,6 +171,11 @@ fn parse(json: &Value, content_key: &str) -> Result<Piece, String> {
         piece.text = content_text(content);
         if let Some(message) = message {
             reasoning(message, &mut piece);
+            piece.tool_call = ["tool_calls", "function_call"].iter().any(|k| {
+                message
+                    .get(*k)
+                    .is_some_and(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
+            });
         }
         if let Some(Value::Array(parts)) = content {
             // Some servers put the thinking among the content parts.
@@ -232,6 +283,7 @@ mod tests {
             max_tokens: 16,
             stream,
             expect: None,
+            passthrough: None,
         }
     }
 

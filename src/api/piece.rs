@@ -17,6 +17,9 @@ pub struct Piece {
     /// reasoning part, Anthropic's `signature_delta`, a thinking block
     /// opening. Proof of life like any token.
     pub thinking: bool,
+    /// A tool call (OpenAI's `tool_calls` or `function_call`): the answer,
+    /// as content is, though it has no text.
+    pub tool_call: bool,
     pub finish_reason: Option<String>,
     pub model: Option<String>,
     pub provider: Option<String>,
@@ -41,7 +44,7 @@ pub struct UsageParts {
 impl Piece {
     /// Anything the model produced: content, reasoning, or a sign of thinking.
     pub fn has_token(&self) -> bool {
-        !self.text.is_empty() || !self.reasoning.is_empty() || self.thinking
+        !self.text.is_empty() || !self.reasoning.is_empty() || self.thinking || self.tool_call
     }
 }
 

@@ -15,7 +15,7 @@ use super::classify::{classify_in_band, describe_html, looks_like_html, MESSAGE_
 use super::dialect::Wire;
 use super::mask::{scrub_key, short_message, KeyMask, KeyStream};
 use super::piece::{Piece, UsageParts};
-use super::request::ChatRequest;
+use super::request::{ChatRequest, TapEvent, Tapped, Target};
 use super::{Attempt, Failure, FailureClass, Secret};
 
 /// What the reply has said so far.
@@ -25,14 +25,19 @@ pub(super) struct Assembly<'a> {
     deltas: Option<&'a UnboundedSender<String>>,
     /// The key kept out of the deltas as they stream (see `KeyStream`).
     mask: Option<KeyStream>,
+    /// A client's request carried through: every event goes here too.
+    tap: Option<Tap>,
     expect: Option<&'a Regex>,
     /// The output limit asked for, for the `budget` message.
     max_tokens: u32,
     pub(super) text: String,
     /// The first token of any kind, reasoning included: proof of life.
     pub(super) first_token: Option<Instant>,
-    /// The first content token: the answer itself began.
+    /// The first content token: the answer itself began. A tool call is
+    /// content too: it is what a client's request with tools asked for.
     pub(super) first_content: Option<Instant>,
+    /// The reply called a tool: content, even without text.
+    tool_call: bool,
     /// The latest token of any kind: the stall clock runs from here.
     pub(super) last_token: Option<Instant>,
     /// Reasoning text received (counted, not kept: it can be long).
@@ -62,11 +67,13 @@ impl<'a> Assembly<'a> {
             t0,
             deltas,
             mask: None,
+            tap: None,
             expect: req.expect.as_ref(),
             max_tokens: req.max_tokens,
             text: String::new(),
             first_token: None,
             first_content: None,
+            tool_call: false,
             last_token: None,
             reasoning_chars: 0,
             finish_reason: None,
@@ -89,9 +96,54 @@ impl<'a> Assembly<'a> {
         self
     }
 
+    /// Taps every event for the client whose request this carries through.
+    pub(super) fn with_tap(mut self, req: &ChatRequest, target: &Target) -> Self {
+        self.tap = req
+            .passthrough
+            .as_ref()
+            .and_then(|p| p.tap.clone())
+            .map(|tx| Tap {
+                tx,
+                key: target.tap_key(),
+                dialect: target.dialect,
+                secret: target.api_key.clone(),
+            });
+        self
+    }
+
+    /// Passes what the provider sent on to the tap, the key masked.
+    pub(super) fn tap(&self, event: TapEvent) {
+        let Some(tap) = &self.tap else {
+            return;
+        };
+        let key = tap.secret.as_ref().map(Secret::expose);
+        let event = match event {
+            TapEvent::Event { name, data } => TapEvent::Event {
+                name,
+                data: scrub_key(&data, key),
+            },
+            TapEvent::Whole(body) => TapEvent::Whole(scrub_key(&body, key)),
+        };
+        // Nobody relaying any more only means the client went away.
+        let _ = tap.tx.send(Tapped {
+            key: tap.key.clone(),
+            dialect: tap.dialect,
+            event,
+        });
+    }
+
     /// Folds a piece into the reply; an error in it ends the attempt, keeping
     /// the text received so far.
     pub(super) fn absorb(&mut self, piece: Piece) -> Result<(), Failure> {
+        if piece.tool_call && !self.tool_call {
+            self.tool_call = true;
+            self.first_content.get_or_insert_with(Instant::now);
+            // The first token of the answer for the race: a tool call wins
+            // it as content does.
+            if let Some(tx) = self.deltas.filter(|_| piece.text.is_empty()) {
+                let _ = tx.send(String::new());
+            }
+        }
         if piece.has_token() {
             let now = Instant::now();
             self.first_token.get_or_insert(now);
@@ -173,6 +225,9 @@ impl<'a> Assembly<'a> {
     }
 
     fn check_content(&self) -> Result<(), Failure> {
+        if self.tool_call && self.text.trim().is_empty() {
+            return Ok(());
+        }
         if self.text.trim().is_empty() && self.stopped_at_the_limit() {
             let spent = match (self.usage.reasoning_tokens, self.reasoning_chars) {
                 (Some(n), _) => format!("{n} reasoning tokens"),
@@ -300,6 +355,14 @@ impl<'a> Assembly<'a> {
             finish_reason: scrub(self.finish_reason),
         }
     }
+}
+
+/// Where a carried-through request's events go.
+struct Tap {
+    tx: UnboundedSender<Tapped>,
+    key: String,
+    dialect: super::Dialect,
+    secret: Option<Secret>,
 }
 
 /// A whole body (not a stream) as the dialect's piece. `status` words the

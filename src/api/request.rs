@@ -1,11 +1,13 @@
 //! What a request is made of: the messages, where it goes, and how long
 //! each part of it may take. Plain data; the client sends it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc::UnboundedSender;
 
 use super::{Dialect, Secret};
 
@@ -40,6 +42,44 @@ pub struct ChatRequest {
     pub stream: bool,
     /// Content check: a reply that does not match is `wrong_answer`.
     pub expect: Option<Regex>,
+    /// A client's own request sent through (`chainwatch serve`): its fields
+    /// go into the body, and every event of the reply is tapped.
+    pub passthrough: Option<Arc<Passthrough>>,
+}
+
+/// A client's request carried through to the model as it asked for it
+/// (`chainwatch serve`). Built once per request; every attempt of a route
+/// uses it.
+#[derive(Debug, Clone)]
+pub struct Passthrough {
+    /// For OpenAI-dialect endpoints: the client's body, without `model`,
+    /// `models` and `stream` (the router sets those). Its fields win over
+    /// the model's `extra`, which fills what the client left out.
+    pub openai: Map<String, Value>,
+    /// For Anthropic endpoints: the client's body translated to the
+    /// Messages API (without `model` and `stream`), or why it cannot be (a
+    /// tool, an image): such an attempt fails as `bad_request` unsent.
+    pub anthropic: Result<Map<String, Value>, String>,
+    /// Every event of every attempt as it arrives, for relaying the
+    /// winner's to the client.
+    pub tap: Option<UnboundedSender<Tapped>>,
+}
+
+/// One piece of a reply as the provider sent it, keys masked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tapped {
+    /// Which attempt: [`Target::tap_key`] of its target.
+    pub key: String,
+    pub dialect: super::Dialect,
+    pub event: TapEvent,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TapEvent {
+    /// One stream event: its `event:` name and its `data:`.
+    Event { name: Option<String>, data: String },
+    /// A whole (non-streamed) reply body.
+    Whole(String),
 }
 
 /// Where and how to send a request.
@@ -56,6 +96,14 @@ pub struct Target {
     /// Non-empty: OpenRouter's server-side fallback, sent as
     /// `models: [model_id, ..fallback_models]` (OpenAI dialect only).
     pub fallback_models: Vec<String>,
+}
+
+impl Target {
+    /// Names an attempt to this target in [`Tapped::key`]: the endpoint's
+    /// URL and the model id.
+    pub fn tap_key(&self) -> String {
+        format!("{}\n{}", self.base_url.trim_end_matches('/'), self.model_id)
+    }
 }
 
 /// Which body field carries the output limit. OpenAI-compatible servers,

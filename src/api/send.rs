@@ -14,7 +14,7 @@ use tokio::time::{timeout_at, Instant};
 use super::classify::{classify_status, parse_error_body, refused_limit, retry_after};
 use super::dialect::Wire;
 use super::reply::{parse_whole, Assembly};
-use super::request::{ChatRequest, Deadlines, Target, TokenParam};
+use super::request::{ChatRequest, Deadlines, TapEvent, Target, TokenParam};
 use super::{Dialect, Failure, FailureClass};
 
 /// Error bodies are read only this far: the message is all we want of them.
@@ -85,9 +85,11 @@ impl<'a> Run<'a> {
     ) -> Result<(), Failure> {
         let base = target.base_url.trim_end_matches('/');
         let url = format!("{base}{}", self.wire.path());
-        let mut request = http
-            .post(url)
-            .json(&self.wire.body(target, req, self.limit));
+        let body = self
+            .wire
+            .body(target, req, self.limit)
+            .map_err(|why| Failure::new(FailureClass::BadRequest, why))?;
+        let mut request = http.post(url).json(&body);
         if let Some(key) = &target.api_key {
             let (name, value) = self.wire.auth_header(key.expose());
             let mut value = HeaderValue::from_str(&value).map_err(|_| {
@@ -186,6 +188,10 @@ impl<'a> Run<'a> {
     /// A whole body is the reply.
     pub(super) fn finish_whole(&mut self, body: &[u8]) -> Result<(), Failure> {
         let piece = parse_whole(body, self.status.unwrap_or(200), self.wire)?;
+        if piece.error.is_none() {
+            self.reply
+                .tap(TapEvent::Whole(String::from_utf8_lossy(body).into_owned()));
+        }
         self.reply.finish_whole(piece)
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::classify::{classify_in_band, parse_error_body};
+use super::request::TapEvent;
 use super::send::{ReadError, Run};
 use super::sse::{SseItem, SseParser};
 use super::{Failure, FailureClass};
@@ -108,6 +109,12 @@ impl Run<'_> {
             Err(message) => return Err(Failure::new(FailureClass::Malformed, message)),
         };
         let done = piece.done;
+        // Tapped before it is absorbed: the tap holds it when the router
+        // hears of its first token.
+        self.reply.tap(TapEvent::Event {
+            name: event.event,
+            data: event.data,
+        });
         self.reply.absorb(piece)?;
         Ok(done)
     }

@@ -194,6 +194,7 @@ pub(super) fn request(stream: bool) -> ChatRequest {
         max_tokens: 16,
         stream,
         expect: Some(regex::Regex::new(r"(?i)\bpong\b").unwrap()),
+        passthrough: None,
     }
 }
 

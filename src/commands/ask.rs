@@ -119,6 +119,7 @@ pub async fn run_with_input(
         target,
         max_tokens: args.max_tokens,
         hedge: args.no_hedge.then_some(Hedge::Off),
+        passthrough: None,
     };
 
     let (tx, mut rx) = unbounded_channel();

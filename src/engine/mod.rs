@@ -206,6 +206,7 @@ impl Engine {
                     max_tokens: settings.max_tokens,
                     stream: settings.stream,
                     expect: settings.expect.clone(),
+                    passthrough: None,
                 },
                 deadlines: Deadlines {
                     connect: settings.connect_timeout,

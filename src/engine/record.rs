@@ -38,7 +38,7 @@ impl Engine {
             let events = book.record_attempt(model, attempt, kind, now);
             (events, condition(&book, model, now))
         };
-        if kind == SampleKind::Prompt && !events.is_empty() {
+        if kind.is_real() && !events.is_empty() {
             lock(&self.inner.schedule).condition_changed(model, now, cond);
         }
         if kind == SampleKind::Probe {

@@ -16,7 +16,7 @@ use super::failures::{FailureRecord, FailureRing};
 use super::window::{percentiles_sorted, ratio, sorted_rank, WindowStats};
 use super::{
     Drift, HealthPolicy, LastFailure, ModelSnapshot, Observation, Recovery, ReplyTiming, Sample,
-    SampleKind, Status, TrendPoint,
+    Status, TrendPoint,
 };
 
 /// Samples kept per model at most, whatever the window: a hard memory bound.
@@ -147,7 +147,7 @@ impl ModelHealth {
                 // or too small for a thinking model says nothing about the
                 // model's configuration.
                 let about_the_prompt =
-                    sample.kind == SampleKind::Prompt && class.blames_the_request();
+                    sample.kind.is_real() && class.blames_the_request();
                 if !about_the_prompt {
                     self.misconfig = class
                         .is_misconfiguration()

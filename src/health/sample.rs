@@ -11,13 +11,34 @@ use crate::api::{Attempt, FailureClass};
 
 use super::ReplyTiming;
 
-/// Where a sample came from: a probe, or a real prompt (which is evidence too).
+/// Where a sample came from: a probe, a real prompt (`ask`, the prompt
+/// panel), or an app's request proxied by `chainwatch serve`. Real requests
+/// are evidence too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SampleKind {
     #[default]
     Probe,
     Prompt,
+    /// An app's request through `chainwatch serve`.
+    Traffic,
+}
+
+impl SampleKind {
+    /// A real request (a prompt or proxied traffic), not a probe: its
+    /// failures that blame the request misconfigure nothing, and a status it
+    /// changes moves the probe schedule.
+    pub fn is_real(self) -> bool {
+        !matches!(self, SampleKind::Probe)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SampleKind::Probe => "probe",
+            SampleKind::Prompt => "prompt",
+            SampleKind::Traffic => "traffic",
+        }
+    }
 }
 
 /// One outcome, compact: this is what the ring holds and the state file keeps.

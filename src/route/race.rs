@@ -118,6 +118,7 @@ impl<'a> Race<'a> {
                 max_tokens: request.max_tokens,
                 stream: true,
                 expect: None,
+                passthrough: request.passthrough,
             }),
             hedge: request.hedge.unwrap_or(router.config.route.hedge),
             queue: plan.order.iter().cloned().collect(),

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::race::Race;
 use super::{plan, HealthView, Plan, RouteAnswer, RouteEvent, RouteFailure, RouteTarget};
-use crate::api::{Client, Deadlines, Message, Target, Usage};
+use crate::api::{Client, Deadlines, Message, Passthrough, Target, Usage};
 use crate::config::{Config, Hedge, ModelConfig};
 
 /// `max_tokens` for a prompt when the caller does not say.
@@ -32,6 +32,9 @@ pub struct RouteRequest {
     pub max_tokens: u32,
     /// `None`: the config's `[route] hedge`.
     pub hedge: Option<Hedge>,
+    /// A client's own request carried through (`chainwatch serve`): its
+    /// fields go to the model, every event of the reply is tapped.
+    pub passthrough: Option<Arc<Passthrough>>,
 }
 
 impl RouteRequest {
@@ -42,6 +45,7 @@ impl RouteRequest {
             target,
             max_tokens: DEFAULT_MAX_TOKENS,
             hedge: None,
+            passthrough: None,
         }
     }
 }

@@ -54,7 +54,7 @@ impl LogEntry {
         match &self.what {
             LogWhat::Failure { class, kind, .. } => match kind {
                 SampleKind::Probe => class.to_string(),
-                SampleKind::Prompt => format!("{class} (prompt)"),
+                SampleKind::Prompt | SampleKind::Traffic => format!("{class} ({})", kind.as_str()),
             },
             LogWhat::State { to, .. } => format!("{} {}", to.symbol(), to.as_str()),
             LogWhat::Drift { .. } => "drift".to_string(),
