@@ -35,6 +35,8 @@ pub mod engine;
 pub mod files;
 pub mod fmt;
 pub mod health;
+#[cfg(feature = "serve")]
+pub mod metrics;
 pub mod pace;
 pub mod pricing;
 pub mod probe;
@@ -42,6 +44,8 @@ pub mod probe;
 mod props;
 pub mod report;
 pub mod route;
+#[cfg(feature = "serve")]
+pub mod serve;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod store;

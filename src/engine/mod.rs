@@ -47,6 +47,7 @@ mod money;
 mod persist;
 mod record;
 mod thinking;
+mod views;
 
 pub use chain::{ChainChange, CHAIN_POLL};
 pub use live::{StopSignals, AUTOSAVE, PRICE_REFRESH};
