@@ -10,6 +10,8 @@ use crate::commands::chain::ChainArgs;
 use crate::commands::check::CheckArgs;
 use crate::commands::completions::CompletionsArgs;
 use crate::commands::init::InitArgs;
+#[cfg(feature = "serve")]
+use crate::commands::serve::ServeArgs;
 #[cfg(feature = "sim")]
 use crate::commands::sim::SimArgs;
 use crate::commands::watch::WatchArgs;
@@ -66,6 +68,14 @@ pub enum Command {
     /// Run the engine without the screen, printing one line (or JSON
     /// object) per event until Ctrl-C: for scripts, loggers and services.
     Watch(WatchArgs),
+    /// Run the engine without the screen behind an OpenAI-compatible
+    /// endpoint (POST /v1/chat/completions with model `chain`, a tier or a
+    /// model name) that routes your apps' requests through the healthy
+    /// chain; Prometheus /metrics and the JSON API under /api/v1/. Every
+    /// proxied attempt is a health sample. Set CHAINWATCH_SERVE_TOKEN to
+    /// require `Authorization: Bearer <token>`.
+    #[cfg(feature = "serve")]
+    Serve(ServeArgs),
     /// Run the simulated OpenRouter-dialect server on its own.
     #[cfg(feature = "sim")]
     Sim(SimArgs),

@@ -91,6 +91,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Check(args)) => commands::check::run(args, config, store, &mut stdout).await,
         Some(Command::Watch(args)) => commands::watch::run(args, config, store).await,
+        #[cfg(feature = "serve")]
+        Some(Command::Serve(args)) => commands::serve::run(args, config, store).await,
         Some(Command::Ask(args)) => {
             commands::ask::run(args, &config, store, &mut stdout, &mut std::io::stderr()).await
         }

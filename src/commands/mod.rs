@@ -5,6 +5,8 @@ pub mod chain;
 pub mod check;
 pub mod completions;
 pub mod init;
+#[cfg(feature = "serve")]
+pub mod serve;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod watch;

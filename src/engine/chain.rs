@@ -3,7 +3,8 @@
 //! made by another process (`chainwatch chain move`, another dashboard) is
 //! noticed on the tick — one `stat` of the state file, the file read only
 //! when it changed — and reported as "chain changed by another process"
-//! within [`CHAIN_POLL`] of it.
+//! within [`CHAIN_POLL`] of it. The samples another process saved
+//! (`serve`'s traffic beside a dashboard) are taken in at the same read.
 
 use std::time::Duration;
 
@@ -104,11 +105,27 @@ impl Engine {
         let order = Chain::of(&self.inner.config, state.chain.as_deref())
             .order()
             .to_vec();
-        if order == sync.order {
-            return; // another process saved samples, not the chain
+        let chain_changed = order != sync.order;
+        if chain_changed {
+            sync.order.clone_from(&order);
         }
-        sync.order.clone_from(&order);
         drop(sync);
+        // Another process's samples (`serve`'s traffic, `ask`, `check`)
+        // are evidence here too, at once rather than at the next save.
+        let absorbed: Vec<_> = {
+            let mut book = lock(&self.inner.book);
+            state
+                .models
+                .iter()
+                .flat_map(|(name, theirs)| book.absorb(name, theirs, now))
+                .collect()
+        };
+        for event in absorbed {
+            self.emit(EngineEvent::Health(event));
+        }
+        if !chain_changed {
+            return;
+        }
         tracing::info!("chain changed by another process: {}", order.join(" › "));
         self.emit(EngineEvent::Chain {
             at: now,

@@ -9,6 +9,7 @@
 
 pub mod ask;
 pub mod check;
+pub mod snapshot;
 pub mod text;
 pub mod watch;
 
@@ -21,6 +22,7 @@ use serde_json::Value;
 
 pub use ask::{AskReport, AttemptOutcome, AttemptReport, SkipReport};
 pub use check::{CheckReport, FailureReport, ModelReport, Spread};
+pub use snapshot::SnapshotReport;
 pub use watch::{WatchEvent, WatchLine};
 
 /// The version of every document's shape. Raise it when a field changes

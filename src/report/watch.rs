@@ -8,9 +8,9 @@ use crate::api::FailureClass;
 use crate::engine::{ChainChange, EngineEvent};
 use crate::fmt::describe_failure;
 use crate::health::{HealthEventKind, Status};
-use crate::route::ChainEdit;
+use crate::route::{ChainEdit, RouteAnswer, RouteFailure};
 
-use super::{ms, SCHEMA_VERSION};
+use super::{ms, AttemptReport, SkipReport, SCHEMA_VERSION};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WatchLine {
@@ -77,6 +77,63 @@ pub enum WatchEvent {
         change: ChainChangeReport,
         reason: String,
     },
+    /// A request proxied by `serve` ended (only on serve's
+    /// `/api/v1/events`, never printed by `watch`).
+    Route {
+        /// `chain`, a tier, a configured model, or `models` (a list sent
+        /// with the request).
+        target: String,
+        ok: bool,
+        /// The model that answered.
+        model: Option<String>,
+        /// A model failed before another answered.
+        failover: bool,
+        ttft_ms: Option<u64>,
+        total_ms: u64,
+        reason: String,
+        skipped: Vec<SkipReport>,
+        attempts: Vec<AttemptReport>,
+    },
+}
+
+impl WatchLine {
+    /// The line for a request `serve` routed to `target`, ended at `at`
+    /// after `total`.
+    pub fn route(
+        at: DateTime<Utc>,
+        target: &str,
+        result: &Result<RouteAnswer, RouteFailure>,
+        total: std::time::Duration,
+    ) -> WatchLine {
+        let (records, skipped) = match result {
+            Ok(a) => (&a.attempts, &a.skipped),
+            Err(f) => (&f.attempts, &f.skipped),
+        };
+        let failover = records
+            .iter()
+            .any(|r| !r.cancelled && !r.attempt.is_ok())
+            && result.is_ok();
+        let event = WatchEvent::Route {
+            target: target.to_string(),
+            ok: result.is_ok(),
+            model: result.as_ref().ok().map(|a| a.model.clone()),
+            failover,
+            ttft_ms: result.as_ref().ok().and_then(|a| a.ttft).map(ms),
+            total_ms: ms(total),
+            reason: match result {
+                Ok(a) if failover => format!("{} answered after a failover", a.model),
+                Ok(a) => format!("{} answered", a.model),
+                Err(f) => f.to_string(),
+            },
+            skipped: skipped.iter().map(SkipReport::from).collect(),
+            attempts: records.iter().map(AttemptReport::from).collect(),
+        };
+        WatchLine {
+            schema_version: SCHEMA_VERSION,
+            at,
+            event,
+        }
+    }
 }
 
 /// The edit this process made, or `"outside"` for another process's.

@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::store::{Store, StoreError};
@@ -247,8 +247,8 @@ impl Chain {
 
 /// One change to the chain, as the user asked for it. Saved as what it is,
 /// applied to the order on disk under the lock ([`save_edit`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "edit", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "edit", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ChainEdit {
     /// Move a model to a 1-based position.
     Move { model: String, to: usize },
