@@ -329,10 +329,7 @@ impl Metrics {
             }
             let today = engine.spend_of(&s.name, now).probe_usd;
             let added = {
-                let mut seen = self
-                    .spend_seen
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
+                let mut seen = self.spend_seen.lock().unwrap_or_else(|p| p.into_inner());
                 let day = now.date_naive();
                 let before = match seen.get(&s.name) {
                     Some((d, usd)) if *d == day => *usd,

@@ -46,8 +46,7 @@ pub(crate) trait Wire: Sync {
     /// The JSON body of a completion request, its output limit in the
     /// field `limit` names where the dialect has a choice; `Err` says why a
     /// client's request carried through cannot be sent in this dialect.
-    fn body(&self, target: &Target, req: &ChatRequest, limit: TokenParam)
-        -> Result<Value, String>;
+    fn body(&self, target: &Target, req: &ChatRequest, limit: TokenParam) -> Result<Value, String>;
     /// A whole (non-streamed) reply.
     fn parse_reply(&self, json: &Value) -> Result<Piece, String>;
     /// One stream event: its `event:` name, if any, and its `data:`.

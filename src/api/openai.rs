@@ -22,12 +22,7 @@ impl Wire for Openai {
     fn fixed_headers(&self) -> &'static [(&'static str, &'static str)] {
         &[]
     }
-    fn body(
-        &self,
-        target: &Target,
-        req: &ChatRequest,
-        limit: TokenParam,
-    ) -> Result<Value, String> {
+    fn body(&self, target: &Target, req: &ChatRequest, limit: TokenParam) -> Result<Value, String> {
         Ok(match &req.passthrough {
             Some(through) => passthrough_body(target, &through.openai, req.stream),
             None => body(target, req, limit),
@@ -100,9 +95,7 @@ fn passthrough_body(target: &Target, client: &Map<String, Value>, stream: bool) 
     body.remove("models");
     body.insert("stream".into(), json!(stream));
     if stream {
-        let options = body
-            .entry("stream_options")
-            .or_insert_with(|| json!({}));
+        let options = body.entry("stream_options").or_insert_with(|| json!({}));
         match options.as_object_mut() {
             Some(options) => {
                 options.insert("include_usage".into(), json!(true));

@@ -52,9 +52,15 @@ pub struct ServeArgs {
 }
 
 /// Serves until a stop signal, then drains, saves and reports.
-pub async fn run(args: ServeArgs, config: Config, store: Option<Store>) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    args: ServeArgs,
+    config: Config,
+    store: Option<Store>,
+) -> anyhow::Result<ExitCode> {
     let signals = StopSignals::listen();
-    let token = std::env::var(TOKEN_ENV).ok().filter(|t| !t.trim().is_empty());
+    let token = std::env::var(TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.trim().is_empty());
     let mut options = Options::new(args.listen, config.route.timeout);
     options.token = token.map(|t| t.trim().to_string());
     options.max_body = args.max_body.max(1024);

@@ -146,8 +146,7 @@ impl ModelHealth {
                 // A user's prompt rejected as a bad request (too long, moderated)
                 // or too small for a thinking model says nothing about the
                 // model's configuration.
-                let about_the_prompt =
-                    sample.kind.is_real() && class.blames_the_request();
+                let about_the_prompt = sample.kind.is_real() && class.blames_the_request();
                 if !about_the_prompt {
                     self.misconfig = class
                         .is_misconfiguration()

@@ -43,7 +43,8 @@ pub struct ModelView {
     #[serde(flatten)]
     pub verdict: ModelReport,
     pub lifetime_ratio: Option<f64>,
-    pub tokens_per_s: Option<f64>,
+    /// Output tokens per second of decoding (not a duration: no `_ms`).
+    pub tokens_per_second: Option<f64>,
     #[serde(serialize_with = "super::stamp::ser_secs_opt")]
     pub last_success: Option<DateTime<Utc>>,
     #[serde(serialize_with = "super::stamp::ser_secs_opt")]
@@ -133,7 +134,7 @@ impl SnapshotReport {
             .zip(snapshots)
             .map(|(verdict, s)| ModelView {
                 lifetime_ratio: s.lifetime_ratio,
-                tokens_per_s: s.tokens_per_s,
+                tokens_per_second: s.tokens_per_s,
                 last_success: s.last_success,
                 rate_limited_until: s.rate_limited_until,
                 drift: s.drift.as_ref().map(DriftReport::from),

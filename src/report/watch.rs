@@ -109,10 +109,7 @@ impl WatchLine {
             Ok(a) => (&a.attempts, &a.skipped),
             Err(f) => (&f.attempts, &f.skipped),
         };
-        let failover = records
-            .iter()
-            .any(|r| !r.cancelled && !r.attempt.is_ok())
-            && result.is_ok();
+        let failover = records.iter().any(|r| !r.cancelled && !r.attempt.is_ok()) && result.is_ok();
         let event = WatchEvent::Route {
             target: target.to_string(),
             ok: result.is_ok(),

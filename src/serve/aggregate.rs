@@ -74,10 +74,13 @@ impl Aggregate {
             for key in ["reasoning", "reasoning_content"] {
                 if let Some(text) = delta.get(key).and_then(Value::as_str) {
                     choice.reasoning.push_str(text);
-                    }
+                }
             }
             if let Some(text) = delta.get("refusal").and_then(Value::as_str) {
-                choice.refusal.get_or_insert_with(String::new).push_str(text);
+                choice
+                    .refusal
+                    .get_or_insert_with(String::new)
+                    .push_str(text);
             }
             for (i, call) in delta
                 .get("tool_calls")
@@ -87,7 +90,10 @@ impl Aggregate {
                 .iter()
                 .enumerate()
             {
-                let at = call.get("index").and_then(Value::as_u64).unwrap_or(i as u64);
+                let at = call
+                    .get("index")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(i as u64);
                 let entry = choice.tool_calls.entry(at).or_default();
                 if let Some(id) = call.get("id").filter(|v| !v.is_null()) {
                     entry.id = Some(id.clone());
@@ -215,7 +221,10 @@ mod tests {
         assert_eq!(msg["content"], Value::Null);
         assert_eq!(msg["tool_calls"][0]["id"], "call_1");
         assert_eq!(msg["tool_calls"][0]["function"]["name"], "get_weather");
-        assert_eq!(msg["tool_calls"][0]["function"]["arguments"], "{\"city\":\"Oslo\"}");
+        assert_eq!(
+            msg["tool_calls"][0]["function"]["arguments"],
+            "{\"city\":\"Oslo\"}"
+        );
         assert_eq!(doc["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(doc["usage"], Value::Null);
     }

@@ -51,8 +51,7 @@ pub async fn health(State(shared): State<Arc<Shared>>) -> Response {
 pub async fn snapshot(State(shared): State<Arc<Shared>>) -> Response {
     let now = Utc::now();
     let engine = &shared.engine;
-    let since = now
-        - chrono::Duration::from_std(engine.config().health.window).unwrap_or_default();
+    let since = now - chrono::Duration::from_std(engine.config().health.window).unwrap_or_default();
     let report = SnapshotReport::new(
         engine.config(),
         &chain_of(&shared),
@@ -228,7 +227,11 @@ pub async fn probe(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
 pub async fn ack(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let model = match model_arg(&shared, &body) {
         Ok(Some(model)) => model,
-        Ok(None) => return ApiError::invalid("send {\"model\": NAME}").param("model").into_response(),
+        Ok(None) => {
+            return ApiError::invalid("send {\"model\": NAME}")
+                .param("model")
+                .into_response()
+        }
         Err(e) => return e.into_response(),
     };
     let now = Utc::now();

@@ -69,9 +69,8 @@ fn not_found(config: &Config, asked: &str) -> ApiError {
 
 /// Reads a client's body. Errors are the 400 or 404 to send back.
 pub fn read(body: &[u8], config: &Config) -> Result<Call, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::invalid(format!("the body is not JSON: {e}"))
-    })?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid(format!("the body is not JSON: {e}")))?;
     let Value::Object(mut body) = value else {
         return Err(ApiError::invalid("the body is not a JSON object"));
     };
@@ -184,7 +183,10 @@ fn resolve(
 impl Call {
     /// The router's request: the body carried through, events tapped to
     /// `tap`, the messages' text for what needs plain messages.
-    pub fn route_request(&self, tap: tokio::sync::mpsc::UnboundedSender<crate::api::Tapped>) -> RouteRequest {
+    pub fn route_request(
+        &self,
+        tap: tokio::sync::mpsc::UnboundedSender<crate::api::Tapped>,
+    ) -> RouteRequest {
         let messages = self
             .body
             .get("messages")
@@ -256,21 +258,44 @@ budget = ["b"]
     fn targets() {
         let c = config();
         let msgs = serde_json::json!([{"role": "user", "content": "hi"}]);
-        let call = read(&body(serde_json::json!({"model": "chain", "messages": msgs})), &c).unwrap();
+        let call = read(
+            &body(serde_json::json!({"model": "chain", "messages": msgs})),
+            &c,
+        )
+        .unwrap();
         assert_eq!((call.target, call.stream), (RouteTarget::Chain, false));
         let call = read(&body(serde_json::json!({"model": "budget", "messages": msgs, "stream": true, "stream_options": {"include_usage": true}})), &c).unwrap();
         assert_eq!(call.target, RouteTarget::Tier(Tier::Budget));
         assert!(call.stream && call.include_usage);
-        let call = read(&body(serde_json::json!({"model": "a", "messages": msgs})), &c).unwrap();
+        let call = read(
+            &body(serde_json::json!({"model": "a", "messages": msgs})),
+            &c,
+        )
+        .unwrap();
         assert_eq!(call.target, RouteTarget::Model("a".into()));
         assert!(!call.body.contains_key("model"));
-        let call = read(&body(serde_json::json!({"model": "b", "models": ["a", "b"], "messages": msgs})), &c).unwrap();
+        let call = read(
+            &body(serde_json::json!({"model": "b", "models": ["a", "b"], "messages": msgs})),
+            &c,
+        )
+        .unwrap();
         assert_eq!(call.order, Some(vec!["b".to_string(), "a".to_string()]));
         // A tier without models is not a target.
-        let e = read(&body(serde_json::json!({"model": "premium", "messages": msgs})), &c).unwrap_err();
+        let e = read(
+            &body(serde_json::json!({"model": "premium", "messages": msgs})),
+            &c,
+        )
+        .unwrap_err();
         assert_eq!(e.status, StatusCode::NOT_FOUND);
-        assert_eq!(e.body()["error"]["valid"], serde_json::json!(["chain", "budget", "a", "b"]));
-        let e = read(&body(serde_json::json!({"models": ["a", "zzz"], "messages": msgs})), &c).unwrap_err();
+        assert_eq!(
+            e.body()["error"]["valid"],
+            serde_json::json!(["chain", "budget", "a", "b"])
+        );
+        let e = read(
+            &body(serde_json::json!({"models": ["a", "zzz"], "messages": msgs})),
+            &c,
+        )
+        .unwrap_err();
         assert!(e.message.contains("\"zzz\""), "{}", e.message);
     }
 
@@ -281,10 +306,26 @@ budget = ["b"]
             (b"not json".to_vec(), "not JSON"),
             (body(serde_json::json!([1])), "not a JSON object"),
             (body(serde_json::json!({"model": "chain"})), "`messages`"),
-            (body(serde_json::json!({"model": "chain", "messages": []})), "empty"),
-            (body(serde_json::json!({"model": 3, "messages": [{"role": "user", "content": "x"}]})), "`model` must be"),
-            (body(serde_json::json!({"messages": [{"role": "user", "content": "x"}]})), "`model` is missing"),
-            (body(serde_json::json!({"model": "chain", "stream": "yes", "messages": [{"role": "user", "content": "x"}]})), "`stream`"),
+            (
+                body(serde_json::json!({"model": "chain", "messages": []})),
+                "empty",
+            ),
+            (
+                body(
+                    serde_json::json!({"model": 3, "messages": [{"role": "user", "content": "x"}]}),
+                ),
+                "`model` must be",
+            ),
+            (
+                body(serde_json::json!({"messages": [{"role": "user", "content": "x"}]})),
+                "`model` is missing",
+            ),
+            (
+                body(
+                    serde_json::json!({"model": "chain", "stream": "yes", "messages": [{"role": "user", "content": "x"}]}),
+                ),
+                "`stream`",
+            ),
         ] {
             let e = read(&b, &c).unwrap_err();
             assert_eq!(e.status, StatusCode::BAD_REQUEST);

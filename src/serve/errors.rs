@@ -26,7 +26,12 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn new(
+        status: StatusCode,
+        kind: &'static str,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             kind,
@@ -41,7 +46,12 @@ impl ApiError {
 
     /// 400: the request is not what it should be.
     pub fn invalid(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", "invalid_request", message)
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "invalid_request",
+            message,
+        )
     }
 
     pub fn param(mut self, param: &'static str) -> ApiError {
@@ -95,7 +105,12 @@ mod tests {
             e.body(),
             json!({"error": {"message": "`messages` is missing", "type": "invalid_request_error", "param": "messages", "code": "invalid_request"}})
         );
-        let mut e = ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", "all_models_failed", "down: \u{1b}[2Jx");
+        let mut e = ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_error",
+            "all_models_failed",
+            "down: \u{1b}[2Jx",
+        );
         e.extra = Some(json!({"attempts": []}));
         let b = e.body();
         assert_eq!(b["error"]["attempts"], json!([]));

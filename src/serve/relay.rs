@@ -155,9 +155,7 @@ async fn drive(shared: Arc<Shared>, call: Call, head: oneshot::Sender<Head>) {
     let view = TrafficView {
         shared: shared.clone(),
     };
-    let route = shared
-        .router
-        .route(&view, &chain, request, Some(events_tx));
+    let route = shared.router.route(&view, &chain, request, Some(events_tx));
     tokio::pin!(route);
     let deadline = tokio::time::sleep(shared.options.request_timeout);
     tokio::pin!(deadline);
@@ -403,7 +401,11 @@ impl Relay {
             let _ = head.send(Head::Fail(error));
             return;
         }
-        let model = self.winner.as_ref().map(|(m, _)| m.clone()).unwrap_or_default();
+        let model = self
+            .winner
+            .as_ref()
+            .map(|(m, _)| m.clone())
+            .unwrap_or_default();
         let chunk = json!({
             "id": self.id,
             "object": "chat.completion.chunk",
@@ -430,7 +432,8 @@ pub fn failure_error(failure: &RouteFailure) -> ApiError {
         .filter(|r| !r.cancelled)
         .filter_map(|r| r.attempt.class())
         .collect();
-    let all = |pred: fn(FailureClass) -> bool| !failed.is_empty() && failed.iter().all(|c| pred(*c));
+    let all =
+        |pred: fn(FailureClass) -> bool| !failed.is_empty() && failed.iter().all(|c| pred(*c));
     let (status, code) = if failure.attempts.is_empty() {
         (StatusCode::SERVICE_UNAVAILABLE, "no_model_available")
     } else if all(FailureClass::blames_the_request) {

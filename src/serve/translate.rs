@@ -44,7 +44,11 @@ pub fn to_anthropic(client: &Map<String, Value>) -> Result<Map<String, Value>, S
             return Err(format!("{what} cannot be translated"));
         }
     }
-    if client.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
+    if client
+        .get("n")
+        .and_then(Value::as_u64)
+        .is_some_and(|n| n > 1)
+    {
         return Err("several choices (n > 1) cannot be translated".into());
     }
     if let Some(modalities) = client.get("modalities").and_then(Value::as_array) {
@@ -150,11 +154,9 @@ impl Translator {
                     _ => Vec::new(), // `[DONE]`: the relay ends the stream itself
                 }
             }
-            (Dialect::Openai, TapEvent::Whole(body)) => {
-                serde_json::from_str::<Value>(body.trim())
-                    .map(|v| vec![whole_openai(v)])
-                    .unwrap_or_default()
-            }
+            (Dialect::Openai, TapEvent::Whole(body)) => serde_json::from_str::<Value>(body.trim())
+                .map(|v| vec![whole_openai(v)])
+                .unwrap_or_default(),
             (Dialect::Anthropic, TapEvent::Event { name, data }) => {
                 let Ok(v) = serde_json::from_str::<Value>(data) else {
                     return Vec::new();
@@ -259,8 +261,7 @@ fn whole_openai(mut reply: Value) -> Value {
         for choice in choices {
             if let Some(obj) = choice.as_object_mut() {
                 let mut message = obj.remove("message").unwrap_or_else(|| json!({}));
-                if let Some(calls) = message.get_mut("tool_calls").and_then(Value::as_array_mut)
-                {
+                if let Some(calls) = message.get_mut("tool_calls").and_then(Value::as_array_mut) {
                     for (i, call) in calls.iter_mut().enumerate() {
                         if let Some(call) = call.as_object_mut() {
                             call.entry("index").or_insert(json!(i));
@@ -345,7 +346,10 @@ mod tests {
         let msgs = json!([{"role": "user", "content": "hi"}]);
         for (extra, says) in [
             (json!({"tools": [{"type": "function"}]}), "tools"),
-            (json!({"response_format": {"type": "json_object"}}), "response_format"),
+            (
+                json!({"response_format": {"type": "json_object"}}),
+                "response_format",
+            ),
             (json!({"n": 2}), "n > 1"),
             (json!({"tool_choice": "auto"}), "tool_choice"),
             (json!({"logprobs": true}), "log probabilities"),
@@ -360,10 +364,13 @@ mod tests {
             {"type": "image_url", "image_url": {"url": "data:..."}}
         ]}]}));
         assert!(to_anthropic(&image).unwrap_err().contains("image_url"));
-        let tool = map(json!({"messages": [{"role": "tool", "content": "42", "tool_call_id": "c"}]}));
+        let tool =
+            map(json!({"messages": [{"role": "tool", "content": "42", "tool_call_id": "c"}]}));
         assert!(to_anthropic(&tool).unwrap_err().contains("\"tool\" role"));
         // Harmless values of those fields pass.
-        let fine = map(json!({"messages": msgs, "response_format": {"type": "text"}, "tool_choice": "none", "logprobs": false, "n": 1}));
+        let fine = map(
+            json!({"messages": msgs, "response_format": {"type": "text"}, "tool_choice": "none", "logprobs": false, "n": 1}),
+        );
         assert!(to_anthropic(&fine).is_ok());
     }
 
@@ -376,13 +383,31 @@ mod tests {
         };
         let mut out = Vec::new();
         for e in [
-            ev("message_start", json!({"type": "message_start", "message": {"model": "claude", "usage": {"input_tokens": 7, "output_tokens": 1}}})),
-            ev("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}})),
-            ev("content_block_delta", json!({"type": "content_block_delta", "delta": {"type": "thinking_delta", "thinking": "hm"}})),
+            ev(
+                "message_start",
+                json!({"type": "message_start", "message": {"model": "claude", "usage": {"input_tokens": 7, "output_tokens": 1}}}),
+            ),
+            ev(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}}),
+            ),
+            ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "delta": {"type": "thinking_delta", "thinking": "hm"}}),
+            ),
             ev("ping", json!({"type": "ping"})),
-            ev("content_block_delta", json!({"type": "content_block_delta", "delta": {"type": "text_delta", "text": "po"}})),
-            ev("content_block_delta", json!({"type": "content_block_delta", "delta": {"type": "text_delta", "text": "ng"}})),
-            ev("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 3}})),
+            ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "delta": {"type": "text_delta", "text": "po"}}),
+            ),
+            ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "delta": {"type": "text_delta", "text": "ng"}}),
+            ),
+            ev(
+                "message_delta",
+                json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 3}}),
+            ),
             ev("message_stop", json!({"type": "message_stop"})),
         ] {
             out.extend(t.chunks(Dialect::Anthropic, &e));
