@@ -46,6 +46,12 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub state: Option<PathBuf>,
 
+    /// The dashboard also serves Prometheus metrics at http://ADDR/metrics
+    /// (`watch --metrics ADDR` for the headless engine; `serve` has them).
+    #[cfg(feature = "serve")]
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
+
     /// Seed for the demo simulator, for a reproducible run.
     #[arg(long, global = true, default_value_t = 7, hide = true)]
     pub seed: u64,

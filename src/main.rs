@@ -115,7 +115,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         None => {
             drop(stdout);
-            dashboard(config, store).await?;
+            #[cfg(feature = "serve")]
+            let metrics = cli.metrics;
+            #[cfg(not(feature = "serve"))]
+            let metrics = None;
+            dashboard(config, store, metrics).await?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -128,19 +132,40 @@ async fn simulate(args: commands::sim::SimArgs, seed: u64) -> anyhow::Result<Exi
 }
 
 /// The live dashboard over the engine and the router.
-async fn dashboard(config: Config, store: Option<Store>) -> anyhow::Result<()> {
+async fn dashboard(
+    config: Config,
+    store: Option<Store>,
+    metrics: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
     let demo = (config.source == ConfigSource::Demo).then(|| {
         "demo: simulated models — `chainwatch init` (or OPENROUTER_API_KEY) to watch real ones"
             .to_string()
     });
     let Stack { engine, router } = Stack::new(config, store.clone());
-    chainwatch::tui::run(
+    let stop_metrics = tokio_util::sync::CancellationToken::new();
+    #[cfg(not(feature = "serve"))]
+    let _ = metrics;
+    #[cfg(feature = "serve")]
+    if let Some(addr) = metrics {
+        // Said before the screen takes the terminal (and logged).
+        let bound = chainwatch::metrics::listen(
+            addr,
+            std::sync::Arc::new(chainwatch::metrics::Metrics::new()),
+            engine.clone(),
+            stop_metrics.clone(),
+        )
+        .await?;
+        tracing::info!("Prometheus metrics at http://{bound}/metrics");
+    }
+    let ran = chainwatch::tui::run(
         engine,
         router,
         store,
         chainwatch::tui::DashboardOptions { demo },
     )
-    .await
+    .await;
+    stop_metrics.cancel();
+    ran
 }
 
 /// The config to use and, in demo mode, the simulator it points at (kept

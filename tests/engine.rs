@@ -98,6 +98,7 @@ impl Watch {
         let args = WatchArgs {
             json: true,
             verbose,
+            ..WatchArgs::default()
         };
         let task = tokio::spawn(async move {
             print_events(&e, events, &args, c, b).await.unwrap();

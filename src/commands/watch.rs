@@ -32,6 +32,10 @@ pub struct WatchArgs {
     /// Print every probe, not only changes.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Also serve Prometheus metrics at http://ADDR/metrics.
+    #[cfg(feature = "serve")]
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Runs the engine until Ctrl-C or SIGTERM, printing events to stdout
@@ -49,6 +53,12 @@ pub async fn run(
     let events = engine.subscribe();
     let alerts = Alerter::for_engine(&engine, store);
     let following = alerts.as_ref().map(|a| a.follow(&engine, cancel.clone()));
+    #[cfg(feature = "serve")]
+    if let Some(addr) = args.metrics {
+        let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
+        let bound = crate::metrics::listen(addr, metrics, engine.clone(), cancel.clone()).await?;
+        eprintln!("chainwatch: Prometheus metrics at http://{bound}/metrics");
+    }
     let live = engine.spawn(cancel.clone());
     let printed = print_events(&engine, events, &args, cancel.clone(), std::io::stdout()).await;
     cancel.cancel();
