@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# What `chainwatch serve` adds to a request. A fixed OpenAI-compatible
+# responder on loopback (examples/serve_load.rs `upstream`: no latency of its
+# own) is called directly and through serve (release build), 1,000 requests
+# one after another and 2,000 with 200 at a time; p50 and p99 of each, and
+# the overhead p99(through serve) - p99(direct). Then 1,000 streams held open
+# at once through serve (50 chunks 100 ms apart each), with serve's peak RSS.
+# With LiteLLM's proxy installed (LITELLM=/path/to/litellm, e.g. from
+# `python3 -m venv /tmp/litellm && /tmp/litellm/bin/pip install 'litellm[proxy]'`)
+# it is measured on the same upstream in the same run.
+#
+# Everything stays on 127.0.0.1; every count is bounded.
+set -euo pipefail
+
+SEQ=${SEQ:-1000}
+CONC=${CONC:-200}
+CONC_N=${CONC_N:-2000}
+STREAMS=${STREAMS:-1000}
+UP_PORT=${UP_PORT:-18431}
+SERVE_PORT=${SERVE_PORT:-18432}
+LITELLM_PORT=${LITELLM_PORT:-18433}
+LITELLM=${LITELLM:-}
+
+cd "$(dirname "$0")/.."
+cargo build --release --bin chainwatch --example serve_load >&2
+TARGET=${CARGO_TARGET_DIR:-target}/release
+LOAD=$TARGET/examples/serve_load
+CW=$TARGET/chainwatch
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+wait_port() {
+    for _ in $(seq 1 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on port $1" >&2
+    return 1
+}
+
+"$LOAD" upstream "127.0.0.1:$UP_PORT" 2>"$WORK/upstream.log" &
+PIDS+=($!)
+wait_port "$UP_PORT"
+
+cat >"$WORK/serve.toml" <<EOF
+chain = ["fast"]
+
+[probe]
+interval = "1h"
+
+[route]
+hedge = "off"
+
+[[endpoint]]
+name = "up"
+base_url = "http://127.0.0.1:$UP_PORT/v1"
+
+[[model]]
+name = "fast"
+id = "fast"
+endpoint = "up"
+
+[[model]]
+name = "slow"
+id = "slow"
+endpoint = "up"
+EOF
+"$CW" --config "$WORK/serve.toml" --state "$WORK/state.json" serve \
+    --listen "127.0.0.1:$SERVE_PORT" --max-concurrent 2000 2>"$WORK/serve.log" &
+SERVE_PID=$!
+PIDS+=($SERVE_PID)
+wait_port "$SERVE_PORT"
+
+DIRECT=http://127.0.0.1:$UP_PORT/v1
+SERVE=http://127.0.0.1:$SERVE_PORT/v1
+
+p99() { sed -n 's/.*p99_us=\([0-9]*\).*/\1/p' <<<"$1"; }
+p50() { sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' <<<"$1"; }
+row() { # name direct through
+    printf '%-26s p50 %6s us  p99 %6s us   | direct p50 %6s us  p99 %6s us | overhead p99 %6s us\n' \
+        "$1" "$(p50 "$3")" "$(p99 "$3")" "$(p50 "$2")" "$(p99 "$2")" "$(( $(p99 "$3") - $(p99 "$2") ))"
+}
+
+echo "--- latency (non-streamed; upstream answers at once)"
+D_SEQ=$("$LOAD" latency "$DIRECT" "$SEQ" 1 fast)
+S_SEQ=$("$LOAD" latency "$SERVE" "$SEQ" 1 fast)
+row "serve, $SEQ sequential" "$D_SEQ" "$S_SEQ"
+D_CON=$("$LOAD" latency "$DIRECT" "$CONC_N" "$CONC" fast)
+S_CON=$("$LOAD" latency "$SERVE" "$CONC_N" "$CONC" fast)
+row "serve, $CONC concurrent" "$D_CON" "$S_CON"
+
+if [[ -n "$LITELLM" ]]; then
+    cat >"$WORK/litellm.yaml" <<EOF
+model_list:
+  - model_name: fast
+    litellm_params:
+      model: openai/fast
+      api_base: http://127.0.0.1:$UP_PORT/v1
+      api_key: none
+EOF
+    "$LITELLM" --config "$WORK/litellm.yaml" --host 127.0.0.1 --port "$LITELLM_PORT" \
+        >"$WORK/litellm.log" 2>&1 &
+    PIDS+=($!)
+    if wait_port "$LITELLM_PORT"; then
+        sleep 2
+        L_SEQ=$("$LOAD" latency "http://127.0.0.1:$LITELLM_PORT/v1" "$SEQ" 1 fast)
+        row "litellm, $SEQ sequential" "$D_SEQ" "$L_SEQ"
+        L_CON=$("$LOAD" latency "http://127.0.0.1:$LITELLM_PORT/v1" "$CONC_N" "$CONC" fast)
+        row "litellm, $CONC concurrent" "$D_CON" "$L_CON"
+    else
+        echo "litellm did not start; see $WORK/litellm.log" >&2
+        tail -5 "$WORK/litellm.log" >&2
+    fi
+else
+    echo "(LiteLLM's proxy not measured: set LITELLM=/path/to/litellm)"
+fi
+
+echo "--- $STREAMS streams held open at once through serve (5 s each)"
+RSS_BEFORE=$(awk '/VmRSS/ {print $2}' "/proc/$SERVE_PID/status")
+"$LOAD" streams "$SERVE" "$STREAMS" slow
+PEAK=$(awk '/VmHWM/ {print $2}' "/proc/$SERVE_PID/status")
+echo "serve RSS before: $((RSS_BEFORE / 1024)) MiB; peak (VmHWM, whole run): $((PEAK / 1024)) MiB"
