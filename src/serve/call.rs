@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::errors::ApiError;
 use super::translate::to_anthropic;
-use crate::api::{Message, Passthrough};
+use crate::api::Passthrough;
 use crate::config::{Config, Tier};
 use crate::route::{RouteRequest, RouteTarget};
 
@@ -181,39 +181,33 @@ fn resolve(
 }
 
 impl Call {
-    /// The router's request: the body carried through, events tapped to
-    /// `tap`, the messages' text for what needs plain messages.
+    /// The router's request, taking the body: carried through to the
+    /// models, translated for Anthropic's when the config has any, every
+    /// event tapped to `tap`. The plain `messages` stay empty: with a body
+    /// carried through, the dialects build the request from it.
     pub fn route_request(
-        &self,
+        &mut self,
+        config: &Config,
         tap: tokio::sync::mpsc::UnboundedSender<crate::api::Tapped>,
     ) -> RouteRequest {
-        let messages = self
-            .body
-            .get("messages")
-            .and_then(Value::as_array)
-            .map(|list| {
-                list.iter()
-                    .map(|m| {
-                        let role = m.get("role").and_then(Value::as_str).unwrap_or("user");
-                        let content = match m.get("content") {
-                            Some(Value::String(s)) => s.clone(),
-                            Some(other) => other.to_string(),
-                            None => String::new(),
-                        };
-                        Message::new(role, content)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut openai = self.body.clone();
+        let mut openai = std::mem::take(&mut self.body);
+        let anthropic = if config
+            .endpoints
+            .iter()
+            .any(|e| e.dialect == crate::api::Dialect::Anthropic)
+        {
+            to_anthropic(&openai)
+        } else {
+            Err("no Anthropic endpoint is configured".to_string())
+        };
         openai.remove("stream");
         RouteRequest {
-            messages,
+            messages: Vec::new(),
             target: self.target.clone(),
             max_tokens: self.max_tokens,
             hedge: None,
             passthrough: Some(Arc::new(Passthrough {
-                anthropic: to_anthropic(&self.body),
+                anthropic,
                 openai,
                 tap: Some(tap),
             })),

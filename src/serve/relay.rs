@@ -118,26 +118,20 @@ struct Relay {
     whole: Aggregate,
     /// Attempts started so far.
     tried: usize,
-    /// Tap keys by model name.
-    keys: HashMap<String, String>,
+    router: crate::route::Router,
 }
 
-async fn drive(shared: Arc<Shared>, call: Call, head: oneshot::Sender<Head>) {
+async fn drive(shared: Arc<Shared>, mut call: Call, head: oneshot::Sender<Head>) {
     let began = Instant::now();
     shared.metrics.in_flight(1);
     let (events_tx, mut events) = unbounded_channel();
     let (tap_tx, mut taps) = unbounded_channel();
-    let request = call.route_request(tap_tx);
+    let request = call.route_request(shared.router.config(), tap_tx);
     let chain = call
         .order
         .clone()
         .unwrap_or_else(|| shared.engine.chain_order());
-    let config = shared.router.config();
-    let keys = config
-        .models
-        .iter()
-        .map(|m| (m.name.clone(), config.target(m, None).tap_key()))
-        .collect();
+    let router = shared.router.clone();
     let mut relay = Relay {
         id: format!("chatcmpl-cw{:016x}", fastrand::u64(..)),
         created: Utc::now().timestamp(),
@@ -150,7 +144,7 @@ async fn drive(shared: Arc<Shared>, call: Call, head: oneshot::Sender<Head>) {
         out: None,
         whole: Aggregate::default(),
         tried: 0,
-        keys,
+        router,
     };
     let view = TrafficView {
         shared: shared.clone(),
@@ -235,6 +229,12 @@ async fn drive(shared: Arc<Shared>, call: Call, head: oneshot::Sender<Head>) {
 }
 
 impl Relay {
+    /// The tap key of a configured model's attempts.
+    fn key_of(&self, model: &str) -> Option<String> {
+        let config = self.router.config();
+        config.model(model).map(|m| config.target(m, None).tap_key())
+    }
+
     /// Resolves when the client no longer waits: its head receiver or its
     /// stream was dropped.
     async fn client_gone(&mut self) {
@@ -250,7 +250,7 @@ impl Relay {
         match event {
             RouteEvent::Trying { .. } => self.tried += 1,
             RouteEvent::FirstToken { model, .. } if self.winner.is_none() => {
-                let key = self.keys.get(&model).cloned().unwrap_or_default();
+                let key = self.key_of(&model).unwrap_or_default();
                 self.winner = Some((model.clone(), key.clone()));
                 let held = self.held.remove(&key).map(|(h, _)| h).unwrap_or_default();
                 self.held.clear();
@@ -378,7 +378,7 @@ impl Relay {
             for chunk in self.held.remove(&key).map(|(h, _)| h).unwrap_or_default() {
                 self.whole.add(&chunk);
             }
-        } else if let Some(key) = self.keys.get(&answer.model).cloned() {
+        } else if let Some(key) = self.key_of(&answer.model) {
             for chunk in self.held.remove(&key).map(|(h, _)| h).unwrap_or_default() {
                 self.whole.add(&chunk);
             }
