@@ -11,17 +11,12 @@ use chrono::{DateTime, Utc};
 use crate::api::{self, Attempt, Dialect};
 use crate::health::Status;
 use crate::pricing::{ModelSpending, Spending};
-use crate::probe::{judge, Cadence, Signal};
+use crate::probe::{is_slow, judge, Cadence, Signal};
 
 use super::{lock, Engine, EngineEvent};
 
 /// A guess at a probe prompt's size, for cost estimates before any usage.
 pub(super) const PROBE_PROMPT_TOKENS: u64 = 20;
-/// A reply is slow, for the cadence, when it took more than twice the
-/// window's p95 and at least this much more than it.
-const SLOW_MARGIN: Duration = Duration::from_secs(1);
-/// The window's p95 is believed from this many samples on.
-const SLOW_SAMPLES: u32 = 5;
 
 /// What the window said about a model's speed before a probe was recorded.
 #[derive(Debug, Clone, Copy, Default)]
@@ -78,12 +73,12 @@ impl Engine {
         now: DateTime<Utc>,
     ) {
         let status = self.status(model, now);
-        let slow_setting = self.inner.config.health.slow;
-        let slow = slow_setting.is_some_and(|s| attempt.latency > s)
-            || (before.samples >= SLOW_SAMPLES
-                && before
-                    .p95
-                    .is_some_and(|p95| attempt.latency > (p95 * 2).max(p95 + SLOW_MARGIN)));
+        let slow = is_slow(
+            attempt.latency,
+            before.p95,
+            before.samples,
+            self.inner.config.health.slow,
+        );
         let clean = attempt.failure.is_none() && !slow && status == Status::Healthy;
         self.update_cost_cap(model);
         let mut schedule = lock(&self.inner.schedule);

@@ -110,6 +110,26 @@ impl Cadence {
     }
 }
 
+/// A reply is slow, for the cadence, when it took more than twice the
+/// window's p95 and at least this much more than it…
+pub const SLOW_MARGIN: Duration = Duration::from_secs(1);
+/// …once the window's p95 rests on this many samples.
+pub const SLOW_SAMPLES: u32 = 5;
+
+/// Whether a probe that took `latency` is a slow reply: over `health.slow`
+/// when that is set, or far over what the window (`p95` of `samples`
+/// counted samples, before this one) says is usual for the model.
+pub fn is_slow(
+    latency: Duration,
+    p95: Option<Duration>,
+    samples: u32,
+    setting: Option<Duration>,
+) -> bool {
+    setting.is_some_and(|s| latency > s)
+        || (samples >= SLOW_SAMPLES
+            && p95.is_some_and(|p95| latency > (p95 * 2).max(p95 + SLOW_MARGIN)))
+}
+
 fn floor_pow2(n: u32) -> u32 {
     if n == 0 {
         1
@@ -250,6 +270,35 @@ mod tests {
             (floor_pow2(0), floor_pow2(1), floor_pow2(7), floor_pow2(16)),
             (1, 1, 4, 16)
         );
+    }
+
+    #[test]
+    fn slow_replies() {
+        let ms = Duration::from_millis;
+        // (latency, p95, samples, health.slow, slow?)
+        let table = [
+            (ms(900), Some(ms(800)), 20, None, false),
+            // Twice the p95 but within a second of it: jitter, not slow.
+            (ms(40), Some(ms(10)), 20, None, false),
+            (ms(1900), Some(ms(800)), 20, None, true),
+            (ms(2_100), Some(ms(1_000)), 20, None, true),
+            // A thinking model's 5 s is usual for it.
+            (ms(5_500), Some(ms(5_000)), 20, None, false),
+            (ms(11_000), Some(ms(5_000)), 20, None, true),
+            // Too few samples to know what is usual.
+            (ms(9_000), Some(ms(100)), 4, None, false),
+            (ms(9_000), None, 20, None, false),
+            // health.slow is the user's word.
+            (ms(9_000), None, 0, Some(ms(8_000)), true),
+            (ms(7_000), None, 0, Some(ms(8_000)), false),
+        ];
+        for (latency, p95, samples, setting, want) in table {
+            assert_eq!(
+                is_slow(latency, p95, samples, setting),
+                want,
+                "{latency:?} {p95:?} {samples} {setting:?}"
+            );
+        }
     }
 
     #[test]

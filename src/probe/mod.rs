@@ -42,7 +42,8 @@ mod cadence;
 mod signal;
 
 pub use cadence::{
-    Cadence, CLEAN_STREAK, MAX_GAP, MAX_STRETCH, QUIET_DAY, SIGNAL_EVERY_MAX, SIGNAL_EVERY_MIN,
+    is_slow, Cadence, CLEAN_STREAK, MAX_GAP, MAX_STRETCH, QUIET_DAY, SIGNAL_EVERY_MAX,
+    SIGNAL_EVERY_MIN, SLOW_MARGIN, SLOW_SAMPLES,
 };
 pub use signal::{judge, Endpoints, ParseError as EndpointsParseError, ProviderUptime, Signal};
 
