@@ -264,3 +264,57 @@ async fn a_real_prompt_stands_in_for_the_paid_probe() {
     }
     day.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_free_signal_is_fetched_from_the_simulators_endpoints() {
+    let sim = chainwatch::sim::SimServer::start(
+        chainwatch::sim::Scenario::demo(),
+        "127.0.0.1:0".parse().unwrap(),
+        7,
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let key = chainwatch::api::Secret::new("sk-or-v1-test");
+    let e = chainwatch::api::fetch_endpoints(
+        &http,
+        &sim.base_url(),
+        Some(&key),
+        "google/gemini-2.5-pro",
+    )
+    .await
+    .unwrap();
+    assert_eq!(e.providers.len(), 1);
+    assert_eq!(e.providers[0].provider, "Google Vertex");
+    assert_eq!(e.providers[0].last_5m, Some(100.0));
+    assert_eq!(
+        chainwatch::probe::judge(&e, Some("Google Vertex"), 0.95),
+        chainwatch::probe::Signal::Clear { uptime: 100.0 }
+    );
+    // gpt-4o's demo outage (502s from 15 s to 40 s, every 90 s) shows in
+    // its 5-minute uptime once the scenario is a few minutes in.
+    sim.advance(Duration::from_secs(600));
+    let e = chainwatch::api::fetch_endpoints(&http, &sim.base_url(), None, "openai/gpt-4o")
+        .await
+        .unwrap();
+    let uptime = e.providers[0].last_5m.unwrap();
+    assert!(uptime < 95.0, "{uptime}");
+    assert!(matches!(
+        chainwatch::probe::judge(&e, None, 0.95),
+        chainwatch::probe::Signal::Warning { .. }
+    ));
+    // A model the server does not know, and an id that is no author/slug:
+    // no such signal, not worth asking every minute.
+    for id in ["nobody/nothing", "gpt-4o"] {
+        let err = chainwatch::api::fetch_endpoints(&http, &sim.base_url(), None, id)
+            .await
+            .unwrap_err();
+        assert!(err.is_absent(), "{id}: {err}");
+    }
+    // A server that is not there: for now, not absent.
+    let err = chainwatch::api::fetch_endpoints(&http, "http://127.0.0.1:9/v1", None, "a/b")
+        .await
+        .unwrap_err();
+    assert!(!err.is_absent(), "{err}");
+    sim.shutdown().await;
+}
