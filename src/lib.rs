@@ -31,6 +31,8 @@ pub mod cli;
 pub mod commands;
 pub mod compare;
 pub mod config;
+#[cfg(feature = "sim")]
+pub mod costday;
 pub mod engine;
 pub mod files;
 pub mod fmt;

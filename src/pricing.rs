@@ -415,6 +415,44 @@ impl Ledger {
     }
 }
 
+/// What one model's probes spent today and will spend a day at the pace
+/// they go now.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ModelSpending {
+    /// USD spent by probes on the UTC day.
+    pub today: f64,
+    pub probes_today: u64,
+    /// USD per probe: the observed average, else estimated from the price.
+    pub per_probe: Option<f64>,
+    /// USD a day at the current gap.
+    pub per_day: f64,
+    /// The gap between paid probes now.
+    pub gap: Option<Duration>,
+    /// How far the gap is stretched (1: every interval).
+    pub stretch: u32,
+    /// A free signal stands in between paid probes.
+    pub covered: bool,
+}
+
+/// What probes spent today and will spend a day, in all and per model.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Spending {
+    pub today: f64,
+    pub per_day: f64,
+    pub models: BTreeMap<String, ModelSpending>,
+}
+
+impl Spending {
+    /// The totals of `models`.
+    pub fn of(models: BTreeMap<String, ModelSpending>) -> Spending {
+        Spending {
+            today: models.values().map(|m| m.today).sum(),
+            per_day: models.values().map(|m| m.per_day).sum(),
+            models,
+        }
+    }
+}
+
 /// One paid model's expected probing cost.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProbeCost {

@@ -38,7 +38,7 @@ mod thinking_tests;
 pub use client::{Client, DEFAULT_REPLY_CAP};
 pub use dialect::Dialect;
 pub use mask::{mask_secrets, short_message};
-pub use openrouter::{fetch_key, fetch_prices, FetchError};
+pub use openrouter::{fetch_endpoints, fetch_key, fetch_prices, FetchError};
 pub use request::{
     is_openai_direct, ChatRequest, Deadlines, Message, Passthrough, TapEvent, Tapped, Target,
     TokenParam,

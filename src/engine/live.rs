@@ -38,6 +38,8 @@ impl Engine {
     /// probes ran. Fetches prices first if that was never tried.
     pub async fn run_due(&self, now: DateTime<Utc>) -> usize {
         self.first_prices(now).await;
+        // The free signals first: a warning makes the paid probe due now.
+        self.poll_signals(now).await;
         let due = lock(&self.inner.schedule).take_due(now);
         let n = due.len();
         let probes = due.iter().map(|d| self.probe_at(&d.model, Some(now)));
@@ -94,7 +96,9 @@ impl Engine {
         if fixed.is_some() {
             attempt.started_at = now;
         }
+        let before = self.before_probe(model, now);
         self.record(model, &attempt, SampleKind::Probe, now);
+        self.judge_probe(model, &attempt, before, now);
         let cond = condition(&lock(&self.inner.book), model, now);
         lock(&self.inner.schedule).finish(model, now, cond);
         Some(attempt)
@@ -143,6 +147,15 @@ impl Engine {
                 let engine = self.clone();
                 probes.spawn(async move {
                     engine.probe_at(&d.model, None).await;
+                });
+            }
+            // Free signals are polled beside the probes; a poll's end wakes
+            // the loop like a probe's (a warning makes a probe due now).
+            let signals = lock(&self.inner.schedule).take_signals(now);
+            for model in signals {
+                let engine = self.clone();
+                probes.spawn(async move {
+                    engine.poll_signal(&model, None).await;
                 });
             }
             if instant >= next_tick {

@@ -13,7 +13,8 @@
 //! This file holds the engine itself, how it is built from the config and
 //! what it answers about health; the rest has a room each: the scheduling
 //! loop (`live`), recording outcomes (`record`), prices and the budget
-//! (`money`), probing thinking models (`thinking`), what survives a
+//! (`money`), how often stable models are probed and the free signal
+//! between paid probes (`cadence`), probing thinking models (`thinking`), what survives a
 //! restart (`persist`), and the chain as saved and edited by this and other
 //! processes (`chain`).
 //!
@@ -41,6 +42,7 @@ use crate::probe::Schedule;
 use crate::route::{Chain, HealthView};
 use crate::store::{AckedDrift, Store};
 
+mod cadence;
 mod chain;
 mod live;
 mod money;

@@ -12,10 +12,8 @@ use crate::pricing::{
 };
 use crate::probe::FreeLimits;
 
+use super::cadence::PROBE_PROMPT_TOKENS;
 use super::{lock, Engine, EngineEvent};
-
-/// A guess at a probe prompt's size, for cost estimates before any usage.
-const PROBE_PROMPT_TOKENS: u64 = 20;
 
 /// Prices, spend and the budget's pace.
 #[derive(Default)]
@@ -59,14 +57,20 @@ impl Engine {
         let Some(budget) = self.inner.config.probe.daily_budget else {
             return;
         };
-        let free: Vec<bool> = {
+        // Each paid model at the gap the cadence gives it now (the budget's
+        // own stretch taken out: it is what is being worked out).
+        let (free, gaps): (Vec<bool>, Vec<Option<std::time::Duration>>) = {
             let schedule = lock(&self.inner.schedule);
             self.inner
                 .config
                 .models
                 .iter()
-                .map(|m| schedule.is_free(&m.name))
-                .collect()
+                .map(|m| {
+                    let interval = self.inner.plans.get(&m.name).map(|p| p.settings.interval);
+                    let stretch = schedule.stretch(&m.name);
+                    (schedule.is_free(&m.name), interval.map(|i| i * stretch))
+                })
+                .unzip()
         };
         // Before the money is locked: one lock at a time. A thinking model's
         // probe may spend its reasoning room too.
@@ -84,9 +88,9 @@ impl Engine {
                 .config
                 .models
                 .iter()
-                .zip(free.iter().zip(&max_tokens))
-                .filter(|(_, (free, _))| !**free)
-                .filter_map(|(m, (_, max_tokens))| {
+                .zip(free.iter().zip(&max_tokens).zip(&gaps))
+                .filter(|(_, ((free, _), _))| !**free)
+                .filter_map(|(m, ((_, max_tokens), gap))| {
                     let plan = self.inner.plans.get(&m.name)?;
                     let max_tokens = max_tokens.unwrap_or(plan.settings.max_tokens);
                     let per_probe = money.ledger.average_probe_cost(&m.name).or_else(|| {
@@ -97,7 +101,7 @@ impl Engine {
                     })?;
                     Some(ProbeCost {
                         per_probe,
-                        interval: plan.settings.interval,
+                        interval: gap.unwrap_or(plan.settings.interval),
                     })
                 })
                 .collect();
@@ -150,7 +154,10 @@ impl Engine {
                 }
                 Err(e) => self.emit(EngineEvent::Warning {
                     at: now,
-                    message: format!("prices from {}: {e}", endpoint.name),
+                    message: format!(
+                        "prices from {}: {e}; prices stay as they were and are retried within the hour",
+                        endpoint.name
+                    ),
                 }),
             }
             if let (Some(key), None) = (&key, &key_info) {
@@ -201,6 +208,10 @@ impl Engine {
             if key_info.is_some() {
                 money.key = key_info;
             }
+        }
+        // What each model's probes cost decides how far they may stretch.
+        for m in &self.inner.config.models {
+            self.update_cost_cap(&m.name);
         }
         self.emit(EngineEvent::Prices {
             at: now,

@@ -38,8 +38,24 @@ impl Engine {
             let events = book.record_attempt(model, attempt, kind, now);
             (events, condition(&book, model, now))
         };
-        if kind.is_real() && !events.is_empty() {
-            lock(&self.inner.schedule).condition_changed(model, now, cond);
+        // Anything but a probe (a real prompt, proxied traffic) is evidence
+        // the schedule uses too: a success stands in for the paid probe of
+        // this gap, a failure brings the full rate back, and a change of
+        // status moves the next probe (sooner when unhealthy, later when
+        // cooling down).
+        if kind.is_real() {
+            let mut schedule = lock(&self.inner.schedule);
+            if attempt.failure.is_none() && cond == Condition::Normal {
+                schedule.stand_in(model, now);
+            } else if attempt
+                .class()
+                .is_some_and(crate::api::FailureClass::counts_against_ratio)
+            {
+                schedule.trouble(model, now, false);
+            }
+            if !events.is_empty() {
+                schedule.condition_changed(model, now, cond);
+            }
         }
         if kind == SampleKind::Probe {
             self.emit(EngineEvent::Probe {

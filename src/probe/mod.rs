@@ -30,6 +30,22 @@
 //! deterministic offset (a phase) inside its first interval, capped at
 //! [`FIRST_SPREAD_MAX`] so the screen fills quickly; the no-drift rule then
 //! keeps the phases apart for good.
+//!
+//! What paid probes cost is kept low by the [`Cadence`] (`cadence.rs`): a
+//! stable model whose probes are worth saving, covered by a free signal
+//! (`signal.rs`: OpenRouter's uptime, polled on its own cadence here),
+//! stretches its gap; any trouble snaps it back. A real prompt (or proxied
+//! traffic) that succeeded stands in for the paid probe: the next one is
+//! not due before a full gap after it.
+
+mod cadence;
+mod signal;
+
+pub use cadence::{
+    is_slow, Cadence, CLEAN_STREAK, MAX_GAP, MAX_STRETCH, QUIET_DAY, SIGNAL_EVERY_MAX,
+    SIGNAL_EVERY_MIN, SLOW_MARGIN, SLOW_SAMPLES,
+};
+pub use signal::{judge, Endpoints, ParseError as EndpointsParseError, ProviderUptime, Signal};
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -38,6 +54,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::health::Status;
 use crate::pace::{next_midnight, Pace};
+use cadence::Stretch;
 
 /// Misconfigured models (bad key, no credits, unknown model) are retried this
 /// many intervals apart, and at most this rarely: the fix is the user's, not
@@ -50,6 +67,8 @@ pub const HALF_OPEN_DIVISOR: u32 = 4;
 pub const FIRST_SPREAD_MAX: Duration = Duration::from_secs(10);
 /// No period is shorter than this, whatever the config says.
 pub const MIN_PERIOD: Duration = Duration::from_millis(100);
+/// An endpoint without the free signal is asked again after this long.
+pub const SIGNAL_ABSENT_FOR: Duration = Duration::from_secs(3600);
 
 /// What the health engine says about a model, as far as scheduling goes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -127,6 +146,24 @@ struct Slot {
     /// "Probe now": taken at once, even with the budget paused.
     forced: bool,
     in_flight: bool,
+    /// How far its gap is stretched while it is stable.
+    stretch: Stretch,
+    /// When a real prompt (or proxied traffic) last succeeded while the
+    /// model was in its normal condition: it stands in for a paid probe.
+    stand_in: Option<DateTime<Utc>>,
+    /// The gap its current cycle was scheduled with.
+    gap: Duration,
+    signal: SignalSlot,
+}
+
+/// When a model's free signal is next polled, and what it said last.
+#[derive(Debug, Clone)]
+struct SignalSlot {
+    next: DateTime<Utc>,
+    in_flight: bool,
+    /// The endpoint has no such signal: not asked before then.
+    absent_until: Option<DateTime<Utc>>,
+    last: Option<Signal>,
 }
 
 /// When each model is next probed.
@@ -142,6 +179,7 @@ pub struct Schedule {
     free_used: u32,
     /// No free probe before this (the per-minute limit).
     free_not_before: Option<DateTime<Utc>>,
+    cadence: Cadence,
 }
 
 impl Schedule {
@@ -155,6 +193,7 @@ impl Schedule {
             free_day: None,
             free_used: 0,
             free_not_before: None,
+            cadence: Cadence::default(),
         }
     }
 
@@ -181,6 +220,15 @@ impl Schedule {
             next_due: first,
             forced: false,
             in_flight: false,
+            stretch: Stretch::default(),
+            stand_in: None,
+            gap: interval,
+            signal: SignalSlot {
+                next: start,
+                in_flight: false,
+                absent_until: None,
+                last: None,
+            },
         });
     }
 
@@ -226,13 +274,20 @@ impl Schedule {
         self.slot(name).filter(|s| !s.in_flight).map(|s| s.next_due)
     }
 
-    /// The earliest time anything is due: when the live loop should wake.
+    /// The earliest time anything is due (a probe, or a free signal's
+    /// poll): when the live loop should wake.
     pub fn next_wake(&self) -> Option<DateTime<Utc>> {
-        self.slots
+        let probes = self
+            .slots
             .iter()
             .filter(|s| !s.in_flight)
-            .map(|s| s.next_due)
-            .min()
+            .map(|s| s.next_due);
+        let signals = self.slots.iter().filter(|s| self.wants_signal(s)).map(|s| {
+            s.signal
+                .next
+                .max(s.signal.absent_until.unwrap_or(s.signal.next))
+        });
+        probes.chain(signals).min()
     }
 
     /// Names due at `now`, earliest first, without taking them.
@@ -269,6 +324,16 @@ impl Schedule {
             let Some(slot) = self.slots.get_mut(i) else {
                 continue;
             };
+            // A real prompt that succeeded within the gap stands in: the
+            // paid probe waits until a whole gap has passed without one.
+            if let Some(seen) = slot.stand_in.filter(|_| !slot.forced) {
+                let after = seen + whole_ms(slot.gap);
+                if after > now {
+                    slot.anchor = after;
+                    slot.next_due = after;
+                    continue;
+                }
+            }
             if slot.free {
                 if self.free_used >= free.per_day {
                     // Spread tomorrow's first probes by phase, as at start.
@@ -324,6 +389,7 @@ impl Schedule {
         slot.anchor = next;
         slot.next_due = next;
         slot.in_flight = false;
+        slot.gap = period;
     }
 
     /// The model's condition changed between probes (a real prompt failed,
@@ -345,8 +411,12 @@ impl Schedule {
             Condition::CoolingUntil(until) => slot.next_due.max(until),
             Condition::Normal | Condition::Misconfigured => return,
         };
+        // Nothing stands in for a model in trouble.
+        slot.stand_in = None;
+        slot.stretch.trouble();
         slot.anchor = next;
         slot.next_due = next;
+        slot.gap = period;
     }
 
     /// "Probe now": one model, or all of them (`None`), at once. The regular
@@ -364,13 +434,176 @@ impl Schedule {
         n
     }
 
+    /// The cadence policy (chainwatch's by default).
+    pub fn set_cadence(&mut self, cadence: Cadence) {
+        self.cadence = cadence;
+        if !cadence.adaptive {
+            for slot in &mut self.slots {
+                slot.stretch.trouble();
+                slot.stand_in = None;
+            }
+        }
+    }
+
+    pub fn cadence(&self) -> Cadence {
+        self.cadence
+    }
+
+    /// How far `name`'s cost makes stretching worth it
+    /// ([`Cadence::cost_cap`]).
+    pub fn set_cost_cap(&mut self, name: &str, cap: u32) {
+        if let Some(slot) = self.slot_mut(name) {
+            slot.stretch.set_cost_cap(cap);
+        }
+    }
+
+    /// A paid probe of `name` was clean (answered, not slow, healthy): the
+    /// streak grows. Call before [`Schedule::finish`].
+    pub fn clean(&mut self, name: &str) {
+        let cadence = self.cadence;
+        if let Some(slot) = self.slot_mut(name) {
+            let interval = slot.interval;
+            slot.stretch.clean(&cadence, interval);
+        }
+    }
+
+    /// A sign of trouble about `name` (a failure, a slow reply, a status
+    /// other than healthy): back to the full rate. With `at_once` the paid
+    /// probe is due now (a free-signal warning); else within an interval.
+    pub fn trouble(&mut self, name: &str, now: DateTime<Utc>, at_once: bool) {
+        let Some(slot) = self.slot_mut(name) else {
+            return;
+        };
+        slot.stretch.trouble();
+        slot.stand_in = None;
+        if slot.in_flight {
+            return; // `finish` schedules it at the full rate.
+        }
+        let soon = if at_once {
+            now
+        } else {
+            now + whole_ms(slot.interval)
+        };
+        if soon < slot.next_due {
+            slot.next_due = soon;
+            slot.anchor = soon;
+        }
+        slot.gap = slot.gap.min(slot.interval);
+    }
+
+    /// A real prompt (or proxied traffic) to `name` succeeded at `now`
+    /// while it was in its normal condition: it stands in for the paid
+    /// probe of this gap.
+    pub fn stand_in(&mut self, name: &str, now: DateTime<Utc>) {
+        if !self.cadence.adaptive {
+            return;
+        }
+        if let Some(slot) = self.slot_mut(name) {
+            slot.stand_in = Some(slot.stand_in.map_or(now, |t| t.max(now)));
+        }
+    }
+
+    /// The gap `name`'s current cycle was scheduled with: the interval,
+    /// stretched, halved… as its condition and the budget say.
+    pub fn gap(&self, name: &str) -> Option<Duration> {
+        self.slot(name).map(|s| s.gap)
+    }
+
+    /// How far `name`'s paid probes are stretched now (1: the full rate).
+    pub fn stretch(&self, name: &str) -> u32 {
+        self.slot(name)
+            .map_or(1, |s| s.stretch.factor(&self.cadence, s.interval))
+    }
+
+    /// Whether a free signal covers `name` now.
+    pub fn covered(&self, name: &str) -> bool {
+        self.slot(name).is_some_and(|s| s.stretch.covered())
+    }
+
+    /// What `name`'s free signal said last.
+    pub fn last_signal(&self, name: &str) -> Option<&Signal> {
+        self.slot(name).and_then(|s| s.signal.last.as_ref())
+    }
+
+    fn wants_signal(&self, slot: &Slot) -> bool {
+        !slot.free
+            && !slot.signal.in_flight
+            && slot.stretch.worth_signal(&self.cadence, slot.interval)
+    }
+
+    /// The models whose free signal is due at `now`, marked in flight; the
+    /// caller polls each and calls [`Schedule::signal_seen`].
+    pub fn take_signals(&mut self, now: DateTime<Utc>) -> Vec<String> {
+        let wanted: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| {
+                self.slots.get(i).is_some_and(|s| {
+                    self.wants_signal(s)
+                        && s.signal.next <= now
+                        && s.signal.absent_until.is_none_or(|t| t <= now)
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(wanted.len());
+        for i in wanted {
+            if let Some(slot) = self.slots.get_mut(i) {
+                slot.signal.in_flight = true;
+                out.push(slot.name.clone());
+            }
+        }
+        out
+    }
+
+    /// `name`'s free signal said `signal` at `now`. A warning brings the
+    /// paid probe back at once; a signal that cannot be read covers
+    /// nothing. Returns whether this is news (the verdict's kind changed).
+    pub fn signal_seen(&mut self, name: &str, now: DateTime<Utc>, signal: Signal) -> bool {
+        let every = {
+            let Some(slot) = self.slot(name) else {
+                return false;
+            };
+            self.cadence.signal_every(slot.interval)
+        };
+        let kind = |s: &Signal| std::mem::discriminant(s);
+        let cadence = self.cadence;
+        let (news, stretched) = {
+            let Some(slot) = self.slot_mut(name) else {
+                return false;
+            };
+            let stretched = slot.stretch.factor(&cadence, slot.interval) > 1;
+            slot.signal.in_flight = false;
+            slot.signal.next = now + whole_ms(every);
+            let news = slot.signal.last.as_ref().map(kind) != Some(kind(&signal));
+            match &signal {
+                Signal::Clear { .. } => slot.stretch.set_covered(true),
+                Signal::Warning { .. } | Signal::Silent(_) => slot.stretch.set_covered(false),
+                Signal::Absent(_) => {
+                    slot.stretch.set_covered(false);
+                    slot.signal.absent_until = Some(now + whole_ms(SIGNAL_ABSENT_FOR));
+                }
+            }
+            (news, stretched)
+        };
+        match &signal {
+            // At once when it is news or the paid probe was far off; a
+            // warning that persists keeps the full rate, no more.
+            Signal::Warning { .. } => self.trouble(name, now, news || stretched),
+            Signal::Silent(_) | Signal::Absent(_) => self.trouble(name, now, false),
+            Signal::Clear { .. } => {}
+        }
+        if let Some(slot) = self.slot_mut(name) {
+            slot.signal.last = Some(signal);
+        }
+        news
+    }
+
     /// The period of slot `i` in `cond`, with the budget and free limits.
     fn period(&self, i: usize, cond: Condition) -> Duration {
         let Some(slot) = self.slots.get(i) else {
             return MISCONFIGURED_EVERY;
         };
         let mut period = match cond {
-            Condition::Normal | Condition::CoolingUntil(_) => slot.interval,
+            Condition::Normal => slot.interval * slot.stretch.factor(&self.cadence, slot.interval),
+            Condition::CoolingUntil(_) => slot.interval,
             Condition::HalfOpen => slot.interval / HALF_OPEN_DIVISOR,
             Condition::Misconfigured => (slot.interval * MISCONFIGURED_INTERVALS)
                 .min(MISCONFIGURED_EVERY)
@@ -437,357 +670,4 @@ fn unit_hash(seed: u64, name: &str) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    /// A fixed start at 00:00:00 UTC so day boundaries are easy to reason about.
-    fn t(secs: f64) -> DateTime<Utc> {
-        let base = Utc.with_ymd_and_hms(2025, 3, 1, 0, 0, 0).single().unwrap();
-        base + TimeDelta::milliseconds((secs * 1000.0).round() as i64)
-    }
-
-    fn secs(d: DateTime<Utc>) -> f64 {
-        (d - t(0.0)).num_milliseconds() as f64 / 1000.0
-    }
-
-    const S: fn(u64) -> Duration = Duration::from_secs;
-
-    /// Runs every probe that is due, in steps of `step`, finishing each with
-    /// `cond(name, now)`; returns the times each model was taken.
-    fn simulate(
-        sched: &mut Schedule,
-        until: f64,
-        step: f64,
-        mut cond: impl FnMut(&str, DateTime<Utc>) -> Condition,
-    ) -> HashMap<String, Vec<f64>> {
-        let mut taken: HashMap<String, Vec<f64>> = HashMap::new();
-        let mut now = 0.0;
-        while now <= until {
-            for due in sched.take_due(t(now)) {
-                taken.entry(due.model.clone()).or_default().push(now);
-                let c = cond(&due.model, t(now));
-                sched.finish(&due.model, t(now), c);
-            }
-            now += step;
-        }
-        taken
-    }
-
-    #[test]
-    fn first_probes_are_spread_and_deterministic() {
-        let mut a = Schedule::new(7);
-        let mut b = Schedule::new(7);
-        for i in 0..100 {
-            a.add(&format!("m{i}"), S(60), t(0.0));
-            b.add(&format!("m{i}"), S(60), t(0.0));
-        }
-        let first: Vec<f64> = (0..100)
-            .map(|i| secs(a.next_due(&format!("m{i}")).unwrap()))
-            .collect();
-        let again: Vec<f64> = (0..100)
-            .map(|i| secs(b.next_due(&format!("m{i}")).unwrap()))
-            .collect();
-        assert_eq!(first, again, "same seed, same phases");
-        assert!(first.iter().all(|s| (0.0..10.0).contains(s)), "{first:?}");
-        // Spread: each of the ten 1-second buckets gets some, none gets half.
-        let mut buckets = [0; 10];
-        for s in &first {
-            buckets[*s as usize] += 1;
-        }
-        assert!(buckets.iter().all(|&n| (2..50).contains(&n)), "{buckets:?}");
-        let mut other = Schedule::new(8);
-        other.add("m0", S(60), t(0.0));
-        assert_ne!(other.next_due("m0"), a.next_due("m0"), "seed matters");
-        // A short interval spreads over the interval itself.
-        let mut fast = Schedule::new(1);
-        fast.add("x", S(1), t(0.0));
-        assert!(secs(fast.next_due("x").unwrap()) < 1.0);
-    }
-
-    #[test]
-    fn no_drift_when_probes_finish_late() {
-        let mut s = Schedule::new(1);
-        s.add("m", S(60), t(0.0));
-        let first = secs(s.next_due("m").unwrap());
-        // Each probe takes 7 s to finish: the next is still due on the grid.
-        let mut dues = Vec::new();
-        let mut now = first;
-        for _ in 0..5 {
-            let taken = s.take_due(t(now));
-            assert_eq!(taken.len(), 1);
-            dues.push(secs(taken[0].due));
-            s.finish("m", t(now + 7.0), Condition::Normal);
-            now = secs(s.next_due("m").unwrap());
-        }
-        let gaps: Vec<i64> = dues
-            .windows(2)
-            .map(|w| ((w[1] - w[0]) * 1000.0).round() as i64)
-            .collect();
-        assert_eq!(
-            gaps,
-            vec![60_000; 4],
-            "due times stay on the grid: {dues:?}"
-        );
-    }
-
-    #[test]
-    fn missed_slots_are_skipped_not_queued() {
-        let mut s = Schedule::new(1);
-        s.add("m", S(10), t(0.0));
-        let first = secs(s.next_due("m").unwrap());
-        assert_eq!(s.take_due(t(first)).len(), 1);
-        // The probe hangs for 35 s: three slots passed; the next is the
-        // first grid point after the end, not a burst of catch-up probes.
-        s.finish("m", t(first + 35.0), Condition::Normal);
-        assert_eq!(secs(s.next_due("m").unwrap()), first + 40.0);
-        assert!(s.take_due(t(first + 36.0)).is_empty());
-        assert_eq!(s.take_due(t(first + 40.0)).len(), 1);
-    }
-
-    #[test]
-    fn in_flight_slots_are_not_taken_twice() {
-        let mut s = Schedule::new(1);
-        s.add("m", S(1), t(0.0));
-        assert_eq!(s.take_due(t(1.0)).len(), 1);
-        assert!(s.take_due(t(5.0)).is_empty());
-        assert_eq!(s.next_due("m"), None);
-        assert_eq!(s.next_wake(), None);
-        s.finish("m", t(5.0), Condition::Normal);
-        assert!(s.next_due("m").unwrap() > t(5.0));
-    }
-
-    #[test]
-    fn periods_by_condition() {
-        let until = t(3600.0);
-        // (condition, expected gaps between probes after the first)
-        let table: Vec<(&str, Condition, f64)> = vec![
-            ("normal", Condition::Normal, 60.0),
-            ("half-open probes at interval/4", Condition::HalfOpen, 15.0),
-            (
-                "misconfigured every 10 min",
-                Condition::Misconfigured,
-                600.0,
-            ),
-        ];
-        for (name, cond, gap) in table {
-            let mut s = Schedule::new(3);
-            s.add("m", S(60), t(0.0));
-            let taken = simulate(&mut s, 1800.0, 0.5, |_, _| cond);
-            let times = &taken["m"];
-            let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
-            assert!(gaps.len() >= 2, "{name}: {times:?}");
-            assert!(
-                gaps.iter().all(|g| (g - gap).abs() < 0.6),
-                "{name}: {gaps:?}"
-            );
-        }
-        let _ = until;
-    }
-
-    #[test]
-    fn misconfigured_retry_scales_with_a_short_interval() {
-        // The demo probes every 5 s: a model gone for a spell is retried
-        // within a minute, not after 10.
-        let mut s = Schedule::new(3);
-        s.add("m", S(5), t(0.0));
-        let taken = simulate(&mut s, 300.0, 0.5, |_, _| Condition::Misconfigured);
-        let gaps: Vec<f64> = taken["m"].windows(2).map(|w| w[1] - w[0]).collect();
-        assert!(
-            gaps.len() >= 3 && gaps.iter().all(|g| (g - 50.0).abs() < 0.6),
-            "{gaps:?}"
-        );
-    }
-
-    #[test]
-    fn cooling_down_is_never_probed_early() {
-        let mut s = Schedule::new(3);
-        s.add("m", S(10), t(0.0));
-        let first = secs(s.next_due("m").unwrap());
-        s.take_due(t(first));
-        // 429 with Retry-After 45 s: nothing before first + 45.
-        s.finish("m", t(first), Condition::CoolingUntil(t(first + 45.0)));
-        let mut now = first;
-        while now < first + 45.0 {
-            assert!(s.take_due(t(now)).is_empty(), "probed at {now}");
-            now += 0.5;
-        }
-        assert_eq!(s.take_due(t(first + 45.0)).len(), 1);
-        s.finish("m", t(first + 45.5), Condition::Normal);
-        assert_eq!(secs(s.next_due("m").unwrap()), first + 55.0);
-        // A 429 seen by a real prompt between probes pushes the probe back too.
-        s.condition_changed(
-            "m",
-            t(first + 50.0),
-            Condition::CoolingUntil(t(first + 80.0)),
-        );
-        assert_eq!(secs(s.next_due("m").unwrap()), first + 80.0);
-    }
-
-    #[test]
-    fn real_prompt_failure_brings_the_half_open_probe_forward() {
-        let mut s = Schedule::new(3);
-        s.add("m", S(60), t(0.0));
-        let first = secs(s.next_due("m").unwrap());
-        s.take_due(t(first));
-        s.finish("m", t(first), Condition::Normal);
-        s.condition_changed("m", t(first + 5.0), Condition::HalfOpen);
-        assert_eq!(secs(s.next_due("m").unwrap()), first + 20.0);
-        // Normal news never delays the regular probe.
-        s.condition_changed("m", t(first + 6.0), Condition::Normal);
-        assert_eq!(secs(s.next_due("m").unwrap()), first + 20.0);
-    }
-
-    #[test]
-    fn probe_now_then_back_on_the_grid() {
-        let mut s = Schedule::new(3);
-        s.add("a", S(60), t(0.0));
-        s.add("b", S(60), t(0.0));
-        let a0 = secs(s.next_due("a").unwrap());
-        let b0 = secs(s.next_due("b").unwrap());
-        for d in s.take_due(t(a0.max(b0))) {
-            s.finish(&d.model, t(a0.max(b0)), Condition::Normal);
-        }
-        let b_next = s.next_due("b").unwrap();
-        assert_eq!(s.probe_now(Some("a"), t(a0 + 20.0)), 1);
-        assert_eq!(s.next_due("b").unwrap(), b_next, "only a");
-        let taken = s.take_due(t(a0 + 20.0));
-        assert_eq!(taken.len(), 1);
-        s.finish("a", t(a0 + 20.5), Condition::Normal);
-        assert_eq!(secs(s.next_due("a").unwrap()), a0 + 60.0, "phase kept");
-        assert_eq!(s.probe_now(None, t(a0 + 30.0)), 2);
-        assert_eq!(s.take_due(t(a0 + 30.0)).len(), 2);
-    }
-
-    #[test]
-    fn free_models_respect_per_minute_and_daily_limits() {
-        let mut s = Schedule::new(5);
-        s.set_free_limits(FreeLimits {
-            per_minute: 20,
-            per_day: 50,
-        });
-        for i in 0..30 {
-            let name = format!("f{i}");
-            s.add(&name, S(10), t(0.0));
-            s.set_free(&name, true);
-        }
-        // Two days in 1-second steps, all healthy.
-        let taken = simulate(&mut s, 2.0 * 86_400.0, 1.0, |_, _| Condition::Normal);
-        let mut all: Vec<f64> = taken.values().flatten().copied().collect();
-        all.sort_by(f64::total_cmp);
-        // Never more than 20 in any 60 s.
-        for (i, start) in all.iter().enumerate() {
-            let in_minute = all[i..].iter().take_while(|x| **x < start + 60.0).count();
-            assert!(
-                in_minute <= 20,
-                "{in_minute} free probes in the minute from {start}"
-            );
-        }
-        // Never more than 50 in a UTC day.
-        let day1 = all.iter().filter(|x| **x < 86_400.0).count();
-        let day2 = all.iter().filter(|x| **x >= 86_400.0).count();
-        assert!(day1 <= 50 && day2 <= 50, "{day1} / {day2}");
-        assert!(day1 >= 30, "every free model probed on day one: {day1}");
-        // Paid models are not held back by the free quota.
-        let mut s = Schedule::new(5);
-        s.add("paid", S(10), t(0.0));
-        let taken = simulate(&mut s, 600.0, 1.0, |_, _| Condition::Normal);
-        assert!(taken["paid"].len() >= 59);
-    }
-
-    #[test]
-    fn free_models_are_spaced_by_the_minute_gap() {
-        let mut s = Schedule::new(5);
-        s.set_free_limits(FreeLimits {
-            per_minute: 20,
-            per_day: 1000,
-        });
-        for i in 0..3 {
-            let name = format!("f{i}");
-            s.add(&name, S(1), t(0.0));
-            s.set_free(&name, true);
-        }
-        let taken = simulate(&mut s, 3600.0, 0.5, |_, _| Condition::Normal);
-        let mut all: Vec<f64> = taken.values().flatten().copied().collect();
-        all.sort_by(f64::total_cmp);
-        assert!(all.windows(2).all(|w| w[1] - w[0] >= 3.0), "{all:?}");
-        // 3 free models × 86.4 s per day gap: each every ~259 s.
-        let f0 = &taken["f0"];
-        let gaps: Vec<f64> = f0.windows(2).map(|w| w[1] - w[0]).collect();
-        assert!(gaps.iter().all(|g| *g >= 259.0), "{gaps:?}");
-    }
-
-    #[test]
-    fn budget_stretch_and_pause_apply_to_paid_models_only() {
-        let mut s = Schedule::new(9);
-        s.add("paid", S(60), t(0.0));
-        s.add("free", S(60), t(0.0));
-        s.set_free("free", true);
-        s.set_free_limits(FreeLimits {
-            per_minute: 20,
-            per_day: 100_000,
-        });
-        s.set_pace(Pace::Stretched(2.5));
-        let taken = simulate(&mut s, 1000.0, 0.5, |_, _| Condition::Normal);
-        let gaps: Vec<f64> = taken["paid"].windows(2).map(|w| w[1] - w[0]).collect();
-        assert!(gaps.iter().all(|g| (g - 150.0).abs() < 0.6), "{gaps:?}");
-        let gaps: Vec<f64> = taken["free"].windows(2).map(|w| w[1] - w[0]).collect();
-        assert!(gaps.iter().all(|g| (g - 60.0).abs() < 0.6), "{gaps:?}");
-
-        // Paused until midnight: paid probes wait, "probe now" still works.
-        let mut s = Schedule::new(9);
-        s.add("paid", S(60), t(0.0));
-        s.set_pace(Pace::PausedUntil(t(86_400.0)));
-        let taken = simulate(&mut s, 3600.0, 1.0, |_, _| Condition::Normal);
-        assert!(!taken.contains_key("paid"));
-        assert!(s.next_due("paid").unwrap() >= t(86_400.0));
-        s.probe_now(Some("paid"), t(3601.0));
-        assert_eq!(s.take_due(t(3601.0)).len(), 1);
-    }
-
-    #[test]
-    fn a_thousand_models_at_one_second_spread_evenly() {
-        let mut s = Schedule::new(42);
-        for i in 0..1000 {
-            s.add(&format!("m{i}"), S(1), t(0.0));
-        }
-        // In 100 ms steps, each step takes roughly a tenth of the models.
-        let mut now = 0.0;
-        let mut per_step = Vec::new();
-        while now < 1.99 {
-            let taken = s.take_due(t(now));
-            per_step.push(taken.len());
-            for d in taken {
-                s.finish(&d.model, t(now + 0.05), Condition::Normal);
-            }
-            now += 0.1;
-        }
-        let total: usize = per_step.iter().sum();
-        assert!((1900..=2100).contains(&total), "{total}: {per_step:?}");
-        assert!(
-            per_step.iter().skip(1).all(|n| (40..=170).contains(n)),
-            "{per_step:?}"
-        );
-    }
-
-    #[test]
-    fn condition_from_status() {
-        assert_eq!(Condition::of(Status::Unhealthy, None), Condition::HalfOpen);
-        assert_eq!(
-            Condition::of(Status::Recovering, None),
-            Condition::HalfOpen,
-            "a recovering model keeps the half-open rate until it is healthy"
-        );
-        assert_eq!(
-            Condition::of(Status::RateLimited, Some(t(5.0))),
-            Condition::CoolingUntil(t(5.0))
-        );
-        assert_eq!(Condition::of(Status::Degraded, None), Condition::Normal);
-        assert_eq!(
-            Condition::of(Status::Misconfigured, None),
-            Condition::Misconfigured
-        );
-        assert_eq!(next_midnight(t(100.0)), t(86_400.0));
-        assert_eq!(next_midnight(t(86_400.0)), t(2.0 * 86_400.0));
-    }
-}
+mod tests;
