@@ -188,6 +188,7 @@ async fn failover() {
         target: RouteTarget::Chain,
         max_tokens: 64,
         hedge: Some(hedge),
+        buffered: false,
     };
     let chain = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let target = |id: &str| Target {

@@ -24,6 +24,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -38,7 +39,7 @@ use crate::health::{
 };
 use crate::pricing::is_free_id;
 use crate::probe::Schedule;
-use crate::route::{Chain, HealthView};
+use crate::route::{Chain, HealthView, Trial};
 use crate::store::{AckedDrift, Store};
 
 mod chain;
@@ -47,6 +48,7 @@ mod money;
 mod persist;
 mod record;
 mod thinking;
+mod trials;
 
 pub use chain::{ChainChange, CHAIN_POLL};
 pub use live::{StopSignals, AUTOSAVE, PRICE_REFRESH};
@@ -134,6 +136,13 @@ struct Inner {
     warnings: Vec<String>,
     events: broadcast::Sender<EngineEvent>,
     wake: Notify,
+    /// Half-open trials adopted from the router, running on their own.
+    trials: Mutex<Vec<tokio::task::JoinHandle<(String, Attempt)>>>,
+    /// A model's status changed since the last save: the live loop saves
+    /// within a second, so that `ask` in another process sees it.
+    status_changed: AtomicBool,
+    /// A save is being written (the live loop starts one at a time).
+    saving: AtomicBool,
 }
 
 /// The engine. Cheap to clone: everything is behind one `Arc`.
@@ -210,7 +219,7 @@ impl Engine {
                 deadlines: Deadlines {
                     connect: settings.connect_timeout,
                     first_token: settings.ttft_timeout,
-                    stall: Some(settings.ttft_timeout),
+                    stall: Some(settings.stall_timeout),
                     total: settings.timeout,
                 },
                 settings,
@@ -247,6 +256,9 @@ impl Engine {
                 warnings,
                 events,
                 wake: Notify::new(),
+                trials: Mutex::new(Vec::new()),
+                status_changed: AtomicBool::new(false),
+                saving: AtomicBool::new(false),
             }),
         }
     }
@@ -271,6 +283,13 @@ impl Engine {
     }
 
     fn emit(&self, event: EngineEvent) {
+        if let EngineEvent::Health(HealthEvent {
+            kind: crate::health::HealthEventKind::State { .. },
+            ..
+        }) = &event
+        {
+            self.inner.status_changed.store(true, Ordering::Relaxed);
+        }
         // No subscriber is fine: nobody is watching.
         let _ = self.inner.events.send(event);
     }
@@ -331,5 +350,15 @@ impl HealthView for Engine {
 
     fn record(&self, model: &str, attempt: &Attempt, now: DateTime<Utc>) {
         Engine::record(self, model, attempt, SampleKind::Prompt, now);
+    }
+
+    fn last_attempt(&self, model: &str) -> Option<DateTime<Utc>> {
+        lock(&self.inner.book)
+            .model(model)
+            .and_then(|m| m.last_attempt())
+    }
+
+    fn adopt(&self, trial: Trial) {
+        Engine::adopt_trial(self, trial);
     }
 }
