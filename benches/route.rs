@@ -189,6 +189,7 @@ async fn failover() {
         max_tokens: 64,
         hedge: Some(hedge),
         passthrough: None,
+        buffered: false,
     };
     let chain = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let target = |id: &str| Target {

@@ -422,6 +422,7 @@ async fn naive_day(
         max_tokens,
         stream: config.probe.stream,
         expect: config.probe.expect.clone(),
+        passthrough: None,
     };
     let deadlines = Deadlines {
         connect: config.probe.connect_timeout,

@@ -229,6 +229,7 @@ async fn a_real_prompt_stands_in_for_the_paid_probe() {
                     max_tokens: 1024,
                     stream: true,
                     expect: None,
+                    passthrough: None,
                 },
                 Deadlines::default(),
                 None,

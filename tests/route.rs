@@ -8,7 +8,8 @@ use chainwatch::api::{Attempt, Client, Dialect, Failure, FailureClass};
 use chainwatch::config::{Config, Endpoint, Hedge, Tier, Tiers};
 use chainwatch::health::{HealthBook, HealthPolicy, SampleKind, Status};
 use chainwatch::route::{
-    HealthView, Plan, RouteAnswer, RouteEvent, RouteFailure, RouteRequest, RouteTarget, Router,
+    AttemptRole, HealthView, Plan, RouteAnswer, RouteEvent, RouteFailure, RouteRequest,
+    RouteTarget, Router,
 };
 use chainwatch::sim::{Scenario, SimServer};
 use chainwatch::wiring::Stack;
@@ -85,6 +86,10 @@ impl HealthView for Book {
             .lock()
             .unwrap()
             .push((model.to_string(), attempt.clone()));
+    }
+
+    fn last_attempt(&self, model: &str) -> Option<DateTime<Utc>> {
+        self.book.lock().unwrap().model(model)?.last_attempt()
     }
 }
 
@@ -253,22 +258,36 @@ async fn a_failing_primary_is_recorded_and_skipped_on_the_next_prompt() {
     .await;
     let first = first.expect("answered by the fallback");
     assert_eq!(first.model, "fast-a");
+    // The 502 is retried once, raced with the fallback: the retry fails
+    // again (a sample) or loses the race to fast-a (closed, no sample).
+    let made = attempts(&first.attempts);
     assert_eq!(
-        attempts(&first.attempts),
-        [
-            ("down".to_string(), Some(FailureClass::ServerError), false),
-            ("fast-a".to_string(), None, false)
-        ]
+        made.first(),
+        Some(&("down".to_string(), Some(FailureClass::ServerError), false))
     );
+    assert!(
+        made.contains(&("fast-a".to_string(), None, false)),
+        "{made:?}"
+    );
+    let roles: Vec<(&str, AttemptRole)> = first
+        .attempts
+        .iter()
+        .map(|r| (r.model.as_str(), r.role))
+        .collect();
+    assert!(roles.contains(&("down", AttemptRole::Retry)), "{roles:?}");
+    assert_eq!(made.len(), 3, "{made:?}");
     assert!(events.iter().any(|e| matches!(e,
         RouteEvent::Failed { model, class: FailureClass::ServerError, after_first_token: false, .. } if model == "down")));
+    assert!(events.iter().any(|e| matches!(e,
+        RouteEvent::Retrying { model, wait, .. } if model == "down" && wait.is_zero())));
+    let recorded = book.recorded();
     assert_eq!(
-        book.recorded(),
-        [
-            ("down".to_string(), Some(FailureClass::ServerError)),
-            ("fast-a".to_string(), None)
-        ],
-        "every attempt is a health sample"
+        recorded.first(),
+        Some(&("down".to_string(), Some(FailureClass::ServerError)))
+    );
+    assert!(
+        recorded.contains(&("fast-a".to_string(), None)),
+        "every attempt that ended is a health sample: {recorded:?}"
     );
 
     let (second, events) = ask(
@@ -287,7 +306,8 @@ async fn a_failing_primary_is_recorded_and_skipped_on_the_next_prompt() {
     );
     assert_eq!(second.skipped.len(), 1);
     assert_eq!(second.skipped[0].model, "down");
-    assert_eq!(sim.stats("sim/down").requests, 1);
+    let asked = sim.stats("sim/down").requests;
+    assert!((1..=2).contains(&asked), "the first prompt only: {asked}");
     // The usage the provider reported, and its cost.
     let usage = second.usage.expect("usage");
     assert!(usage.completion_tokens > 0);
@@ -316,8 +336,13 @@ async fn nothing_eligible_tries_every_model_as_a_last_resort() {
     let answer = result.expect("fast-a recovered");
     assert!(answer.last_resort);
     assert_eq!(answer.model, "fast-a");
-    assert_eq!(answer.skipped.len(), 2, "the skips still say why");
-    assert_eq!(tried(&events), ["down", "fast-a"]);
+    // The skip before the answer still says why; fast-a's own is gone:
+    // it answered, it was not passed over.
+    assert_eq!(answer.skipped.len(), 1, "{:?}", answer.skipped);
+    assert_eq!(answer.skipped[0].model, "down");
+    let tried = tried(&events);
+    assert_eq!(tried.first().map(String::as_str), Some("down"));
+    assert!(tried.contains(&"fast-a".to_string()), "{tried:?}");
     assert!(matches!(
         &events[0],
         RouteEvent::Plan {
@@ -336,13 +361,19 @@ async fn all_failed_is_one_error_listing_every_attempt() {
     let book = Book::new(&config);
     let (result, _) = ask(&router, &book, &["down", "down2"], RouteTarget::Chain, None).await;
     let failure = result.expect_err("all down");
+    // Each 5xx once more (raced with the next model), then nothing is left.
+    let mut made = attempts(&failure.attempts);
+    made.sort();
     assert_eq!(
-        attempts(&failure.attempts),
+        made,
         [
             ("down".to_string(), Some(FailureClass::ServerError), false),
+            ("down".to_string(), Some(FailureClass::ServerError), false),
+            ("down2".to_string(), Some(FailureClass::ServerError), false),
             ("down2".to_string(), Some(FailureClass::ServerError), false)
         ]
     );
+    assert!(failure.skipped.is_empty() && failure.refusal().is_none());
     let message = failure.to_string();
     assert!(
         message.starts_with("every model failed")
@@ -362,7 +393,11 @@ async fn a_tier_escalates_when_it_fails_whole() {
     let (result, events) = ask(&router, &book, &[], RouteTarget::Tier(Tier::Budget), None).await;
     let answer = result.expect("standard answers");
     assert_eq!(answer.model, "fast-b");
-    assert_eq!(tried(&events), ["down", "down2", "fast-b"]);
+    // The budget tier first (each 5xx retried once), then standard.
+    let mut tried = tried(&events);
+    assert_eq!(tried.first().map(String::as_str), Some("down"));
+    tried.sort();
+    assert_eq!(tried, ["down", "down", "down2", "down2", "fast-b"]);
     let escalations: Vec<(Tier, Tier)> = events
         .iter()
         .filter_map(|e| match e {
@@ -528,13 +563,15 @@ async fn a_failed_hedge_is_replaced_at_once_while_the_slow_model_runs_on() {
         [
             ("hang".to_string(), false),
             ("down".to_string(), true),
+            ("down".to_string(), false),
             ("fast-a".to_string(), false)
         ],
-        "the hedge failed, so the next model replaced it without a second wait"
+        "the hedge failed: its one retry, then the next model, without a second wait"
     );
     assert_eq!(
         attempts(&answer.attempts),
         [
+            ("down".to_string(), Some(FailureClass::ServerError), false),
             ("down".to_string(), Some(FailureClass::ServerError), false),
             ("hang".to_string(), None, true),
             ("fast-a".to_string(), None, false)
@@ -543,6 +580,7 @@ async fn a_failed_hedge_is_replaced_at_once_while_the_slow_model_runs_on() {
     assert_eq!(
         book.recorded(),
         [
+            ("down".to_string(), Some(FailureClass::ServerError)),
             ("down".to_string(), Some(FailureClass::ServerError)),
             ("fast-a".to_string(), None)
         ]
@@ -657,13 +695,15 @@ fn the_plan_names_unknown_chain_entries() {
 
 #[test]
 fn a_recovering_model_is_routed_to_and_an_unhealthy_one_skipped() {
-    let config = Config::demo(
+    let mut config = Config::demo(
         "http://127.0.0.1:9",
         &[
             ("back".into(), "x/back".into(), None),
             ("down".into(), "x/down".into(), None),
         ],
     );
+    // Half-open period: 60 s / 4 = 15 s.
+    config.probe.interval = Duration::from_secs(60);
     let router = router(&config);
     let book = Book::new(&config);
     let now = Utc::now();
@@ -689,7 +729,8 @@ fn a_recovering_model_is_routed_to_and_an_unhealthy_one_skipped() {
             ("back", ok(30)),
             ("back", ok(20)),
             ("back", ok(10)),
-            ("down", failed(40)),
+            // Within its half-open period (interval / 4 = 15 s): no trial.
+            ("down", failed(5)),
         ] {
             let when = attempt.started_at;
             b.record_attempt(model, &attempt, SampleKind::Probe, when);
@@ -704,6 +745,24 @@ fn a_recovering_model_is_routed_to_and_an_unhealthy_one_skipped() {
         (plan.skipped[0].model.as_str(), plan.skipped[0].status),
         ("down", Status::Unhealthy)
     );
+    assert_eq!(plan.trial, None);
+
+    // 20 s later its half-open period has passed: a trial, raced with "back".
+    let later = now + chrono::TimeDelta::seconds(20);
+    let plan: Plan = router.plan(&book, &names(&["down", "back"]), &RouteTarget::Chain, later);
+    assert_eq!(plan.order, names(&["down", "back"]));
+    assert_eq!(plan.trial.as_deref(), Some("down"));
+    assert!(
+        plan.skipped.is_empty(),
+        "a model on trial is not passed over"
+    );
+    // Behind a routable model it would not be reached: no trial.
+    let plan: Plan = router.plan(&book, &names(&["back", "down"]), &RouteTarget::Chain, later);
+    assert_eq!((plan.order, plan.trial), (names(&["back"]), None));
+    // Alone it has nothing to race: the last resort's, as before.
+    let plan: Plan = router.plan(&book, &names(&["down"]), &RouteTarget::Chain, later);
+    assert!(plan.last_resort && plan.trial.is_none());
+    assert_eq!(plan.skipped.len(), 1);
 }
 
 /// Waits (bounded, 2 s) until the server has seen a client hang up.

@@ -9,7 +9,7 @@ use chainwatch::api::{Attempt, Failure, FailureClass, Usage};
 use chainwatch::config::Tier;
 use chainwatch::health::{HealthEvent, HealthEventKind, Status};
 use chainwatch::route::{
-    AttemptRecord, ChainEdit, RouteAnswer, RouteEvent, RouteFailure, RouteTarget, Skip,
+    AttemptRecord, AttemptRole, ChainEdit, RouteAnswer, RouteEvent, RouteFailure, RouteTarget, Skip,
 };
 use chainwatch::tui::app::{Action, Command, Focus, PromptState, Sort, EVENTS_CAP};
 use chainwatch::tui::{view, App};
@@ -92,6 +92,8 @@ fn answer() -> RouteAnswer {
             hedged: false,
             cancelled: false,
             attempt: attempt(true, 400, 1300),
+            role: AttemptRole::Planned,
+            running: false,
         }],
         skipped: vec![Skip {
             model: "gpt-4o".into(),
@@ -640,6 +642,8 @@ fn a_failed_route_lists_every_attempt() {
             hedged: false,
             cancelled: false,
             attempt: attempt(false, 0, 300),
+            role: AttemptRole::Planned,
+            running: false,
         }],
         skipped: vec![],
         last_resort: false,
@@ -1027,6 +1031,7 @@ mod event_loop {
             chain: Vec<String>,
             text: String,
             _target: RouteTarget,
+            _buffered: bool,
             events: mpsc::UnboundedSender<RouteEvent>,
         ) -> RouteFuture {
             self.calls

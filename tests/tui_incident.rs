@@ -589,6 +589,7 @@ mod event_loop {
             _chain: Vec<String>,
             _text: String,
             _target: RouteTarget,
+            _buffered: bool,
             _events: mpsc::UnboundedSender<RouteEvent>,
         ) -> RouteFuture {
             Box::pin(std::future::pending())

@@ -62,6 +62,16 @@ impl ErrorInfo {
         short_message(&text, MESSAGE_CHARS * 20)
     }
 
+    /// The provider's content policy refused the prompt: OpenRouter's
+    /// moderation metadata (`reasons`, `flagged_input`), OpenAI's
+    /// `content_policy_violation`, Azure's `content_filter`.
+    pub fn is_refusal(&self) -> bool {
+        self.moderation
+            || self.mentions("content_policy_violation")
+            || self.mentions("content_filter")
+            || self.mentions("moderation")
+    }
+
     fn mentions(&self, needle: &str) -> bool {
         [self.code.as_deref(), self.kind.as_deref()]
             .into_iter()
@@ -77,9 +87,9 @@ pub fn classify_status(status: u16, info: &ErrorInfo) -> FailureClass {
         // OpenAI's out-of-money error rides on a 429 but needs a human, not a wait.
         429 if info.mentions("insufficient_quota") => FailureClass::Credits,
         429 => FailureClass::RateLimited,
-        // OpenRouter uses 403 for moderation too: the prompt is refused,
-        // which is the caller's to fix but not a key problem.
-        403 if info.moderation => FailureClass::BadRequest,
+        // OpenRouter uses 403 for moderation, OpenAI and Azure a 400: the
+        // prompt is refused, which is the answer to it, not a key problem.
+        400 | 403 | 422 if info.is_refusal() => FailureClass::Refused,
         401 | 403 => FailureClass::Auth,
         402 => FailureClass::Credits,
         404 => FailureClass::NotFound,
@@ -156,6 +166,7 @@ pub fn classify_in_band(info: &ErrorInfo) -> FailureClass {
     match status {
         Some(s @ 400..=499) => classify_status(s, info),
         _ if info.mentions("insufficient_quota") => FailureClass::Credits,
+        _ if info.is_refusal() => FailureClass::Refused,
         _ => FailureClass::ProviderError,
     }
 }
@@ -440,6 +451,21 @@ mod tests {
             (
                 403,
                 r#"{"error":{"code":403,"message":"flagged","metadata":{"reasons":["x"],"flagged_input":"..."}}}"#,
+                Refused,
+            ),
+            (
+                400,
+                r#"{"error":{"message":"Your request was rejected as a result of our safety system.","type":"invalid_request_error","param":null,"code":"content_policy_violation"}}"#,
+                Refused,
+            ),
+            (
+                400,
+                r#"{"error":{"message":"The response was filtered","type":null,"param":"prompt","code":"content_filter","status":400}}"#,
+                Refused,
+            ),
+            (
+                400,
+                r#"{"error":{"message":"This model's maximum context length is 8192 tokens.","type":"invalid_request_error","code":"context_length_exceeded"}}"#,
                 BadRequest,
             ),
             (
@@ -535,6 +561,10 @@ mod tests {
             (
                 r#"{"error":{"code":400,"message":"context length"}}"#,
                 BadRequest,
+            ),
+            (
+                r#"{"error":{"code":"content_policy_violation","message":"flagged"}}"#,
+                Refused,
             ),
             (
                 r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,

@@ -66,10 +66,15 @@ pub enum FailureClass {
     /// model spent every token on reasoning. The request was too small, the
     /// model is fine (see DESIGN.md, "Probing real models").
     Budget,
+    /// The provider's content policy refused the prompt (a 400 or 403
+    /// flagging the input, `content_policy_violation`, a reply that ended
+    /// with `finish_reason: "content_filter"`): the answer to this prompt,
+    /// not an outage and not a misconfiguration.
+    Refused,
 }
 
 impl FailureClass {
-    pub const ALL: [FailureClass; 14] = [
+    pub const ALL: [FailureClass; 15] = [
         FailureClass::Timeout,
         FailureClass::Connect,
         FailureClass::ServerError,
@@ -84,6 +89,7 @@ impl FailureClass {
         FailureClass::NotFound,
         FailureClass::BadRequest,
         FailureClass::Budget,
+        FailureClass::Refused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -102,13 +108,15 @@ impl FailureClass {
             FailureClass::NotFound => "not_found",
             FailureClass::BadRequest => "bad_request",
             FailureClass::Budget => "budget",
+            FailureClass::Refused => "refused",
         }
     }
 
-    /// Outages count against the success ratio; rate limits and
+    /// Outages count against the success ratio; rate limits, refusals and
     /// misconfiguration do not (OpenRouter's uptime figures leave 429s out too).
     pub fn counts_against_ratio(self) -> bool {
-        !matches!(self, FailureClass::RateLimited) && !self.is_misconfiguration()
+        !matches!(self, FailureClass::RateLimited | FailureClass::Refused)
+            && !self.is_misconfiguration()
     }
 
     /// The caller, not the provider, is at fault: fix the config or the key.
@@ -127,7 +135,10 @@ impl FailureClass {
     /// model's configuration is: a user's prompt rejected as a bad request,
     /// or too small for a thinking model, misconfigures nothing.
     pub fn blames_the_request(self) -> bool {
-        matches!(self, FailureClass::BadRequest | FailureClass::Budget)
+        matches!(
+            self,
+            FailureClass::BadRequest | FailureClass::Budget | FailureClass::Refused
+        )
     }
 }
 

@@ -184,6 +184,15 @@ impl<'a> Assembly<'a> {
                 "finish_reason \"error\" without an error message",
             ));
         }
+        // OpenAI's content filter (`content_filter`) and Anthropic's
+        // streaming classifier (`refusal`) end the reply on purpose: the
+        // prompt was refused, whatever text came before.
+        if let Some(reason @ ("content_filter" | "refusal")) = self.finish_reason.as_deref() {
+            return Err(Failure::new(
+                FailureClass::Refused,
+                format!("the provider's content policy stopped the reply (finish_reason {reason})"),
+            ));
+        }
         Ok(())
     }
 

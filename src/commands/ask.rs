@@ -1,17 +1,19 @@
-//! `chainwatch ask [--tier T] [--model NAME] [--json] [--no-hedge] "prompt"`:
-//! one prompt through the healthy part of the chain.
+//! `chainwatch ask [--tier T] [--model NAME] [--json] [--buffer | --stream]
+//! [--no-hedge] "prompt"`: one prompt through the healthy part of the chain.
 //!
-//! The answer streams to stdout; what the router skipped, tried and chose
-//! goes to stderr, so `ask … > answer.txt` keeps only the answer. Health comes
-//! from the state file (what a running dashboard, `watch` or `check`
-//! recorded), and this prompt's attempts are saved back to it.
+//! The answer streams to stdout (or, buffered, is printed once complete);
+//! what the router skipped, tried and chose goes to stderr, so
+//! `ask … > answer.txt` keeps only the answer. Health comes from the state
+//! file (what a running dashboard, `watch` or `check` recorded), and this
+//! prompt's attempts are saved back to it, after any half-open trial still
+//! running has ended.
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use tokio::sync::mpsc::unbounded_channel;
 
-use crate::api::Message;
+use crate::api::{Attempt, FailureClass, Message};
 use crate::config::{Config, Hedge, Tier};
 use crate::fmt::{class_and_message, fmt_secs, fmt_usd, served};
 use crate::report::text::line;
@@ -39,6 +41,15 @@ pub struct AskArgs {
     /// Print one JSON object with the answer and every attempt.
     #[arg(long)]
     pub json: bool,
+    /// Print the answer only once it is complete: an answer that breaks off
+    /// restarts cleanly on the next model (the default when stdout is not a
+    /// terminal, and with --json).
+    #[arg(long, conflicts_with = "stream")]
+    pub buffer: bool,
+    /// Stream the answer as it comes even when stdout is not a terminal; an
+    /// answer that breaks off is reported, never stitched.
+    #[arg(long, conflicts_with = "json")]
+    pub stream: bool,
     /// Never start a second model while the first is slow.
     #[arg(long)]
     pub no_hedge: bool,
@@ -57,14 +68,25 @@ pub async fn run(
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
-    run_with_input(args, config, store, &mut std::io::stdin().lock(), out, err).await
+    let terminal = std::io::stdout().is_terminal();
+    run_with_input(
+        args,
+        config,
+        store,
+        terminal,
+        &mut std::io::stdin().lock(),
+        out,
+        err,
+    )
+    .await
 }
 
-/// [`run`] with stdin passed in (tests).
+/// [`run`] with stdin passed in and whether stdout is a terminal (tests).
 pub async fn run_with_input(
     args: AskArgs,
     config: &Config,
     store: Option<Store>,
+    out_is_terminal: bool,
     input: &mut impl Read,
     out: &mut impl Write,
     err: &mut impl Write,
@@ -114,17 +136,22 @@ pub async fn run_with_input(
     }
     // No probe loop: only the history saved by whoever ran last.
     let Stack { engine, router } = Stack::new(config.clone(), store);
+    // Nothing shown before it is complete: JSON, --buffer, or a stdout
+    // that is not a terminal (unless --stream).
+    let buffered = args.json || args.buffer || (!args.stream && !out_is_terminal);
     let request = RouteRequest {
         messages: vec![Message::user(prompt)],
         target,
         max_tokens: args.max_tokens,
         hedge: args.no_hedge.then_some(Hedge::Off),
         passthrough: None,
+        buffered,
     };
 
     let (tx, mut rx) = unbounded_channel();
     let mut narrator = Narrator {
         json: args.json,
+        buffered,
         streamed_text: false,
         ends_with_newline: true,
     };
@@ -141,10 +168,15 @@ pub async fn run_with_input(
     while let Ok(event) = rx.try_recv() {
         narrator.event(&event, out, err)?;
     }
+    // The answer first, then what is left: a half-open trial still running
+    // ends (within its deadlines) and is saved with the rest.
+    narrator.finish(&result, out, err)?;
+    for (model, attempt) in engine.finish_trials().await {
+        narrator.trial_ended(&model, &attempt, err)?;
+    }
     if let Err(e) = engine.save() {
         line(err, &format!("warning: {e}"))?;
     }
-    narrator.finish(&result, out, err)?;
     Ok(match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(_) => ExitCode::from(1),
@@ -183,6 +215,8 @@ fn read_prompt(arg: &str, input: &mut impl Read) -> Result<String, String> {
 /// (a line each, through the report printer).
 struct Narrator {
     json: bool,
+    /// The answer is printed once complete (no deltas come).
+    buffered: bool,
     streamed_text: bool,
     ends_with_newline: bool,
 }
@@ -198,14 +232,9 @@ impl Narrator {
             return Ok(());
         }
         match event {
-            RouteEvent::Plan {
-                skipped,
-                last_resort,
-                ..
-            } => {
-                for skip in skipped {
-                    line(err, &skip_line(skip))?;
-                }
+            // Skips are told at the end: only those passed over before the
+            // answer were skipped.
+            RouteEvent::Plan { last_resort, .. } => {
                 if *last_resort {
                     line(
                         err,
@@ -241,19 +270,73 @@ impl Narrator {
                 after_first_token,
             } => {
                 self.end_text(out)?;
-                let when = if *after_first_token {
-                    " after it had started answering"
-                } else {
-                    ""
-                };
                 let what = class_and_message(*class, message);
-                line(err, &format!("{model} failed{when}: {what}"))?;
+                let text = match (*class, *after_first_token) {
+                    (FailureClass::Refused, _) => format!("{model} refused the prompt: {what}"),
+                    (_, true) => {
+                        format!("{model} broke off after it had started answering: {what}")
+                    }
+                    (_, false) => format!("{model} failed: {what}"),
+                };
+                line(err, &text)?;
             }
             RouteEvent::Cancelled { model, reason } => {
                 line(err, &format!("{model} cancelled: {reason}"))?;
             }
+            RouteEvent::Retrying { model, wait, .. } if wait.is_zero() => {
+                line(
+                    err,
+                    &format!("{model}: trying once more, beside the next model"),
+                )?;
+            }
+            RouteEvent::Retrying { model, wait, .. } => {
+                line(
+                    err,
+                    &format!(
+                        "{model}: waiting out its Retry-After ({}), then trying it again",
+                        fmt_secs(*wait)
+                    ),
+                )?;
+            }
+            RouteEvent::Trial { model, reason } => {
+                line(
+                    err,
+                    &format!(
+                        "{model} is {reason}: trying it beside the next model (half-open trial)"
+                    ),
+                )?;
+            }
+            RouteEvent::Restarting { model, .. } => {
+                line(
+                    err,
+                    &format!("nothing of {model}'s answer was shown: starting again cleanly on the next model"),
+                )?;
+            }
         }
         Ok(())
+    }
+
+    /// A half-open trial that ran on after the answer has ended.
+    fn trial_ended(
+        &mut self,
+        model: &str,
+        attempt: &Attempt,
+        err: &mut impl Write,
+    ) -> std::io::Result<()> {
+        if self.json {
+            return Ok(());
+        }
+        let text = match &attempt.failure {
+            None => format!(
+                "{model}'s half-open trial answered in {}: it counts toward re-admitting it",
+                fmt_secs(attempt.latency)
+            ),
+            Some(f) => format!(
+                "{model}'s half-open trial failed: {}",
+                class_and_message(f.class, &f.message)
+            ),
+        };
+        line(err, &text)
     }
 
     fn end_text(&mut self, out: &mut impl Write) -> std::io::Result<()> {
@@ -277,17 +360,38 @@ impl Narrator {
         match result {
             Ok(answer) => {
                 if !self.streamed_text {
-                    // Nothing streamed (a reply with no deltas): print it whole.
+                    // Buffered (or a reply with no deltas): print it whole.
                     out.write_all(answer.text.as_bytes())?;
                     self.streamed_text = true;
                     self.ends_with_newline = answer.text.ends_with('\n');
                 }
                 self.end_text(out)?;
+                for skip in &answer.skipped {
+                    line(err, &skip_line(skip))?;
+                }
                 line(err, &verdict(answer))?;
             }
             Err(failure) => {
                 self.end_text(out)?;
+                for skip in &failure.skipped {
+                    line(err, &skip_line(skip))?;
+                }
                 line(err, &format!("error: {failure}"))?;
+                let broke_off = failure.refusal().is_none()
+                    && failure
+                        .attempts
+                        .iter()
+                        .rev()
+                        .find(|r| !r.cancelled && !r.running)
+                        .is_some_and(|r| r.broke_off());
+                if broke_off && !self.buffered {
+                    line(
+                        err,
+                        "the answer above broke off and is incomplete; nothing was stitched onto it. \
+                         To retry, ask again with --buffer: an answer that breaks off then restarts \
+                         cleanly on the next model before anything is printed",
+                    )?;
+                }
             }
         }
         out.flush()
@@ -376,6 +480,8 @@ mod tests {
             tier: None,
             model: None,
             json: false,
+            buffer: false,
+            stream: false,
             no_hedge: false,
             max_tokens: 64,
             prompt: prompt.to_string(),
@@ -389,6 +495,7 @@ mod tests {
             args,
             config,
             store,
+            false,
             &mut stdin.as_bytes(),
             &mut out,
             &mut err,
@@ -430,6 +537,14 @@ mod tests {
             "{}",
             first.err
         );
+        // A single 502 is retried once, beside the next model.
+        assert!(
+            first
+                .err
+                .contains("down: trying once more, beside the next model"),
+            "{}",
+            first.err
+        );
         assert!(
             first.err.contains("fast-a answered in")
                 && first.err.contains("served sim/fast-a via Sim A"),
@@ -441,13 +556,14 @@ mod tests {
         let second = ask(args("hello"), &config, Some(store.clone()), "").await;
         assert_eq!(second.code, 0, "{}", second.err);
         assert!(
-            second
-                .err
-                .contains("down skipped: unhealthy (0/1 ok; last: 502"),
+            second.err.contains("down skipped: unhealthy (0/")
+                && second.err.contains("ok; last: 502"),
             "{}",
             second.err
         );
-        assert_eq!(sim.stats("sim/down").requests, 1);
+        // The first ask asked it, and once more at most; the second not at all.
+        let asked = sim.stats("sim/down").requests;
+        assert!((1..=2).contains(&asked), "{asked}");
         sim.shutdown().await;
     }
 
@@ -531,7 +647,28 @@ mod tests {
             "{v:#}"
         );
         assert_eq!(v["ok"], false);
-        assert_eq!(v["attempts"].as_array().map(Vec::len), Some(2));
+        assert_eq!(v["outcome"], "failed");
+        // Each 5xx is retried once: down, down (retry) beside down2, down2 (retry).
+        let attempts: Vec<(&str, &str)> = v["attempts"]
+            .as_array()
+            .expect("attempts")
+            .iter()
+            .map(|a| {
+                (
+                    a["model"].as_str().unwrap_or(""),
+                    a["role"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(attempts.len(), 4, "{v:#}");
+        for model in ["down", "down2"] {
+            let roles: Vec<&str> = attempts
+                .iter()
+                .filter(|(m, _)| *m == model)
+                .map(|(_, r)| *r)
+                .collect();
+            assert_eq!(roles, ["planned", "retry"], "{model}: {v:#}");
+        }
         sim.shutdown().await;
     }
 

@@ -47,6 +47,7 @@ pub(super) struct RawProbe {
     pub(super) max_tokens: Option<S<u32>>,
     pub(super) timeout: Option<S<String>>,
     pub(super) ttft_timeout: Option<S<String>>,
+    pub(super) stall_timeout: Option<S<String>>,
     pub(super) connect_timeout: Option<S<String>>,
     pub(super) concurrency: Option<S<usize>>,
     pub(super) daily_budget: Option<S<f64>>,
@@ -58,8 +59,11 @@ pub(super) struct RawProbe {
 pub(super) struct RawRoute {
     pub(super) timeout: Option<S<String>>,
     pub(super) ttft_timeout: Option<S<String>>,
+    pub(super) stall_timeout: Option<S<String>>,
     pub(super) connect_timeout: Option<S<String>>,
     pub(super) hedge: Option<S<String>>,
+    pub(super) retry_after_max: Option<S<String>>,
+    pub(super) reroute_refusals: Option<bool>,
 }
 
 #[derive(Deserialize)]

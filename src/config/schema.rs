@@ -76,6 +76,9 @@ pub struct ProbeSettings {
     pub timeout: Duration,
     /// Time to first token.
     pub ttft_timeout: Duration,
+    /// The longest gap between two tokens once the first came (reasoning
+    /// counts as a token): a longer silence is a stalled stream, `timeout`.
+    pub stall_timeout: Duration,
     pub connect_timeout: Duration,
     /// Most probes in flight at once per endpoint.
     pub concurrency: usize,
@@ -93,6 +96,7 @@ impl Default for ProbeSettings {
             max_tokens: 16,
             timeout: Duration::from_secs(30),
             ttft_timeout: Duration::from_secs(10),
+            stall_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             concurrency: 4,
             daily_budget: None,
@@ -101,14 +105,26 @@ impl Default for ProbeSettings {
     }
 }
 
-/// Deadlines for real prompts; each defaults to the `[probe]` value.
+/// Deadlines for real prompts, each defaulting to the `[probe]` value,
+/// and how the router treats what goes wrong.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouteSettings {
     pub timeout: Duration,
     pub ttft_timeout: Duration,
+    pub stall_timeout: Duration,
     pub connect_timeout: Duration,
     pub hedge: Hedge,
+    /// A 429 whose `Retry-After` is at most this is waited out and the same
+    /// model asked again; a longer one cools the model down and the next
+    /// model is tried. Zero: never wait.
+    pub retry_after_max: Duration,
+    /// Try the next model with a prompt the provider's content policy
+    /// refused (off: the refusal is the answer's outcome).
+    pub reroute_refusals: bool,
 }
+
+/// `route.retry_after_max` when the file says nothing.
+pub const DEFAULT_RETRY_AFTER_MAX: Duration = Duration::from_secs(2);
 
 impl Default for RouteSettings {
     fn default() -> Self {
@@ -121,8 +137,11 @@ impl RouteSettings {
         RouteSettings {
             timeout: p.timeout,
             ttft_timeout: p.ttft_timeout,
+            stall_timeout: p.stall_timeout,
             connect_timeout: p.connect_timeout,
             hedge: Hedge::Auto,
+            retry_after_max: DEFAULT_RETRY_AFTER_MAX,
+            reroute_refusals: false,
         }
     }
 }

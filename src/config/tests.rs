@@ -288,8 +288,11 @@ budget = ["b"]
         RouteSettings {
             timeout: secs(4),
             ttft_timeout: secs(4),
+            stall_timeout: secs(4),
             connect_timeout: secs(2),
-            hedge: Hedge::After(Duration::from_millis(1500))
+            hedge: Hedge::After(Duration::from_millis(1500)),
+            retry_after_max: crate::config::DEFAULT_RETRY_AFTER_MAX,
+            reroute_refusals: false,
         }
     );
     let ep = &c.endpoints[0];

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::time::Duration;
 
 use super::raw::{
     Names, RawConfig, RawEndpoint, RawHealth, RawModel, RawOverrides, RawProbe, RawRoute, RawTiers,
@@ -11,7 +12,7 @@ use super::raw::{
 use super::values::{join, ranges, Cx, R};
 use super::{
     Config, ConfigError, ConfigSource, Endpoint, HealthSettings, Hedge, ModelConfig,
-    ProbeOverrides, ProbeSettings, RouteSettings, Tier, Tiers,
+    ProbeOverrides, ProbeSettings, RouteSettings, Tier, Tiers, DEFAULT_RETRY_AFTER_MAX,
 };
 use crate::api::Dialect;
 
@@ -147,6 +148,12 @@ impl Cx<'_> {
                 d.ttft_timeout,
                 timeout,
             )?,
+            stall_timeout: self.deadline_within(
+                p.stall_timeout.as_ref(),
+                "probe.stall_timeout",
+                d.stall_timeout,
+                timeout,
+            )?,
             connect_timeout: self.deadline_within(
                 p.connect_timeout.as_ref(),
                 "probe.connect_timeout",
@@ -197,6 +204,12 @@ impl Cx<'_> {
                 probe.ttft_timeout,
                 timeout,
             )?,
+            stall_timeout: self.deadline_within(
+                r.stall_timeout.as_ref(),
+                "route.stall_timeout",
+                probe.stall_timeout,
+                timeout,
+            )?,
             connect_timeout: self.deadline_within(
                 r.connect_timeout.as_ref(),
                 "route.connect_timeout",
@@ -205,6 +218,17 @@ impl Cx<'_> {
             )?,
             timeout,
             hedge,
+            retry_after_max: match &r.retry_after_max {
+                // "0s" turns the wait off; humantime parses it, `duration` refuses zero.
+                Some(v)
+                    if humantime::parse_duration(v.get_ref().trim()).is_ok_and(|d| d.is_zero()) =>
+                {
+                    Duration::ZERO
+                }
+                Some(v) => self.duration_in(v, "route.retry_after_max", ranges::RETRY_AFTER_MAX)?,
+                None => DEFAULT_RETRY_AFTER_MAX,
+            },
+            reroute_refusals: r.reroute_refusals.unwrap_or(false),
         })
     }
 

@@ -50,6 +50,8 @@ pub(super) mod ranges {
     pub const DAILY_BUDGET: RangeInclusive<f64> = 0.0..=10_000.0;
     /// `route.hedge` as a delay (the longest is `route.timeout`).
     pub const HEDGE_MIN: Duration = ms(10);
+    /// `route.retry_after_max` ("0s" is allowed too: never wait).
+    pub const RETRY_AFTER_MAX: RangeInclusive<Duration> = ms(1)..=secs(60);
 }
 
 /// The text being parsed, for turning spans into line and column.

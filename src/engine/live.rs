@@ -1,7 +1,8 @@
 //! The scheduling loop: what is due is probed, one task per probe under a
 //! per-endpoint cap, with prices refreshed hourly and the state saved every
-//! few minutes. [`Engine::run_due`] is the same work at a `now` the caller
-//! chooses, for tests.
+//! few minutes, and within a second of a model's status changing.
+//! [`Engine::run_due`] is the same work at a `now` the caller chooses, for
+//! tests.
 
 use std::time::Duration;
 
@@ -18,7 +19,8 @@ use super::{lock, Engine, EngineEvent};
 
 /// Prices are fetched again this often.
 pub const PRICE_REFRESH: Duration = Duration::from_secs(3600);
-/// The live loop saves the state this often (and on exit, by its owner).
+/// The live loop saves the state this often (and on exit, by its owner),
+/// and at its next tick (within a second) after a status change.
 pub const AUTOSAVE: Duration = Duration::from_secs(300);
 /// How long a probe waits for the first `/models` fetch.
 const FIRST_PRICES_WAIT: Duration = Duration::from_secs(5);
@@ -163,11 +165,11 @@ impl Engine {
                 self.tick(now);
                 next_tick = instant + TICK;
             }
-            if instant >= next_save && self.inner.store.is_some() {
+            if self.save_due(instant >= next_save) {
                 let engine = self.clone();
                 side.spawn(async move {
                     let saver = engine.clone();
-                    let saved = tokio::task::spawn_blocking(move || saver.save()).await;
+                    let saved = tokio::task::spawn_blocking(move || saver.save_once()).await;
                     if let Ok(Err(e)) = saved {
                         tracing::warn!("{e:#}");
                         engine.emit(EngineEvent::Warning {

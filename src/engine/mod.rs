@@ -25,6 +25,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -39,7 +40,7 @@ use crate::health::{
 };
 use crate::pricing::is_free_id;
 use crate::probe::Schedule;
-use crate::route::{Chain, HealthView};
+use crate::route::{Chain, HealthView, Trial};
 use crate::store::{AckedDrift, Store};
 
 mod cadence;
@@ -49,6 +50,7 @@ mod money;
 mod persist;
 mod record;
 mod thinking;
+mod trials;
 mod views;
 
 pub use chain::{ChainChange, CHAIN_POLL};
@@ -137,6 +139,13 @@ struct Inner {
     warnings: Vec<String>,
     events: broadcast::Sender<EngineEvent>,
     wake: Notify,
+    /// Half-open trials adopted from the router, running on their own.
+    trials: Mutex<Vec<tokio::task::JoinHandle<(String, Attempt)>>>,
+    /// A model's status changed since the last save: the live loop saves
+    /// within a second, so that `ask` in another process sees it.
+    status_changed: AtomicBool,
+    /// A save is being written (the live loop starts one at a time).
+    saving: AtomicBool,
 }
 
 /// The engine. Cheap to clone: everything is behind one `Arc`.
@@ -214,7 +223,7 @@ impl Engine {
                 deadlines: Deadlines {
                     connect: settings.connect_timeout,
                     first_token: settings.ttft_timeout,
-                    stall: Some(settings.ttft_timeout),
+                    stall: Some(settings.stall_timeout),
                     total: settings.timeout,
                 },
                 settings,
@@ -251,6 +260,9 @@ impl Engine {
                 warnings,
                 events,
                 wake: Notify::new(),
+                trials: Mutex::new(Vec::new()),
+                status_changed: AtomicBool::new(false),
+                saving: AtomicBool::new(false),
             }),
         }
     }
@@ -275,6 +287,13 @@ impl Engine {
     }
 
     fn emit(&self, event: EngineEvent) {
+        if let EngineEvent::Health(HealthEvent {
+            kind: crate::health::HealthEventKind::State { .. },
+            ..
+        }) = &event
+        {
+            self.inner.status_changed.store(true, Ordering::Relaxed);
+        }
         // No subscriber is fine: nobody is watching.
         let _ = self.inner.events.send(event);
     }
@@ -335,5 +354,15 @@ impl HealthView for Engine {
 
     fn record(&self, model: &str, attempt: &Attempt, now: DateTime<Utc>) {
         Engine::record(self, model, attempt, SampleKind::Prompt, now);
+    }
+
+    fn last_attempt(&self, model: &str) -> Option<DateTime<Utc>> {
+        lock(&self.inner.book)
+            .model(model)
+            .and_then(|m| m.last_attempt())
+    }
+
+    fn adopt(&self, trial: Trial) {
+        Engine::adopt_trial(self, trial);
     }
 }

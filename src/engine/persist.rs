@@ -4,6 +4,8 @@
 //! processes (`ask`, `check`) saved meanwhile so that nobody's evidence is
 //! erased.
 
+use std::sync::atomic::Ordering;
+
 use chrono::{DateTime, Utc};
 
 use crate::health::HealthBook;
@@ -46,6 +48,29 @@ pub(super) fn restore_model(
 }
 
 impl Engine {
+    /// Whether the live loop should save now: the autosave is due
+    /// (`periodic`), or a model's status changed since the last save (so
+    /// that `ask` in another process sees it within a second). Never while
+    /// a save is being written; claims the save when it answers yes.
+    pub(super) fn save_due(&self, periodic: bool) -> bool {
+        if self.inner.store.is_none() || self.inner.saving.load(Ordering::Acquire) {
+            return false;
+        }
+        let changed = self.inner.status_changed.swap(false, Ordering::AcqRel);
+        let due = periodic || changed;
+        if due {
+            self.inner.saving.store(true, Ordering::Release);
+        }
+        due
+    }
+
+    /// [`Engine::save`] for a save claimed by [`Engine::save_due`].
+    pub(super) fn save_once(&self) -> anyhow::Result<()> {
+        let saved = self.save();
+        self.inner.saving.store(false, Ordering::Release);
+        saved
+    }
+
     /// Saves history, acknowledgements and spend through the store,
     /// atomically, keeping the fields other writers own (the chain order).
     pub fn save(&self) -> anyhow::Result<()> {

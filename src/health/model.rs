@@ -236,6 +236,13 @@ impl ModelHealth {
         self.drift.as_ref()
     }
 
+    /// When the model was last tried (probe, prompt or trial), as far as
+    /// the samples kept say: an unhealthy model's half-open period runs
+    /// from it.
+    pub fn last_attempt(&self) -> Option<DateTime<Utc>> {
+        self.samples.iter().map(|s| s.at).max()
+    }
+
     /// When the current 429 cool-down ends (it may already have).
     pub fn rate_limited_until(&self) -> Option<DateTime<Utc>> {
         self.rate_limited_until

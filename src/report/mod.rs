@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-pub use ask::{AskReport, AttemptOutcome, AttemptReport, SkipReport};
+pub use ask::{AskOutcome, AskReport, AttemptOutcome, AttemptReport, RefusalReport, SkipReport};
 pub use check::{CheckReport, FailureReport, ModelReport, Spread};
 pub use snapshot::SnapshotReport;
 pub use watch::{WatchEvent, WatchLine};

@@ -51,6 +51,12 @@ fn skip() -> Skip {
 
 fn record(model: &str, attempt: Attempt, hedged: bool, cancelled: bool) -> AttemptRecord {
     AttemptRecord {
+        role: if hedged {
+            crate::route::AttemptRole::Hedge
+        } else {
+            crate::route::AttemptRole::Planned
+        },
+        running: false,
         model: model.into(),
         hedged,
         cancelled,

@@ -18,6 +18,64 @@ pub struct AttemptRecord {
     /// Lost a hedge race (or the user cancelled): closed, not failed.
     pub cancelled: bool,
     pub attempt: Attempt,
+    /// Why this attempt was made.
+    pub role: AttemptRole,
+    /// A half-open trial still running when the answer came: it runs on to
+    /// its end (the [`HealthView`](super::HealthView) adopts it) and is
+    /// recorded then; `attempt` is blank here.
+    pub running: bool,
+}
+
+impl AttemptRecord {
+    /// A finished or cancelled attempt made for `role`.
+    pub fn new(model: impl Into<String>, role: AttemptRole, attempt: Attempt) -> AttemptRecord {
+        AttemptRecord {
+            model: model.into(),
+            hedged: role == AttemptRole::Hedge,
+            cancelled: false,
+            attempt,
+            role,
+            running: false,
+        }
+    }
+
+    /// It failed (was neither cancelled nor still running) after its first
+    /// content token: the answer in progress broke off.
+    pub fn broke_off(&self) -> bool {
+        !self.cancelled && !self.running && !self.attempt.is_ok() && self.attempt.ttfc.is_some()
+    }
+}
+
+/// Why the router made an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptRole {
+    /// The model's turn in the plan's order.
+    #[default]
+    Planned,
+    /// Started beside a model that was slow to its first token.
+    Hedge,
+    /// The same model once more: after a single 5xx or a reset (raced with
+    /// the next model), or after waiting out a short `Retry-After`.
+    Retry,
+    /// A half-open trial of an unhealthy model, raced with the next model;
+    /// it runs to its end even when the other wins.
+    Trial,
+    /// The prompt started again on this model after the answer in progress
+    /// broke off before anything of it was shown (buffered routes).
+    Restart,
+}
+
+impl AttemptRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptRole::Planned => "planned",
+            AttemptRole::Hedge => "hedge",
+            AttemptRole::Retry => "retry",
+            AttemptRole::Trial => "trial",
+            AttemptRole::Restart => "restart",
+        }
+    }
 }
 
 /// What happened, as it happens.
@@ -58,6 +116,27 @@ pub enum RouteEvent {
         model: String,
         reason: String,
     },
+    /// The same model is asked again: at once, raced with the next model
+    /// (`wait` zero, after a single 5xx or a reset), or once a short
+    /// `Retry-After` has passed.
+    Retrying {
+        model: String,
+        wait: Duration,
+        reason: String,
+    },
+    /// An unhealthy model's half-open period has passed: it is tried beside
+    /// the next model, and runs to its end whoever wins.
+    Trial {
+        model: String,
+        reason: String,
+    },
+    /// The answer in progress broke off before any of it was shown (a
+    /// buffered route): nothing is stitched, the prompt starts again
+    /// cleanly on the next model.
+    Restarting {
+        model: String,
+        reason: String,
+    },
 }
 
 /// A prompt that was answered.
@@ -80,7 +159,8 @@ pub struct RouteAnswer {
     pub last_resort: bool,
 }
 
-/// Every attempt failed (or nothing could be tried).
+/// Every attempt failed (or nothing could be tried), or the provider's
+/// content policy refused the prompt ([`RouteFailure::refusal`]).
 #[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
 #[error("{}", failure_summary(self))]
 pub struct RouteFailure {
@@ -89,7 +169,30 @@ pub struct RouteFailure {
     pub last_resort: bool,
 }
 
+impl RouteFailure {
+    /// The attempt whose refusal ended the route: the provider's content
+    /// policy refused the prompt, and that is the answer's outcome (not
+    /// routed around unless `route.reroute_refusals`).
+    pub fn refusal(&self) -> Option<&AttemptRecord> {
+        self.attempts
+            .iter()
+            .rev()
+            .find(|r| !r.cancelled && !r.running && r.attempt.failure.is_some())
+            .filter(|r| r.attempt.class() == Some(FailureClass::Refused))
+    }
+}
+
 fn failure_summary(failure: &RouteFailure) -> String {
+    if let Some(r) = failure.refusal() {
+        let why = r
+            .attempt
+            .failure
+            .as_ref()
+            .map(|f| f.message.as_str())
+            .filter(|m| !m.is_empty())
+            .unwrap_or("no reason given");
+        return format!("{} refused the prompt: {why}", r.model);
+    }
     if failure.attempts.is_empty() {
         return match failure.skipped.first() {
             Some(skip) if failure.skipped.len() == 1 => {
@@ -101,6 +204,7 @@ fn failure_summary(failure: &RouteFailure) -> String {
     let tried: Vec<String> = failure
         .attempts
         .iter()
+        .filter(|r| !r.running)
         .map(|r| match &r.attempt.failure {
             _ if r.cancelled => format!("{}: cancelled", r.model),
             Some(f) if f.message.is_empty() => format!("{}: {}", r.model, f.class),
@@ -108,10 +212,14 @@ fn failure_summary(failure: &RouteFailure) -> String {
             None => format!("{}: ok", r.model),
         })
         .collect();
+    // The last attempt decides: a break that a clean restart followed is
+    // not why the route failed.
     let after_first_token = failure
         .attempts
         .iter()
-        .any(|r| !r.cancelled && r.attempt.failure.is_some() && r.attempt.ttft.is_some());
+        .rev()
+        .find(|r| !r.cancelled && !r.running)
+        .is_some_and(AttemptRecord::broke_off);
     let head = if after_first_token {
         "the answer broke off after it had started"
     } else {

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::trial::{due, half_open_period};
 use super::HealthView;
 use crate::config::{Config, Tier};
 use crate::health::Status;
@@ -39,6 +40,36 @@ pub struct Plan {
     /// For a tier target: `order` cut by tier, cheapest first (a tier whose
     /// models were all skipped is left out). Empty for the chain or one model.
     pub tiers: Vec<(Tier, Vec<String>)>,
+    /// The first model of `order`, when it is an unhealthy model tried as a
+    /// half-open trial (its period has passed): it is raced with the model
+    /// after it, and runs to its end whoever wins.
+    pub trial: Option<String>,
+    /// Where each of `order` and `skipped` stood among the candidates
+    /// (chain or tier order), to tell which skips came before a model.
+    pub(crate) order_at: Vec<usize>,
+    pub(crate) skipped_at: Vec<usize>,
+}
+
+impl Plan {
+    /// The skips that came before `model` in the chain (or tier) order:
+    /// what a route that ended at `model` passed over. A model not in the
+    /// plan: every skip.
+    pub fn skipped_before(&self, model: &str) -> Vec<Skip> {
+        let Some(limit) = self
+            .order
+            .iter()
+            .position(|n| n == model)
+            .and_then(|i| self.order_at.get(i))
+        else {
+            return self.skipped.clone();
+        };
+        self.skipped
+            .iter()
+            .zip(&self.skipped_at)
+            .filter(|(_, at)| *at < limit)
+            .map(|(s, _)| s.clone())
+            .collect()
+    }
 }
 
 /// The order a prompt would try now and what it would skip, by `config`'s
@@ -58,8 +89,10 @@ pub fn plan(
         RouteTarget::Model(name) => {
             if config.model(name).is_some() {
                 plan.order.push(name.clone());
+                plan.order_at.push(0);
             } else {
                 plan.skipped.push(not_configured(name));
+                plan.skipped_at.push(0);
             }
             return plan;
         }
@@ -76,31 +109,64 @@ pub fn plan(
             }
         }
     }
-    let mut eligible: Vec<(&str, Option<Tier>)> = Vec::with_capacity(candidates.len());
-    let mut known: Vec<(&str, Option<Tier>)> = Vec::with_capacity(candidates.len());
-    for &(name, tier) in &candidates {
-        if config.model(name).is_none() {
+    // (name, tier, position among the candidates)
+    let mut eligible: Vec<(&str, Option<Tier>, usize)> = Vec::with_capacity(candidates.len());
+    let mut known: Vec<(&str, Option<Tier>, usize)> = Vec::with_capacity(candidates.len());
+    // An unhealthy model before the first eligible one whose half-open
+    // period has passed: tried beside the next, with its skip set aside.
+    let mut trial: Option<(Skip, usize)> = None;
+    for (at, &(name, tier)) in candidates.iter().enumerate() {
+        let Some(model) = config.model(name) else {
             plan.skipped.push(not_configured(name));
+            plan.skipped_at.push(at);
             continue;
-        }
-        known.push((name, tier));
+        };
+        known.push((name, tier, at));
         let (status, reason) = health.judge(name, now);
         if status.is_routable() {
-            eligible.push((name, tier));
-        } else {
-            plan.skipped.push(Skip {
-                model: name.to_string(),
-                status,
-                reason,
-            });
+            eligible.push((name, tier, at));
+            continue;
         }
+        let skip = Skip {
+            model: name.to_string(),
+            status,
+            reason,
+        };
+        let half_open = status == Status::Unhealthy
+            && eligible.is_empty()
+            && trial.is_none()
+            && due(
+                half_open_period(config, model),
+                health.last_attempt(name),
+                now,
+            );
+        if half_open {
+            trial = Some((skip, at));
+            eligible.push((name, tier, at));
+        } else {
+            plan.skipped.push(skip);
+            plan.skipped_at.push(at);
+        }
+    }
+    let others = eligible.len() - usize::from(trial.is_some());
+    match trial {
+        // A trial needs a model to race: alone, it is the last resort's.
+        Some((skip, at)) if others == 0 => {
+            eligible.clear();
+            let i = plan.skipped_at.partition_point(|s| *s < at);
+            plan.skipped.insert(i, skip);
+            plan.skipped_at.insert(i, at);
+        }
+        Some((skip, _)) => plan.trial = Some(skip.model),
+        None => {}
     }
     if eligible.is_empty() && !known.is_empty() {
         plan.last_resort = true;
         eligible = known;
     }
-    for (name, tier) in eligible {
+    for (name, tier, at) in eligible {
         plan.order.push(name.to_string());
+        plan.order_at.push(at);
         if let Some(t) = tier {
             match plan.tiers.last_mut() {
                 Some((last, models)) if *last == t => models.push(name.to_string()),

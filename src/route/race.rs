@@ -1,73 +1,43 @@
 //! The race: one prompt's attempts in flight, the hedge timer, the first
-//! token that decides the winner, and the losers closed and recorded as
-//! cancelled. Driven by [`Router::route`](super::Router::route).
+//! content token that decides the winner, the losers closed and recorded
+//! as cancelled, and what follows a failure: one quick retry of the same
+//! model (raced with the next), a short `Retry-After` waited out, a
+//! refusal that ends the route, a clean restart when a buffered answer
+//! broke off. Driven by [`Router::route`](super::Router::route).
 
 use std::collections::VecDeque;
-use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use chrono::Utc;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use tokio::time::{sleep_until, Instant, Sleep};
 
+use super::outcome::AttemptRole;
+use super::retry::{self, Next};
+use super::running::{next_happening, Happening, Running};
 use super::{AttemptRecord, HealthView, Plan, RouteEvent, RouteRequest, RouteTarget, Router};
 use crate::api::{Attempt, ChatRequest, Dialect};
-use crate::config::{Config, Hedge, Tier};
+use crate::config::{Hedge, Tier};
+use crate::fmt::class_and_message;
 
-/// Attempts in flight at once: the one being waited on and one hedge. A
-/// third would spend on yet another model for little gain.
+/// Attempts in flight at once: the one being waited on and one hedge (or
+/// the trial and the model raced with it, or a retry and the next model).
+/// A third would spend on yet another model for little gain.
 const MAX_IN_FLIGHT: usize = 2;
 
-/// One attempt in flight.
-struct Running {
-    /// The model asked for.
-    model: String,
-    /// Models of the same endpoint sent along as OpenRouter's `models`
-    /// array (native fallback); whichever served is the one that answered.
-    folded: Vec<String>,
-    hedged: bool,
-    started_at: DateTime<Utc>,
-    t0: Instant,
-    deltas: UnboundedReceiver<String>,
-    send: Pin<Box<dyn Future<Output = Attempt> + Send>>,
+/// A model waiting its turn, and why it will be tried.
+struct Queued {
+    name: String,
+    /// `Planned` takes the role it is started with (planned, hedge,
+    /// restart); `Retry` and `Trial` keep theirs.
+    role: AttemptRole,
 }
 
-impl Running {
-    /// The config name of the model that served: the one asked for, or one
-    /// of the folded models when the provider says so.
-    fn served_name(&self, config: &Config, served: Option<&str>) -> String {
-        let Some(served) = served else {
-            return self.model.clone();
-        };
-        let candidates = std::iter::once(&self.model).chain(&self.folded);
-        let mut best: Option<(&String, usize)> = None;
-        for name in candidates {
-            let Some(id) = config.model(name).map(|m| m.id.as_str()) else {
-                continue;
-            };
-            // "openai/gpt-4o-2024-11-20" is "openai/gpt-4o"; the longest id
-            // wins so that it is not also "openai/gpt-4o-mini"'s.
-            let matches = served == id
-                || served
-                    .strip_prefix(id)
-                    .is_some_and(|rest| rest.starts_with(['-', ':', '@']));
-            if matches && best.is_none_or(|(_, len)| id.len() > len) {
-                best = Some((name, id.len()));
-            }
-        }
-        best.map_or_else(|| self.model.clone(), |(name, _)| name.clone())
-    }
-}
-
-/// What woke the race up.
-enum Happening {
-    Delta(usize, String),
-    Done(usize, Box<Attempt>),
-    Hedge,
-}
+/// The winner of a race: its name, its attempt, the time from the start
+/// of the route to its first content token.
+pub(super) type Won = (String, Attempt, Duration);
 
 /// The state of one routed prompt. Dropping it (the caller dropped the
 /// `route` future) drops every attempt in flight and says so.
@@ -77,8 +47,17 @@ pub(super) struct Race<'a> {
     events: Option<UnboundedSender<RouteEvent>>,
     chat: Arc<ChatRequest>,
     hedge: Hedge,
-    queue: VecDeque<String>,
+    /// Nothing of the answer is shown until it is complete: an answer
+    /// that breaks off restarts cleanly on the next model.
+    buffered: bool,
+    queue: VecDeque<Queued>,
     running: Vec<Running>,
+    /// Trials that lost the race: they run on to their end.
+    trailing: Vec<Running>,
+    /// A retry waiting out a short `Retry-After`: when, and which model.
+    waiting: Option<(Instant, String)>,
+    /// Models retried in this route already (one retry each).
+    retried: Vec<String>,
     records: Vec<AttemptRecord>,
     /// The tier of the last model started, to announce escalations.
     tier: Option<Tier>,
@@ -109,6 +88,18 @@ impl<'a> Race<'a> {
         plan: &Plan,
         start: Instant,
     ) -> Race<'a> {
+        let queue = plan
+            .order
+            .iter()
+            .map(|name| Queued {
+                role: if plan.trial.as_ref() == Some(name) {
+                    AttemptRole::Trial
+                } else {
+                    AttemptRole::Planned
+                },
+                name: name.clone(),
+            })
+            .collect();
         Race {
             router,
             health,
@@ -121,8 +112,12 @@ impl<'a> Race<'a> {
                 passthrough: request.passthrough,
             }),
             hedge: request.hedge.unwrap_or(router.config.route.hedge),
-            queue: plan.order.iter().cloned().collect(),
+            buffered: request.buffered,
+            queue,
             running: Vec::new(),
+            trailing: Vec::new(),
+            waiting: None,
+            retried: Vec::new(),
             records: Vec::new(),
             tier: match &request.target {
                 RouteTarget::Tier(t) => Some(*t),
@@ -138,6 +133,23 @@ impl<'a> Race<'a> {
         std::mem::take(&mut self.records)
     }
 
+    /// The trials still running, to run on by themselves; each is noted in
+    /// the records as running.
+    pub(super) fn take_trailing(&mut self) -> Vec<Running> {
+        let trailing = std::mem::take(&mut self.trailing);
+        for r in &trailing {
+            self.records.push(AttemptRecord {
+                running: true,
+                ..AttemptRecord::new(
+                    r.model.clone(),
+                    AttemptRole::Trial,
+                    Attempt::blank(r.started_at, r.t0.elapsed()),
+                )
+            });
+        }
+        trailing
+    }
+
     pub(super) fn emit(&self, event: RouteEvent) {
         if let Some(tx) = &self.events {
             // Nobody listening is fine.
@@ -145,43 +157,59 @@ impl<'a> Race<'a> {
         }
     }
 
-    /// Runs the race to the end: the winner's name, its attempt and the
-    /// time from the start to its first token; `None` when all failed.
-    pub(super) async fn run(&mut self) -> Option<(String, Attempt, Duration)> {
-        self.start_next(false);
+    /// Runs the race to the end: the winner, or `None` when every attempt
+    /// failed, the answer broke off (streamed), or the prompt was refused.
+    pub(super) async fn run(&mut self) -> Option<Won> {
+        self.start_next(AttemptRole::Planned);
         let mut hedge_timer = self.hedge_timer();
-        // Set once a model has produced a first token: it has won.
-        let mut first_token_at: Option<Duration> = None;
+        let mut wait_timer: Option<Pin<Box<Sleep>>> = None;
+        // Set once a model has produced a first content token: it has won,
+        // and it is the only attempt left in `running`.
+        let mut won_at: Option<Duration> = None;
         let mut text = String::new();
-        while !self.running.is_empty() {
-            match next_happening(&mut self.running, hedge_timer.as_mut()).await {
+        while !self.running.is_empty() || self.waiting.is_some() {
+            let happening = next_happening(
+                &mut self.running,
+                &mut self.trailing,
+                hedge_timer.as_mut(),
+                wait_timer.as_mut(),
+            )
+            .await;
+            match happening {
                 Happening::Hedge => {
-                    self.start_next(true);
+                    self.start_next(AttemptRole::Hedge);
+                    hedge_timer = self.hedge_timer();
+                }
+                Happening::Waited => {
+                    wait_timer = None;
+                    if let Some((_, model)) = self.waiting.take() {
+                        self.queue.push_front(Queued {
+                            name: model,
+                            role: AttemptRole::Retry,
+                        });
+                        self.start_next(AttemptRole::Planned);
+                    }
                     hedge_timer = self.hedge_timer();
                 }
                 // Deltas are content only (the client keeps reasoning to
                 // itself), so a model thinking aloud does not win here.
                 Happening::Delta(i, delta) => {
-                    if first_token_at.is_none() {
-                        first_token_at = Some(self.start.elapsed());
-                        hedge_timer = None;
+                    if won_at.is_none() {
                         let Some(winner) = self.take(i) else {
                             continue;
                         };
-                        self.emit(RouteEvent::FirstToken {
-                            model: winner.model.clone(),
-                            ttft: winner.t0.elapsed(),
-                        });
-                        self.cancel_all(&winner.model);
-                        self.running.push(winner);
+                        won_at = Some(self.start.elapsed());
+                        hedge_timer = None;
+                        wait_timer = None;
+                        self.win(winner);
                     }
-                    // Once won, the winner is the only attempt left.
-                    let model = self.running.first().map(|r| r.model.clone());
-                    text.push_str(&delta);
-                    self.emit(RouteEvent::Delta {
-                        model: model.unwrap_or_default(),
-                        text: delta,
-                    });
+                    self.say(&mut text, delta);
+                }
+                Happening::TrailDone(i, attempt) => {
+                    if i < self.trailing.len() {
+                        let r = self.trailing.remove(i);
+                        self.finish(&r, &r.model, *attempt, false);
+                    }
                 }
                 Happening::Done(i, attempt) => {
                     let attempt = *attempt;
@@ -192,79 +220,190 @@ impl<'a> Race<'a> {
                     while let Ok(delta) = r.deltas.try_recv() {
                         late.push(delta);
                     }
-                    if first_token_at.is_none() && (!late.is_empty() || attempt.is_ok()) {
+                    let content = !late.is_empty() || attempt.ttfc.is_some();
+                    if won_at.is_none() && (content || attempt.is_ok()) {
                         // Its first token and its end came in one poll. The
                         // race counts content: reasoning before it is proof
                         // of life, not a win.
-                        first_token_at = Some(self.start.elapsed());
+                        won_at = Some(self.start.elapsed());
                         self.emit(RouteEvent::FirstToken {
                             model: r.model.clone(),
                             ttft: attempt.ttfc.unwrap_or_else(|| r.t0.elapsed()),
                         });
-                        self.cancel_all(&r.model);
+                        self.settle_losers(&r.model);
                     }
                     for delta in late {
-                        text.push_str(&delta);
-                        self.emit(RouteEvent::Delta {
-                            model: r.model.clone(),
-                            text: delta,
-                        });
+                        self.say(&mut text, delta);
                     }
                     let model = if attempt.is_ok() {
                         r.served_name(&self.router.config, attempt.served_model.as_deref())
                     } else {
                         std::mem::take(&mut r.model)
                     };
-                    self.health.record(&model, &attempt, Utc::now());
-                    if let Some(f) = &attempt.failure {
-                        self.emit(RouteEvent::Failed {
-                            model: model.clone(),
-                            class: f.class,
-                            message: f.message.clone(),
-                            after_first_token: first_token_at.is_some(),
-                        });
-                    }
-                    self.records.push(AttemptRecord {
-                        model: model.clone(),
-                        hedged: r.hedged,
-                        cancelled: false,
-                        attempt: attempt.clone(),
-                    });
-                    if let Some(ttft) = first_token_at {
-                        if !attempt.is_ok() {
+                    self.finish(&r, &model, attempt.clone(), won_at.is_some());
+                    if let Some(ttft) = won_at {
+                        if attempt.is_ok() {
+                            let mut attempt = attempt;
+                            if attempt.reply.is_empty() {
+                                attempt.reply = text;
+                            }
+                            return Some((model, attempt, ttft));
+                        }
+                        if !self.restart(&model, &attempt) {
                             // A broken answer is reported, never replaced.
                             return None;
                         }
-                        let mut attempt = attempt;
-                        if attempt.reply.is_empty() {
-                            attempt.reply = text;
-                        }
-                        return Some((model, attempt, ttft));
+                        won_at = None;
+                        text.clear();
+                    } else if !self.next_after_failure(&r, &model, &attempt) {
+                        return None;
                     }
-                    self.start_next(false);
                     hedge_timer = self.hedge_timer();
+                    wait_timer = self
+                        .waiting
+                        .as_ref()
+                        .map(|(at, _)| Box::pin(sleep_until(*at)));
                 }
             }
         }
         None
     }
 
+    /// Records an ended attempt: a health sample, a `Failed` event when it
+    /// failed, and its place in the records.
+    fn finish(&mut self, r: &Running, model: &str, attempt: Attempt, after_first_token: bool) {
+        self.health.record(model, &attempt, Utc::now());
+        if let Some(f) = &attempt.failure {
+            self.emit(RouteEvent::Failed {
+                model: model.to_string(),
+                class: f.class,
+                message: f.message.clone(),
+                after_first_token,
+            });
+        }
+        self.records
+            .push(AttemptRecord::new(model, r.role, attempt));
+    }
+
+    /// The winner's text: kept, and passed on unless the answer is buffered.
+    fn say(&self, text: &mut String, delta: String) {
+        if !self.buffered {
+            let model = self.running.first().map(|r| r.model.clone());
+            self.emit(RouteEvent::Delta {
+                model: model.unwrap_or_default(),
+                text: delta.clone(),
+            });
+        }
+        text.push_str(&delta);
+    }
+
+    /// `winner` produced the first content token.
+    fn win(&mut self, winner: Running) {
+        self.emit(RouteEvent::FirstToken {
+            model: winner.model.clone(),
+            ttft: winner.t0.elapsed(),
+        });
+        self.settle_losers(&winner.model);
+        self.running.push(winner);
+    }
+
+    /// What follows a failure before the first token: a retry (now, raced
+    /// with the next model, or after a short wait), the end of the route
+    /// (a refusal), or the next model. `false` when the route is over.
+    fn next_after_failure(&mut self, r: &Running, model: &str, attempt: &Attempt) -> bool {
+        let Some(failure) = &attempt.failure else {
+            return true;
+        };
+        let route = &self.router.config.route;
+        // A trial is one attempt by design; a retry is not retried again.
+        let may_retry = r.role != AttemptRole::Trial && !self.retried.iter().any(|m| m == model);
+        match retry::after(
+            failure,
+            may_retry,
+            route.retry_after_max,
+            route.reroute_refusals,
+        ) {
+            Next::Stop => {
+                self.cancel_all("the prompt was refused");
+                return false;
+            }
+            Next::RetryNow => {
+                self.retried.push(model.to_string());
+                self.emit(RouteEvent::Retrying {
+                    model: model.to_string(),
+                    wait: Duration::ZERO,
+                    reason: class_and_message(failure.class, &failure.message),
+                });
+                self.queue.push_front(Queued {
+                    name: model.to_string(),
+                    role: AttemptRole::Retry,
+                });
+                // The retry and the next model, side by side.
+                self.start_next(AttemptRole::Planned);
+                self.start_next(AttemptRole::Planned);
+            }
+            Next::RetryAfter(wait) => {
+                self.retried.push(model.to_string());
+                self.emit(RouteEvent::Retrying {
+                    model: model.to_string(),
+                    wait,
+                    reason: class_and_message(failure.class, &failure.message),
+                });
+                self.waiting = Some((Instant::now() + wait, model.to_string()));
+            }
+            Next::MoveOn => {
+                self.start_next(AttemptRole::Planned);
+            }
+        }
+        true
+    }
+
+    /// The answer in progress broke off: when nothing of it was shown (a
+    /// buffered route) and it was not refused, start again cleanly on the
+    /// next model. `false` when the route is over.
+    fn restart(&mut self, model: &str, attempt: &Attempt) -> bool {
+        let Some(failure) = &attempt.failure else {
+            return false;
+        };
+        let refused = retry::after(
+            failure,
+            false,
+            Duration::ZERO,
+            self.router.config.route.reroute_refusals,
+        ) == Next::Stop;
+        if !self.buffered || refused || self.queue.is_empty() {
+            return false;
+        }
+        self.emit(RouteEvent::Restarting {
+            model: model.to_string(),
+            reason: class_and_message(failure.class, &failure.message),
+        });
+        self.start_next(AttemptRole::Restart)
+    }
+
     fn take(&mut self, i: usize) -> Option<Running> {
         (i < self.running.len()).then(|| self.running.remove(i))
     }
 
-    /// Starts the next model in the queue, if any and if there is room.
-    fn start_next(&mut self, hedged: bool) {
+    /// Starts the next model in the queue, if any and if there is room; a
+    /// trial starts with the model after it beside it. `role` is the role
+    /// of a planned model started now (planned, hedge or restart).
+    fn start_next(&mut self, role: AttemptRole) -> bool {
         if self.running.len() >= MAX_IN_FLIGHT {
-            return;
+            return false;
         }
         let config = &self.router.config;
         // The plan holds only configured models; anything else is passed over.
-        let Some((name, model)) = std::iter::from_fn(|| self.queue.pop_front())
-            .find_map(|n| config.model(&n).map(|m| (n, m)))
+        let Some((queued, model)) = std::iter::from_fn(|| self.queue.pop_front())
+            .find_map(|q| config.model(&q.name).map(|m| (q, m)))
         else {
-            return;
+            return false;
         };
+        let role = match queued.role {
+            AttemptRole::Planned => role,
+            other => other,
+        };
+        let name = queued.name;
         if let (Some(from), Some(to)) = (self.tier, self.tier_of(&name)) {
             if to > from {
                 self.emit(RouteEvent::Escalate { from, to });
@@ -274,25 +413,42 @@ impl<'a> Race<'a> {
         let mut target = self.router.target_for(model);
         let endpoint = config.endpoint_of(model);
         let mut folded = Vec::new();
-        if endpoint.native_fallback && endpoint.dialect == Dialect::Openai {
+        let folds = matches!(
+            role,
+            AttemptRole::Planned | AttemptRole::Hedge | AttemptRole::Restart
+        );
+        if folds && endpoint.native_fallback && endpoint.dialect == Dialect::Openai {
             // The rest of this endpoint's eligible chain, in one request.
-            let (same, rest): (VecDeque<String>, VecDeque<String>) =
-                self.queue.drain(..).partition(|n| {
-                    config
-                        .model(n)
-                        .is_some_and(|m| m.endpoint == model.endpoint)
+            let (same, rest): (VecDeque<Queued>, VecDeque<Queued>) =
+                self.queue.drain(..).partition(|q| {
+                    q.role == AttemptRole::Planned
+                        && config
+                            .model(&q.name)
+                            .is_some_and(|m| m.endpoint == model.endpoint)
                 });
             self.queue = rest;
-            for n in same {
-                if let Some(m) = config.model(&n) {
+            for q in same {
+                if let Some(m) = config.model(&q.name) {
                     target.fallback_models.push(m.id.clone());
-                    folded.push(n);
+                    folded.push(q.name);
                 }
             }
         }
+        if role == AttemptRole::Trial {
+            let since = self
+                .health
+                .last_attempt(&name)
+                .and_then(|at| (Utc::now() - at).to_std().ok())
+                .map(|d| format!("last tried {} ago", crate::fmt::fmt_secs(d)))
+                .unwrap_or_else(|| "not tried yet".to_string());
+            self.emit(RouteEvent::Trial {
+                model: name.clone(),
+                reason: format!("unhealthy, half-open period passed ({since})"),
+            });
+        }
         self.emit(RouteEvent::Trying {
             model: name.clone(),
-            hedge: hedged,
+            hedge: role == AttemptRole::Hedge,
         });
         let (tx, rx) = unbounded_channel();
         let client = self.router.client.clone();
@@ -302,12 +458,17 @@ impl<'a> Race<'a> {
         self.running.push(Running {
             model: name,
             folded,
-            hedged,
+            role,
             started_at: Utc::now(),
             t0: Instant::now(),
             deltas: rx,
             send,
         });
+        if role == AttemptRole::Trial {
+            // The trial is raced with the model after it.
+            self.start_next(AttemptRole::Planned);
+        }
+        true
     }
 
     /// The tier a model was planned under (for a tier target).
@@ -331,46 +492,47 @@ impl<'a> Race<'a> {
         Some(Box::pin(sleep_until(newest.t0 + delay)))
     }
 
-    /// Closes every attempt still running, recording each as cancelled
-    /// (not failed: it lost a race), and drops the models not yet started.
-    fn cancel_all(&mut self, winner: &str) {
-        self.queue.clear();
+    /// `winner` produced the first content token: every other attempt is
+    /// closed and recorded as cancelled (not failed: it lost a race), except
+    /// a trial, which runs on to its end. A streamed answer drops the models
+    /// not yet started (it cannot be replaced); a buffered one keeps them
+    /// for a clean restart.
+    fn settle_losers(&mut self, winner: &str) {
+        if !self.buffered {
+            self.queue.clear();
+        }
+        self.waiting = None;
         for r in std::mem::take(&mut self.running) {
-            self.emit(RouteEvent::Cancelled {
-                model: r.model.clone(),
-                reason: format!("{winner} answered first"),
-            });
-            self.records.push(AttemptRecord {
-                model: r.model,
-                hedged: r.hedged,
-                cancelled: true,
-                attempt: Attempt::blank(r.started_at, r.t0.elapsed()),
-            });
+            if r.role == AttemptRole::Trial {
+                self.trailing.push(r);
+                continue;
+            }
+            self.cancel(r, &format!("{winner} answered first"));
         }
     }
-}
 
-/// Waits for the next delta, finished attempt or the hedge timer.
-async fn next_happening(
-    running: &mut [Running],
-    mut hedge: Option<&mut Pin<Box<Sleep>>>,
-) -> Happening {
-    poll_fn(|cx| {
-        for (i, r) in running.iter_mut().enumerate() {
-            // Deltas first: an attempt's text is read before its end.
-            if let Poll::Ready(Some(delta)) = r.deltas.poll_recv(cx) {
-                return Poll::Ready(Happening::Delta(i, delta));
-            }
-            if let Poll::Ready(attempt) = r.send.as_mut().poll(cx) {
-                return Poll::Ready(Happening::Done(i, Box::new(attempt)));
-            }
+    /// Closes every attempt still running and drops the models not yet
+    /// started: the route is over.
+    fn cancel_all(&mut self, reason: &str) {
+        self.queue.clear();
+        self.waiting = None;
+        for r in std::mem::take(&mut self.running) {
+            self.cancel(r, reason);
         }
-        if let Some(timer) = hedge.as_mut() {
-            if timer.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Happening::Hedge);
-            }
-        }
-        Poll::Pending
-    })
-    .await
+    }
+
+    fn cancel(&mut self, r: Running, reason: &str) {
+        self.emit(RouteEvent::Cancelled {
+            model: r.model.clone(),
+            reason: reason.to_string(),
+        });
+        self.records.push(AttemptRecord {
+            cancelled: true,
+            ..AttemptRecord::new(
+                r.model,
+                r.role,
+                Attempt::blank(r.started_at, r.t0.elapsed()),
+            )
+        });
+    }
 }

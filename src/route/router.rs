@@ -35,6 +35,12 @@ pub struct RouteRequest {
     /// A client's own request carried through (`chainwatch serve`): its
     /// fields go to the model, every event of the reply is tapped.
     pub passthrough: Option<Arc<Passthrough>>,
+    /// Nothing of the answer is shown before it is complete (JSON output,
+    /// `ask --buffer`, the prompt panel's "buffer answers", a non-streamed
+    /// request to `serve`): no `Delta` events are sent, and an answer that
+    /// breaks off after its first token restarts cleanly on the next model
+    /// instead of ending the route.
+    pub buffered: bool,
 }
 
 impl RouteRequest {
@@ -46,7 +52,14 @@ impl RouteRequest {
             max_tokens: DEFAULT_MAX_TOKENS,
             hedge: None,
             passthrough: None,
+            buffered: false,
         }
+    }
+
+    /// The same request with [`RouteRequest::buffered`] set.
+    pub fn buffered(mut self, buffered: bool) -> RouteRequest {
+        self.buffered = buffered;
+        self
     }
 }
 
@@ -108,7 +121,9 @@ impl Router {
     /// Routes one prompt: skips what is known to be down, tries the rest in
     /// order with hedging, streams the answer as [`RouteEvent`]s and records
     /// every attempt through `health`. Dropping the future cancels every
-    /// attempt in flight (their connections close).
+    /// attempt in flight (their connections close). A half-open trial still
+    /// running when another model answered is handed to
+    /// [`HealthView::adopt`] to run on.
     pub async fn route(
         &self,
         health: &dyn HealthView,
@@ -124,7 +139,11 @@ impl Router {
             skipped: plan.skipped.clone(),
             last_resort: plan.last_resort,
         });
-        match race.run().await {
+        let won = race.run().await;
+        for trial in race.take_trailing() {
+            health.adopt(trial.into_trial());
+        }
+        match won {
             Some((won, attempt, ttft)) => {
                 let model_id = self
                     .config
@@ -143,6 +162,9 @@ impl Router {
                         .filter(|c| c.is_finite() && (0.0..=bound).contains(c))
                         .or(derived)
                 });
+                // Only what was passed over before the answer was skipped;
+                // models after the one that answered were never reached.
+                let skipped = plan.skipped_before(&won);
                 Ok(RouteAnswer {
                     model: won,
                     model_id,
@@ -154,15 +176,24 @@ impl Router {
                     cost,
                     text: attempt.reply.clone(),
                     attempts: race.take_records(),
-                    skipped: plan.skipped,
+                    skipped,
                     last_resort: plan.last_resort,
                 })
             }
-            None => Err(RouteFailure {
-                attempts: race.take_records(),
-                skipped: plan.skipped,
-                last_resort: plan.last_resort,
-            }),
+            None => {
+                let mut failure = RouteFailure {
+                    attempts: race.take_records(),
+                    skipped: Vec::new(),
+                    last_resort: plan.last_resort,
+                };
+                // A refusal ends the route where it came; every other
+                // failure went through the whole plan.
+                failure.skipped = match failure.refusal() {
+                    Some(r) => plan.skipped_before(&r.model),
+                    None => plan.skipped.clone(),
+                };
+                Err(failure)
+            }
         }
     }
 
@@ -200,9 +231,7 @@ impl Router {
         Deadlines {
             connect: r.connect_timeout,
             first_token: r.ttft_timeout,
-            // A gap between tokens as long as the first-token deadline is
-            // a stalled stream.
-            stall: Some(r.ttft_timeout),
+            stall: Some(r.stall_timeout),
             total: r.timeout,
         }
     }

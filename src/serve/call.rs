@@ -206,6 +206,9 @@ impl Call {
             target: self.target.clone(),
             max_tokens: self.max_tokens,
             hedge: None,
+            // A whole reply is sent only once complete: an answer that breaks
+            // off restarts cleanly on the next model (see relay.rs).
+            buffered: !self.stream,
             passthrough: Some(Arc::new(Passthrough {
                 anthropic,
                 openai,

@@ -232,7 +232,9 @@ impl Relay {
     /// The tap key of a configured model's attempts.
     fn key_of(&self, model: &str) -> Option<String> {
         let config = self.router.config();
-        config.model(model).map(|m| config.target(m, None).tap_key())
+        config
+            .model(model)
+            .map(|m| config.target(m, None).tap_key())
     }
 
     /// Resolves when the client no longer waits: its head receiver or its
@@ -272,6 +274,21 @@ impl Relay {
                     if !self.deliver(chunk).await {
                         return false;
                     }
+                }
+            }
+            RouteEvent::Restarting { .. } if !self.stream => {
+                // The whole reply in the making broke off; nothing was sent:
+                // the next model's answer starts from scratch.
+                self.winner = None;
+                self.whole = Aggregate::default();
+            }
+            RouteEvent::Failed { model, .. }
+                if self.winner.as_ref().is_none_or(|(m, _)| *m != model) =>
+            {
+                // A failed attempt's held words are no one's answer (a retry
+                // of the same model must not begin with them).
+                if let Some(key) = self.key_of(&model) {
+                    self.held.remove(&key);
                 }
             }
             _ => {}

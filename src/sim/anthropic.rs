@@ -188,10 +188,12 @@ impl Wire for Anthropic {
             })
             .to_string(),
         )));
-        steps.push(Step::Send(event(
-            "message_stop",
-            r#"{"type":"message_stop"}"#,
-        )));
+        if o.model.end_marker {
+            steps.push(Step::Send(event(
+                "message_stop",
+                r#"{"type":"message_stop"}"#,
+            )));
+        }
     }
 
     fn status_error(&self, o: &Outcome, f: &Fault, class: C) -> (u16, Bytes) {
@@ -269,10 +271,14 @@ impl Wire for Anthropic {
     }
 
     /// A delta cut inside its JSON.
-    fn broken_tail(&self, _o: &Outcome, steps: &mut Vec<Step>) {
-        steps.push(Step::Send(Bytes::from_static(
+    fn broken_event(&self, _o: &Outcome) -> Bytes {
+        Bytes::from_static(
             b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_del\n\n",
-        )));
+        )
+    }
+
+    fn broken_tail(&self, o: &Outcome, steps: &mut Vec<Step>) {
+        steps.push(Step::Send(self.broken_event(o)));
     }
 }
 
@@ -296,10 +302,10 @@ fn signature(o: &Outcome) -> String {
 
 /// Anthropic's words for OpenAI's finish reasons.
 fn stop_reason(finish: &str) -> &'static str {
-    if finish == "length" {
-        "max_tokens"
-    } else {
-        "end_turn"
+    match finish {
+        "length" => "max_tokens",
+        "content_filter" => "refusal",
+        _ => "end_turn",
     }
 }
 

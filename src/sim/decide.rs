@@ -23,6 +23,7 @@ impl Shared {
         let model = self.scenario.models().get(idx)?;
         let stats = self.stats.get(idx)?;
         let n = stats.requests.fetch_add(1, Ordering::Relaxed);
+        let request = n;
         let mut rng = text::request_rng(self.seed, idx, n);
         // Fixed draw order, whatever the scenario uses, for determinism.
         let u = rng.f64();
@@ -31,6 +32,9 @@ impl Shared {
         let created = self.wall_start + now.as_secs() as i64;
         let gen_id = text::generation_id(&mut rng, created);
         let mut tokens = text::answer(&mut rng, &req.prompt);
+        if let Some(reply) = model.reply.as_deref().filter(|_| tokens != ["pong"]) {
+            tokens = text::tokens(reply);
+        }
         // Drawn last, so that adding thinking to a model shifts no other draw.
         let think = text::draw(&mut rng, model.thinking.map(|t| t.time));
         if let Some(answer) = &model.answer {
@@ -45,10 +49,14 @@ impl Shared {
             .is_none_or(|k| req.key.as_deref() == Some(k.as_str()));
         let fault = if key_ok {
             let mut acc = 0.0;
-            model.faults.iter().filter(|f| f.active_at(now)).find(|f| {
-                acc += f.p;
-                u < acc
-            })
+            model
+                .faults
+                .iter()
+                .filter(|f| f.active_at(now, n))
+                .find(|f| {
+                    acc += f.p;
+                    u < acc
+                })
         } else {
             Some(&self.key_fault)
         };
@@ -121,6 +129,7 @@ impl Shared {
         };
         Some(Outcome {
             idx,
+            request,
             model,
             fault,
             ttft,
@@ -151,11 +160,15 @@ pub(super) struct RequestInfo {
     pub max_tokens: Option<u64>,
     /// How much thinking the request asked for.
     pub ask: ReasoningAsk,
+    /// The role of the last message: `assistant` is a prefill.
+    pub last_role: Option<String>,
 }
 
 /// Everything decided about one reply, before it is put into a dialect.
 pub(super) struct Outcome<'a> {
     pub idx: usize,
+    /// This is the model's `request`-th request (0-based) since the start.
+    pub request: u64,
     pub model: &'a ModelScenario,
     pub fault: Option<&'a Fault>,
     /// The first token of any kind: reasoning when the model thinks aloud.
@@ -234,6 +247,48 @@ impl Outcome<'_> {
                     | FailureClass::Auth
             )
         )
+    }
+
+    /// What the model does with this request, in a few words, for the
+    /// request log: "200", "503 server_error", "tcp reset (connect)".
+    pub fn action(&self) -> String {
+        use super::scenario::{FaultKind, Variant};
+        let Some(f) = self.fault else {
+            return "200".to_string();
+        };
+        let class = match f.kind {
+            FaultKind::Huge => return "200 huge".to_string(),
+            FaultKind::Class(c) => c,
+        };
+        let n = f.after_tokens;
+        match (class, f.variant) {
+            (FailureClass::Timeout, Variant::Silent) => "no response (timeout)".to_string(),
+            (FailureClass::Timeout, Variant::Headers) => {
+                "200 headers, then silence (timeout)".to_string()
+            }
+            (FailureClass::Timeout, Variant::Processing) => {
+                "200 keep-alives, no token (timeout)".to_string()
+            }
+            (FailureClass::Timeout, Variant::Drip) => "200 drip (timeout)".to_string(),
+            (FailureClass::Timeout, _) => format!("200 stall after {n} tokens (timeout)"),
+            (FailureClass::Connect, Variant::Reset) => "tcp reset (connect)".to_string(),
+            (FailureClass::Connect, _) => "closed (connect)".to_string(),
+            (FailureClass::ProviderError, _) => {
+                format!("200 error after {n} tokens (provider_error)")
+            }
+            (FailureClass::Truncated, _) => format!("200 cut after {n} tokens (truncated)"),
+            (FailureClass::Malformed, Variant::Event) => {
+                format!("200 broken event after {n} tokens (malformed)")
+            }
+            (FailureClass::Malformed, _) => "200 malformed".to_string(),
+            (FailureClass::Refused, Variant::Filter) => "200 content_filter (refused)".to_string(),
+            (FailureClass::RateLimited, _) => match f.retry_after {
+                Some(wait) => format!("429 retry-after {}s (rate_limited)", wait.as_secs().max(1)),
+                None => "429 (rate_limited)".to_string(),
+            },
+            (c, _) if f.status >= 400 => format!("{} {c}", f.status),
+            (c, _) => format!("200 {c}"),
+        }
     }
 
     /// The key as received, or a placeholder when none came.

@@ -110,7 +110,7 @@ fn computed_uptime(model: &ModelScenario, now: Duration, span: Duration) -> f64 
         let share: f64 = model
             .faults
             .iter()
-            .filter(|f| f.active_at(t) && counts_as_error(f.kind))
+            .filter(|f| f.first.is_none() && f.active_at(t, 0) && counts_as_error(f.kind))
             .map(|f| f.p)
             .sum();
         failing += share.min(1.0);

@@ -48,6 +48,8 @@ pub(super) trait Wire: Sync {
     fn provider_error_event(&self, o: &Outcome, f: &Fault) -> Bytes;
     /// `malformed`: an HTML page with status 200 where JSON was due.
     fn challenge_page(&self) -> Bytes;
+    /// `malformed`: one stream event cut inside its JSON.
+    fn broken_event(&self, o: &Outcome) -> Bytes;
     /// `malformed`: the broken end of a stream.
     fn broken_tail(&self, o: &Outcome, steps: &mut Vec<Step>);
 }
@@ -67,9 +69,14 @@ pub(super) fn render(w: &dyn Wire, o: &Outcome, stream: bool, every: Duration) -
             reset: f.variant == Variant::Reset,
             delay: Duration::ZERO,
         },
-        C::ServerError | C::RateLimited | C::Auth | C::Credits | C::NotFound | C::BadRequest => {
-            status_error(w, o, f, class)
-        }
+        C::Refused if f.variant == Variant::Filter => filtered(w, o, f, stream, every),
+        C::ServerError
+        | C::RateLimited
+        | C::Auth
+        | C::Credits
+        | C::NotFound
+        | C::BadRequest
+        | C::Refused => status_error(w, o, f, class),
         C::ProviderError => provider_error(w, o, f, stream, every),
         C::Truncated => truncated(w, o, f, stream, every),
         C::Malformed => malformed(w, o, f, stream, every),
@@ -133,7 +140,17 @@ fn answer(w: &dyn Wire, o: &Outcome, stream: bool, every: Duration) -> Reply {
 fn timeout(w: &dyn Wire, o: &Outcome, f: &Fault, stream: bool, every: Duration) -> Reply {
     let content_type = if stream { SSE } else { JSON };
     match f.variant {
-        Variant::Headers => stream_reply(content_type, vec![Step::Wait(f.hang_for), Step::Abort]),
+        Variant::Stall if stream => {
+            let mut steps = lead_in(w, o, every);
+            deltas(w, o, partial(o, f), o.per_token, &mut steps);
+            steps.push(Step::Wait(f.hang_for));
+            steps.push(Step::Abort);
+            stream_reply(SSE, steps)
+        }
+        // A stall of a whole body: headers, then nothing.
+        Variant::Headers | Variant::Stall => {
+            stream_reply(content_type, vec![Step::Wait(f.hang_for), Step::Abort])
+        }
         Variant::Processing => {
             let chunk = if stream {
                 w.keepalive()
@@ -284,7 +301,36 @@ fn malformed(w: &dyn Wire, o: &Outcome, f: &Fault, stream: bool, every: Duration
     }
     let mut steps = lead_in(w, o, every);
     deltas(w, o, partial(o, f), o.per_token, &mut steps);
-    w.broken_tail(o, &mut steps);
+    if f.variant == Variant::Event {
+        // One broken event, then the rest of the answer as if nothing happened.
+        steps.push(Step::Send(w.broken_event(o)));
+        for t in o.tokens.iter().skip(f.after_tokens as usize) {
+            if !o.per_token.is_zero() {
+                steps.push(Step::Wait(o.per_token));
+            }
+            if let Some(delta) = w.delta(o, t, false) {
+                steps.push(Step::Send(delta));
+            }
+        }
+        w.closing(o, o.finish, &mut steps);
+    } else {
+        w.broken_tail(o, &mut steps);
+    }
+    stream_reply(SSE, steps)
+}
+
+/// `refused` (filter): the answer up to `after_tokens` tokens, then the
+/// content filter ends it.
+fn filtered(w: &dyn Wire, o: &Outcome, f: &Fault, stream: bool, every: Duration) -> Reply {
+    const FILTER: &str = "content_filter";
+    if !stream {
+        let text: String = partial(o, f).collect();
+        let body = w.whole(o, &text, Some(FILTER));
+        return json_after(w, o, body, o.ttft, every);
+    }
+    let mut steps = lead_in(w, o, every);
+    deltas(w, o, partial(o, f), o.per_token, &mut steps);
+    w.closing(o, FILTER, &mut steps);
     stream_reply(SSE, steps)
 }
 

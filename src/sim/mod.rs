@@ -33,6 +33,7 @@ mod thinking_tests;
 
 pub use scenario::{ModelScenario, Scenario, ScenarioError};
 pub use server::{SimServer, SimStats};
+pub use state::{SimRequest, LOG_CAP};
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -55,6 +55,23 @@ pub(crate) fn unsupported_max_tokens() -> Response {
         .into_response()
 }
 
+/// The 400 of a model that takes no assistant prefill (the last message
+/// must be the user's).
+pub(crate) fn prefill_rejected() -> Response {
+    let body = json!({ "error": {
+        "message": "This model does not support assistant message prefill. The conversation must end with a user message.",
+        "type": "invalid_request_error",
+        "param": "messages",
+        "code": "invalid_prefill",
+    }});
+    (
+        StatusCode::BAD_REQUEST,
+        [("content-type", JSON)],
+        body.to_string(),
+    )
+        .into_response()
+}
+
 /// The key check OpenRouter does before routing.
 pub(crate) fn check_key(server: &ServerOptions, key: Option<&str>) -> Option<Response> {
     match (key, &server.key) {
@@ -270,7 +287,9 @@ impl Wire for OpenRouter {
         m.insert("choices".into(), json!([]));
         m.insert("usage".into(), usage(o));
         steps.push(Step::Send(sse(&Value::Object(m))));
-        steps.push(Step::Send(Bytes::from_static(DONE)));
+        if o.model.end_marker {
+            steps.push(Step::Send(Bytes::from_static(DONE)));
+        }
     }
 
     fn status_error(&self, o: &Outcome, f: &Fault, class: C) -> (u16, Bytes) {
@@ -325,6 +344,22 @@ impl Wire for OpenRouter {
                 None,
             ),
             C::NotFound => error_body(404, &msg(format!("No endpoints found for {id}.")), None),
+            // OpenRouter's moderation: a 403 naming what was flagged.
+            C::Refused if f.status == 403 => error_body(
+                403,
+                &msg(format!("{id} requires moderation on OpenRouter. Your input was flagged for \"violence\"")),
+                Some(json!({ "reasons": ["violence"], "flagged_input": "Explain in detail how…", "provider_name": provider })),
+            ),
+            // OpenAI's safety system, as OpenAI words it.
+            C::Refused => Bytes::from(
+                json!({ "error": {
+                    "message": msg("Your request was rejected as a result of our safety system.".into()),
+                    "type": "invalid_request_error",
+                    "param": null,
+                    "code": "content_policy_violation",
+                }})
+                .to_string(),
+            ),
             _ => error_body(
                 f.status,
                 &msg(format!(
@@ -402,12 +437,17 @@ impl Wire for OpenRouter {
         )
     }
 
-    /// A chunk cut inside its JSON, then the end marker.
-    fn broken_tail(&self, o: &Outcome, steps: &mut Vec<Step>) {
-        steps.push(Step::Send(Bytes::from(format!(
+    /// A chunk cut inside its JSON.
+    fn broken_event(&self, o: &Outcome) -> Bytes {
+        Bytes::from(format!(
             "data: {{\"id\":\"{}\",\"choices\":[{{\"delta\":{{\"content\":\"po\n\n",
             o.gen_id
-        ))));
+        ))
+    }
+
+    /// A chunk cut inside its JSON, then the end marker.
+    fn broken_tail(&self, o: &Outcome, steps: &mut Vec<Step>) {
+        steps.push(Step::Send(self.broken_event(o)));
         steps.push(Step::Send(Bytes::from_static(DONE)));
     }
 }

@@ -21,7 +21,7 @@ use super::openai::{self, OpenRouter};
 use super::reply::respond;
 use super::scenario::ReasoningAsk;
 use super::server::ConnHandle;
-use super::state::Shared;
+use super::state::{Shared, SimRequest};
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -76,6 +76,17 @@ fn prompt_text(req: &Value) -> String {
         push(p);
     }
     out
+}
+
+/// The role of the last message: `assistant` asks the model to go on from
+/// there (a prefill).
+fn last_role(req: &Value) -> Option<String> {
+    req.get("messages")
+        .and_then(Value::as_array)
+        .and_then(|m| m.last())
+        .and_then(|m| m.get("role"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 fn max_tokens(req: &Value) -> Option<u64> {
@@ -180,12 +191,16 @@ async fn chat(
         prompt: prompt_text(&req),
         max_tokens: max_tokens(&req),
         ask: reasoning_ask(&req),
+        last_role: last_role(&req),
     };
     let mut chosen = None;
     for (n, &idx) in known.iter().enumerate() {
         let Some(o) = shared.decide(idx, &info, now) else {
             continue;
         };
+        if refuses_prefill(&shared, &o, &info, now) {
+            return openai::prefill_rejected();
+        }
         let last = n + 1 == known.len();
         chosen = Some(o);
         if last || !chosen.as_ref().is_some_and(Outcome::falls_through) {
@@ -244,11 +259,42 @@ async fn messages(
         prompt: prompt_text(&req),
         max_tokens: Some(max),
         ask: reasoning_ask(&req),
+        last_role: last_role(&req),
     };
     let Some(o) = shared.decide(idx, &info, now) else {
         return anthropic::error_response(500, "api_error", "simulator: model vanished");
     };
+    if refuses_prefill(&shared, &o, &info, now) {
+        return anthropic::error_response(
+            400,
+            "invalid_request_error",
+            "This model does not support assistant message prefill. The conversation must end with a user message.",
+        );
+    }
     play(&shared, &conn, &Anthropic, o, &req).await
+}
+
+/// Notes the request in the log, and whether the model refuses it as a
+/// prefill (its last message is the assistant's).
+fn refuses_prefill(
+    shared: &Shared,
+    o: &Outcome,
+    info: &RequestInfo,
+    now: std::time::Duration,
+) -> bool {
+    let refuses = o.model.rejects_prefill && info.last_role.as_deref() == Some("assistant");
+    shared.log_request(SimRequest {
+        at: now,
+        model: o.model.id.clone(),
+        attempt: o.request + 1,
+        last_role: info.last_role.clone(),
+        action: if refuses {
+            "400 prefill_rejected".to_string()
+        } else {
+            o.action()
+        },
+    });
+    refuses
 }
 
 /// Charges for the reply if it answers, and plays it in dialect `wire`.

@@ -117,6 +117,12 @@ impl SimServer {
             .unwrap_or_default()
     }
 
+    /// Every request the models saw, oldest first (at most
+    /// [`LOG_CAP`](super::LOG_CAP)): the provider's view of a failover.
+    pub fn requests(&self) -> Vec<super::SimRequest> {
+        self.shared.requests()
+    }
+
     pub fn scenario(&self) -> &Scenario {
         &self.shared.scenario
     }

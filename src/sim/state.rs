@@ -1,15 +1,35 @@
 //! What every request of one server shares: the scenario, its clock, the
 //! per-model counters, the model lookups and the money spent so far.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::body::ModelStats;
 use super::scenario::{Fault, FaultKind};
 use super::Scenario;
 use crate::api::FailureClass;
+
+/// Requests kept in the log at most (the oldest go first).
+pub const LOG_CAP: usize = 4096;
+
+/// One request as the provider saw it: the simulator's side of a failover
+/// scorecard (attempts per model, the gaps between them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimRequest {
+    /// Scenario time when the request arrived.
+    pub at: Duration,
+    /// The model id asked for.
+    pub model: String,
+    /// 1-based: this is the model's `attempt`-th request since the start.
+    pub attempt: u64,
+    /// The role of the request's last message (`assistant`: a prefill).
+    pub last_role: Option<String>,
+    /// What the model did with it: "200", "503 server_error",
+    /// "429 retry-after 2s (rate_limited)", "400 prefill_rejected".
+    pub action: String,
+}
 
 /// Scenario time: real time since start plus everything advanced by hand.
 pub(super) struct Clock {
@@ -47,6 +67,8 @@ pub(super) struct Shared {
     spent: AtomicU64,
     /// What a request with the wrong key for its model gets.
     pub(super) key_fault: Fault,
+    /// Every request decided, newest last, at most [`LOG_CAP`].
+    log: Mutex<VecDeque<SimRequest>>,
 }
 
 impl Shared {
@@ -75,6 +97,7 @@ impl Shared {
             wall_start: chrono::Utc::now().timestamp(),
             spent: AtomicU64::new(scenario.key.usage.to_bits()),
             key_fault: Fault::always(FaultKind::Class(FailureClass::Auth)),
+            log: Mutex::new(VecDeque::new()),
             scenario,
         }
     }
@@ -101,6 +124,21 @@ impl Shared {
             stats.requests.fetch_add(1, Ordering::Relaxed);
         }
         refuses
+    }
+
+    /// Notes a request in the log.
+    pub(super) fn log_request(&self, entry: SimRequest) {
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        if log.len() == LOG_CAP {
+            log.pop_front();
+        }
+        log.push_back(entry);
+    }
+
+    /// The request log, oldest first.
+    pub(super) fn requests(&self) -> Vec<SimRequest> {
+        let log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        log.iter().cloned().collect()
     }
 
     /// USD served so far, the scenario's starting `usage` included.

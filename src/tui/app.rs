@@ -182,6 +182,9 @@ pub enum Command {
         text: String,
         target: RouteTarget,
         chain: Vec<String>,
+        /// Show the answer once complete; one that breaks off restarts
+        /// cleanly on the next model.
+        buffered: bool,
     },
     CancelPrompt,
     AckDrift(String),
@@ -222,6 +225,10 @@ pub struct App {
     pub offset: usize,
     pub input: String,
     pub target: RouteTarget,
+    /// The prompt panel's "buffer answers" (`b`): an answer shows once it
+    /// is complete, and one that breaks off restarts cleanly on the next
+    /// model. Off: answers stream, and a break is reported.
+    pub buffer_answers: bool,
     pub prompt: Option<PromptRun>,
     next_prompt_id: u64,
     pub events: VecDeque<EventLine>,
@@ -274,6 +281,12 @@ impl HealthView for SnapshotHealth<'_> {
     }
 
     fn record(&self, _model: &str, _attempt: &crate::api::Attempt, _now: DateTime<Utc>) {}
+
+    /// The latest attempt the snapshot knows of: its last success or failure.
+    fn last_attempt(&self, model: &str) -> Option<DateTime<Utc>> {
+        let m = self.0.get(model)?;
+        m.last_success.max(m.last_failure.as_ref().map(|f| f.at))
+    }
 }
 
 impl App {
@@ -302,6 +315,7 @@ impl App {
             offset: 0,
             input: String::new(),
             target: RouteTarget::Chain,
+            buffer_answers: false,
             prompt: None,
             next_prompt_id: 1,
             events: VecDeque::new(),

@@ -90,12 +90,15 @@ impl Services for Live {
         chain: Vec<String>,
         text: String,
         target: RouteTarget,
+        buffered: bool,
         events: mpsc::UnboundedSender<RouteEvent>,
     ) -> RouteFuture {
         let engine = self.engine.clone();
         let router = self.router.clone();
         Box::pin(async move {
-            let request = RouteRequest::new(text, target);
+            // A half-open trial that outlives the answer runs on in the
+            // engine (`HealthView::adopt`).
+            let request = RouteRequest::new(text, target).buffered(buffered);
             router.route(&engine, &chain, request, Some(events)).await
         })
     }

@@ -84,12 +84,16 @@ pub trait Services: Send + Sync + 'static {
     /// Called from the loop after the news is taken in and any frame is
     /// drawn, so it never lands inside one.
     fn bell(&self) {}
-    /// Routes one prompt; dropping the future cancels it (connections close).
+    /// Routes one prompt (`buffered`: see [`RouteRequest::buffered`]);
+    /// dropping the future cancels it (connections close).
+    ///
+    /// [`RouteRequest::buffered`]: crate::route::RouteRequest::buffered
     fn route(
         &self,
         chain: Vec<String>,
         text: String,
         target: RouteTarget,
+        buffered: bool,
         events: mpsc::UnboundedSender<RouteEvent>,
     ) -> RouteFuture;
 }
@@ -410,13 +414,14 @@ impl<S: Services> Executor<S> {
                 text,
                 target,
                 chain,
+                buffered,
             } => {
                 if let Some(task) = self.prompt.take() {
                     task.abort();
                 }
                 let out = self.internal.clone();
                 let (tx, mut rx) = mpsc::unbounded_channel();
-                let mut route = self.services.route(chain, text, target, tx);
+                let mut route = self.services.route(chain, text, target, buffered, tx);
                 self.prompt = Some(tokio::spawn(async move {
                     // One task forwards events and the result, so the result
                     // never overtakes the events before it.

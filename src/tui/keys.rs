@@ -92,6 +92,10 @@ pub enum KeyAction {
     FailureLog,
     CycleSort,
     CycleTarget,
+    /// Buffer the prompt panel's answers (shown once complete) or stream them.
+    ToggleBuffer,
+    /// Send the last prompt again.
+    Resend,
     Filter,
     NextMatch,
     PrevMatch,
@@ -211,6 +215,8 @@ pub const BINDINGS: &[Binding] = &[
     bind!(Table, ProbeAll, "P", "probe all now", false, [ch('P')]),
     bind!(Table, FocusPrompt, "i", "prompt", true, [ch('i'), ch(':')]),
     bind!(Table, CycleTarget, "t", "prompt target", false, [ch('t')]),
+    bind!(Table, ToggleBuffer, "b", "buffer answers (on/off)", false, [ch('b')]),
+    bind!(Table, Resend, "r", "send the last prompt again", false, [ch('r')]),
     bind!(Table, Detail, "enter", "detail", true, [key(Enter)]),
     bind!(Table, CycleSort, "s", "sort", false, [ch('s')]),
     bind!(Table, PageUp, "pgup/pgdn", "page up/down", false, [key(PageUp)]),

@@ -108,6 +108,15 @@ pub struct ModelScenario {
     pub refuses_max_tokens: bool,
     /// The reply to a probe ("pong" when not set): a chatty model says more.
     pub answer: Option<String>,
+    /// The reply to every other prompt, word by word (canned sentences when
+    /// not set): a fixed text a caller can check for completeness.
+    pub reply: Option<String>,
+    /// A stream ends with `data: [DONE]` (OpenAI dialect); `false` leaves
+    /// it out after the finish reason and the usage chunk.
+    pub end_marker: bool,
+    /// Refuses a request whose last message is the assistant's (a prefill)
+    /// with a 400, as Claude's newest models do.
+    pub rejects_prefill: bool,
     /// What `GET /models/{id}/endpoints` reports; each figure left out is
     /// worked out from the faults over that span of scenario time.
     pub uptime: Uptime,
@@ -242,6 +251,9 @@ pub enum Variant {
     Processing,
     /// timeout: one token every `drip`.
     Drip,
+    /// timeout: `after_tokens` tokens, then silence for `hang_for`, then
+    /// the connection closes.
+    Stall,
     /// connect: TCP reset. / truncated: the connection is cut.
     Reset,
     /// connect: orderly close without a response.
@@ -254,6 +266,12 @@ pub enum Variant {
     Body,
     /// provider_error: the `error` sits inside the choice.
     Choice,
+    /// malformed: one broken event after `after_tokens` tokens, then the
+    /// stream goes on to its normal end.
+    Event,
+    /// refused: a 200 reply that the content filter ends
+    /// (`finish_reason: "content_filter"`, Anthropic's `refusal`).
+    Filter,
     /// Classes with a single form.
     Plain,
 }
@@ -291,6 +309,9 @@ pub struct Fault {
     /// Probability per request while the window is open.
     pub p: f64,
     pub window: Option<Window>,
+    /// Only the first this many requests to the model (since the server
+    /// started) may draw this fault: "fails once, then healthy".
+    pub first: Option<u64>,
     /// HTTP status for classes that answer with one.
     pub status: u16,
     pub variant: Variant,
@@ -319,6 +340,7 @@ impl Fault {
             kind,
             p: 1.0,
             window: None,
+            first: None,
             status,
             variant,
             retry_after: None,
@@ -332,8 +354,10 @@ impl Fault {
         }
     }
 
-    pub fn active_at(&self, t: Duration) -> bool {
-        self.window.is_none_or(|w| w.contains(t))
+    /// Whether the fault may strike the `n`-th request (0-based) to its
+    /// model at scenario time `t`.
+    pub fn active_at(&self, t: Duration, n: u64) -> bool {
+        self.window.is_none_or(|w| w.contains(t)) && self.first.is_none_or(|first| n < first)
     }
 }
 
@@ -377,6 +401,9 @@ impl ModelScenario {
             content_parts: false,
             refuses_max_tokens: false,
             answer: None,
+            reply: None,
+            end_marker: true,
+            rejects_prefill: false,
             uptime: Uptime::default(),
             dialect: crate::api::Dialect::Openai,
             faults: Vec::new(),
@@ -481,5 +508,6 @@ fn defaults(kind: FaultKind) -> (u16, Variant) {
         C::NotFound => (404, Variant::Plain),
         C::BadRequest => (400, Variant::Plain),
         C::Budget => (200, Variant::Plain),
+        C::Refused => (400, Variant::Plain),
     }
 }

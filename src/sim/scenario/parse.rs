@@ -150,6 +150,10 @@ struct RawModel {
     #[serde(default)]
     refuses_max_tokens: bool,
     answer: Option<String>,
+    reply: Option<String>,
+    end_marker: Option<bool>,
+    #[serde(default)]
+    rejects_prefill: bool,
     #[serde(default)]
     uptime: Uptime,
     dialect: Option<String>,
@@ -281,6 +285,9 @@ impl<'de> Deserialize<'de> for ModelScenario {
             content_parts: r.content_parts,
             refuses_max_tokens: r.refuses_max_tokens,
             answer: r.answer.filter(|a| !a.trim().is_empty()),
+            reply: r.reply.filter(|a| !a.trim().is_empty()),
+            end_marker: r.end_marker.unwrap_or(true),
+            rejects_prefill: r.rejects_prefill,
             uptime: r.uptime,
             dialect,
             faults: r.fault,
@@ -321,6 +328,7 @@ struct RawFault {
     end: Option<Duration>,
     #[serde(default, deserialize_with = "de_opt_duration")]
     every: Option<Duration>,
+    first: Option<u64>,
     status: Option<u16>,
     variant: Option<String>,
     #[serde(default, deserialize_with = "de_opt_duration")]
@@ -372,6 +380,14 @@ impl<'de> Deserialize<'de> for Fault {
                 every: r.every,
             });
         }
+        if let Some(first) = r.first {
+            if first == 0 {
+                return Err(D::Error::custom(
+                    "first = 0 would never strike; leave it out for every request",
+                ));
+            }
+            f.first = Some(first);
+        }
         if let Some(status) = r.status {
             use FailureClass as C;
             let ok = match kind.class().unwrap_or(C::Empty) {
@@ -381,11 +397,12 @@ impl<'de> Deserialize<'de> for Fault {
                 C::BadRequest => (400..=499).contains(&status),
                 C::RateLimited => status == 429,
                 C::NotFound => status == 404,
+                C::Refused => matches!(status, 400 | 403),
                 _ => false,
             };
             if !ok {
                 return Err(D::Error::custom(format!(
-                    "status {status} does not fit class {kind} (server_error: 5xx; auth: 401|403; credits: 402|429; bad_request: 4xx; others take no status)"
+                    "status {status} does not fit class {kind} (server_error: 5xx; auth: 401|403; credits: 402|429; bad_request: 4xx; refused: 400|403; others take no status)"
                 )));
             }
             f.status = status;
@@ -429,12 +446,18 @@ fn parse_variant(kind: FaultKind, v: &str) -> Result<Variant, String> {
             ("headers", Variant::Headers),
             ("processing", Variant::Processing),
             ("drip", Variant::Drip),
+            ("stall", Variant::Stall),
         ],
         C::Connect => &[("reset", Variant::Reset), ("close", Variant::Close)],
         C::ServerError => &[("json", Variant::Json), ("html", Variant::Html)],
         C::ProviderError => &[("body", Variant::Body), ("choice", Variant::Choice)],
         C::Truncated => &[("clean", Variant::Body), ("reset", Variant::Reset)],
-        C::Malformed => &[("html", Variant::Html), ("json", Variant::Json)],
+        C::Malformed => &[
+            ("html", Variant::Html),
+            ("json", Variant::Json),
+            ("event", Variant::Event),
+        ],
+        C::Refused => &[("status", Variant::Plain), ("filter", Variant::Filter)],
         _ => &[],
     };
     allowed

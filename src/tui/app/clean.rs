@@ -100,7 +100,10 @@ fn route_event(e: &mut RouteEvent) {
         RouteEvent::Plan { skipped, .. } => skipped.iter_mut().for_each(skip),
         RouteEvent::Delta { text, .. } => block(text),
         RouteEvent::Failed { message, .. } => line(message),
-        RouteEvent::Cancelled { reason, .. } => line(reason),
+        RouteEvent::Cancelled { reason, .. }
+        | RouteEvent::Retrying { reason, .. }
+        | RouteEvent::Trial { reason, .. }
+        | RouteEvent::Restarting { reason, .. } => line(reason),
         RouteEvent::Escalate { .. } | RouteEvent::Trying { .. } | RouteEvent::FirstToken { .. } => {
         }
     }

@@ -140,6 +140,20 @@ impl App {
             }
             KeyAction::CycleSort => self.sort = self.sort.next(),
             KeyAction::CycleTarget => self.cycle_target(),
+            KeyAction::ToggleBuffer => {
+                self.buffer_answers = !self.buffer_answers;
+                self.flash(if self.buffer_answers {
+                    "buffer answers: on (shown once complete; a break restarts on the next model)"
+                        .to_string()
+                } else {
+                    "buffer answers: off (answers stream)".to_string()
+                });
+            }
+            KeyAction::Resend => {
+                if let Some(text) = self.prompt.as_ref().map(|p| p.text.clone()) {
+                    return self.send_text(text);
+                }
+            }
             KeyAction::Back => {
                 // From the detail or provider view, Esc only goes back: the
                 // prompt it would cancel is not even on screen.
@@ -299,13 +313,18 @@ impl App {
         if text.is_empty() {
             return Vec::new();
         }
+        self.input.clear();
+        self.send_text(text)
+    }
+
+    /// Sends `text` (typed, or the last prompt again) through the target.
+    fn send_text(&mut self, text: String) -> Vec<Command> {
         let mut out = Vec::new();
         if self.prompt_running() {
             out.push(Command::CancelPrompt);
         }
         let id = self.next_prompt_id;
         self.next_prompt_id += 1;
-        self.input.clear();
         self.prompt = Some(PromptRun {
             id,
             text: text.clone(),
@@ -320,6 +339,7 @@ impl App {
             text,
             target: self.target.clone(),
             chain: self.chain.order().to_vec(),
+            buffered: self.buffer_answers,
         });
         out
     }

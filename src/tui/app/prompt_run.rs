@@ -1,7 +1,10 @@
 //! The running prompt's route events folded into the prompt panel's state:
-//! one line of steps (skipped, trying, first token, failed, closed) that a
-//! later event about the same model rewrites, the streamed answer, and the
-//! final verdict. Events of a cancelled or superseded prompt are dropped.
+//! one line of steps (skipped, trying, first token, failed, closed, a retry,
+//! a half-open trial, a clean restart) that a later event about the same
+//! model rewrites, the streamed answer, and the final verdict: answered,
+//! refused, broke off, failed. When the answer comes, only the models
+//! passed over before it stay "skipped". Events of a cancelled or
+//! superseded prompt are dropped.
 
 use crate::api::FailureClass;
 use crate::fmt::{class_and_message, fmt_secs, fmt_usd, served};
@@ -16,7 +19,14 @@ pub const ANSWER_CAP: usize = 64 * 1024;
 pub enum PromptState {
     Running,
     Answered,
+    /// Every model failed: the message lists them.
     Failed(String),
+    /// The provider's content policy refused the prompt: that is the
+    /// answer's outcome (the message is the provider's reason).
+    Refused(String),
+    /// The streamed answer broke off after it had started; what came is
+    /// shown, nothing was stitched onto it.
+    BrokeOff(String),
     Cancelled,
 }
 
@@ -80,12 +90,49 @@ impl App {
                 bad: true,
             }),
             RouteEvent::Trying { model, hedge } => {
-                let text = if hedge {
-                    format!("{model} (hedge)…")
-                } else {
-                    format!("{model}…")
+                // A retry or a trial announced itself just before.
+                let marked = p
+                    .steps
+                    .iter()
+                    .rev()
+                    .find(|s| s.model.as_deref() == Some(model.as_str()))
+                    .and_then(|s| {
+                        ["(retry)", "(trial)"]
+                            .into_iter()
+                            .find(|m| s.text.ends_with(m))
+                    });
+                let text = match (hedge, marked) {
+                    (true, _) => format!("{model} (hedge)…"),
+                    (false, Some(mark)) => format!("{model} {mark}…"),
+                    (false, None) => format!("{model}…"),
                 };
                 set_step(p, &model, text, false);
+            }
+            RouteEvent::Retrying { model, wait, .. } => {
+                let text = if wait.is_zero() {
+                    format!("{model} (retry)")
+                } else {
+                    format!("{model}: waits {} (retry)", fmt_secs(wait))
+                };
+                p.steps.push(Step {
+                    model: Some(model),
+                    text,
+                    bad: false,
+                });
+            }
+            RouteEvent::Trial { model, .. } => p.steps.push(Step {
+                text: format!("{model} (trial)"),
+                model: Some(model),
+                bad: false,
+            }),
+            RouteEvent::Restarting { .. } => {
+                p.answer.clear();
+                p.answer_model = None;
+                p.steps.push(Step {
+                    model: None,
+                    text: "nothing shown yet: starting again on the next model".to_string(),
+                    bad: true,
+                });
             }
             RouteEvent::FirstToken { model, ttft } => {
                 let text = format!("{model}: first token {}", fmt_secs(ttft));
@@ -106,9 +153,11 @@ impl App {
                 message,
                 after_first_token,
             } => {
-                let text = if after_first_token {
+                let text = if class == FailureClass::Refused {
+                    format!("{model}: refused the prompt")
+                } else if after_first_token {
                     format!(
-                        "{model}: failed mid-answer, {}",
+                        "{model}: broke off mid-answer, {}",
                         short_failure(class, &message)
                     )
                 } else {
@@ -132,6 +181,14 @@ impl App {
                 if p.steps.is_empty() {
                     rebuild_steps(p, &answer.skipped, &answer.attempts);
                 }
+                // Only what was passed over before the answer was skipped.
+                p.steps.retain(|s| {
+                    !s.text.contains(" skipped: ")
+                        || answer
+                            .skipped
+                            .iter()
+                            .any(|k| s.model.as_deref() == Some(k.model.as_str()))
+                });
                 let about_answerer = p
                     .steps
                     .last()
@@ -164,8 +221,27 @@ impl App {
                 if p.steps.is_empty() {
                     rebuild_steps(p, &failure.skipped, &failure.attempts);
                 }
+                p.steps.retain(|s| {
+                    !s.text.contains(" skipped: ")
+                        || failure
+                            .skipped
+                            .iter()
+                            .any(|k| s.model.as_deref() == Some(k.model.as_str()))
+                });
                 let message = failure.to_string();
-                p.state = PromptState::Failed(message.clone());
+                let broke_off = failure
+                    .attempts
+                    .iter()
+                    .rev()
+                    .find(|r| !r.cancelled && !r.running)
+                    .is_some_and(|r| r.broke_off());
+                p.state = if failure.refusal().is_some() {
+                    PromptState::Refused(message.clone())
+                } else if broke_off && !p.answer.is_empty() {
+                    PromptState::BrokeOff(message.clone())
+                } else {
+                    PromptState::Failed(message.clone())
+                };
                 format!("prompt failed: {message}")
             }
         };

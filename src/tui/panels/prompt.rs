@@ -16,7 +16,13 @@ use crate::tui::view::INPUT_LINES_MAX;
 /// for the skipped ones ("skipping d ✗") when that does not fit in `width`.
 pub fn title(app: &App, width: u16) -> Line<'static> {
     let width = usize::from(width);
-    let preview = app.preview();
+    let mut preview = app.preview();
+    // A half-open trial is tried first, beside the next model: say so.
+    if let Some(trial) = preview.trial.clone() {
+        for name in preview.order.iter_mut().filter(|n| **n == trial) {
+            name.push_str(" (trial)");
+        }
+    }
     let full = title_at(app, &preview, false, usize::MAX);
     if full.width() <= width {
         return full;
@@ -52,9 +58,10 @@ pub fn title(app: &App, width: u16) -> Line<'static> {
 
 fn title_at(app: &App, preview: &Plan, compact: bool, keep: usize) -> Line<'static> {
     let theme = app.theme;
+    let buffered = if app.buffer_answers { ", buffered" } else { "" };
     let mut spans = vec![
         Span::styled("prompt", theme.title()),
-        Span::raw(format!(" [{}] → ", app.target_label())),
+        Span::raw(format!(" [{}{buffered}] → ", app.target_label())),
     ];
     if preview.last_resort {
         spans.push(Span::styled(
@@ -239,6 +246,11 @@ fn route_pieces(run: &PromptRun, theme: Theme) -> Vec<Span<'static>> {
         PromptState::Running => pieces.push(Span::styled("esc cancels", theme.dim())),
         PromptState::Answered => {}
         PromptState::Failed(_) => pieces.push(Span::styled("every model failed", theme.failure())),
+        PromptState::Refused(_) => pieces.push(Span::styled("refused", theme.failure())),
+        PromptState::BrokeOff(_) => pieces.push(Span::styled(
+            "the answer broke off (nothing stitched) · r sends it again · b buffers answers",
+            theme.failure(),
+        )),
         PromptState::Cancelled => pieces.push(Span::styled("cancelled", theme.warn())),
     }
     pieces
@@ -246,7 +258,9 @@ fn route_pieces(run: &PromptRun, theme: Theme) -> Vec<Span<'static>> {
 
 fn answer_text(run: &PromptRun) -> String {
     match &run.state {
-        PromptState::Failed(message) if run.answer.is_empty() => message.clone(),
+        PromptState::Failed(message) | PromptState::Refused(message) if run.answer.is_empty() => {
+            message.clone()
+        }
         _ => run.answer.clone(),
     }
 }
