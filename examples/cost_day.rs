@@ -43,7 +43,7 @@ fn policies(which: &str) -> anyhow::Result<Vec<Policy>> {
 
 fn print_day(day: &DayReport) {
     println!(
-        "{:<11} {:>14} {:>7} {:>10} {:>9} {:>8} {:>10}  ({:.1} s of wall time)",
+        "{:<11} {:>14} {:>7} {:>10} {:>9} {:>8} {:>10} {:>13}  ({:.1} s of wall time)",
         day.policy,
         "model",
         "probes",
@@ -51,6 +51,7 @@ fn print_day(day: &DayReport) {
         "answered",
         "failed",
         "gap at end",
+        "~USD/day then",
         day.wall.as_secs_f64()
     );
     for name in CHAIN {
@@ -58,7 +59,7 @@ fn print_day(day: &DayReport) {
             continue;
         };
         println!(
-            "{:<11} {:>14} {:>7} {:>10.4} {:>9} {:>8} {:>10}  {}",
+            "{:<11} {:>14} {:>7} {:>10.4} {:>9} {:>8} {:>10} {:>13}  {}",
             "",
             name,
             m.probes,
@@ -67,16 +68,32 @@ fn print_day(day: &DayReport) {
             m.failures,
             m.gap_at_end
                 .map_or("—".to_string(), |g| format!("{:.0} s", g.as_secs_f64())),
+            per_day(m.gap_at_end.map(|_| m.per_day_at_end)),
             m.status.map_or(String::new(), |s| s.to_string())
         );
     }
+    let projected = day
+        .models
+        .values()
+        .any(|m| m.gap_at_end.is_some())
+        .then(|| day.models.values().map(|m| m.per_day_at_end).sum());
     println!(
-        "{:<11} {:>14} {:>7} {:>10.4}",
+        "{:<11} {:>14} {:>7} {:>10.4} {:>9} {:>8} {:>10} {:>13}",
         "",
         "total",
         day.probes(),
-        day.usd()
+        day.usd(),
+        "",
+        "",
+        "",
+        per_day(projected)
     );
+}
+
+/// What the engine projects a day costs at the pace probes go at the
+/// day's end (what the header shows), "—" for the naive prober.
+fn per_day(usd: Option<f64>) -> String {
+    usd.map_or("—".to_string(), |d| format!("{d:.4}"))
 }
 
 #[tokio::main]

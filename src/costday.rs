@@ -116,6 +116,8 @@ pub struct ModelDay {
     pub unhealthy_after: Option<Duration>,
     /// The gap between paid probes at the end (chainwatch's policies).
     pub gap_at_end: Option<Duration>,
+    /// What the engine projects a day costs at that gap.
+    pub per_day_at_end: f64,
 }
 
 /// What a day cost, per model.
@@ -393,6 +395,7 @@ async fn engine_day(opts: &DayOptions) -> anyhow::Result<BTreeMap<String, ModelD
             d.probes = s.probes_today;
             d.usd = s.today;
             d.gap_at_end = s.gap;
+            d.per_day_at_end = s.per_day;
         }
         d.status = Some(day.engine.status(name, last));
     }

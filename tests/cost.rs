@@ -42,6 +42,12 @@ async fn a_day_of_the_articles_chain_costs_under_30_cents_with_every_model_healt
     assert_eq!(probes, vec![1440, 1440, 105, 1440]);
     assert_eq!(day.models["gemini-pro"].gap_at_end, Some(16 * MIN));
     assert_eq!(day.models["claude-sonnet"].gap_at_end, Some(MIN));
+    // What the header shows: a steady day at the pace of the day's end,
+    // under the day's own figure (which paid for the stretch's ramp).
+    let per_day: f64 = day.models.values().map(|m| m.per_day_at_end).sum();
+    assert!((0.20..usd).contains(&per_day), "~${per_day:.4} a day");
+    let gemini = &day.models["gemini-pro"];
+    assert!((gemini.per_day_at_end - 90.0 * gemini.usd / gemini.probes as f64).abs() < 1e-9);
     // Deterministic: the ledger holds what the simulator billed, tokens ×
     // the pinned prices (9 prompt tokens; 1 answer token, plus 128 of
     // reasoning for gemini-2.5-pro).

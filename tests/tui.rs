@@ -784,6 +784,52 @@ fn screen_detail() {
     });
 }
 
+/// What probes spent: gemini-pro stretched to one probe every 16 minutes,
+/// the cheap models at the full rate (docs/cost.md).
+fn with_spending(app: &mut App) {
+    use chainwatch::pricing::{ModelSpending, Spending};
+    let model = |today, probes, per_probe: f64, gap_s, stretch| ModelSpending {
+        today,
+        probes_today: probes,
+        per_probe: Some(per_probe),
+        per_day: per_probe * 86_400.0 / gap_s,
+        gap: Some(std::time::Duration::from_secs_f64(gap_s)),
+        stretch,
+        covered: stretch > 1,
+    };
+    let spending = Spending::of(
+        [
+            (
+                "claude-sonnet".to_string(),
+                model(0.0303, 720, 0.000042, 60.0, 1),
+            ),
+            ("gpt-4o".to_string(), model(0.0234, 720, 0.0000325, 60.0, 1)),
+            (
+                "gemini-pro".to_string(),
+                model(0.0702, 54, 0.0013, 960.0, 16),
+            ),
+            (
+                "deepseek".to_string(),
+                model(0.0025, 720, 0.0000035, 60.0, 1),
+            ),
+        ]
+        .into(),
+    );
+    // The header's total is the same ledger's (the engine's spend_today).
+    app.spend_today = spending.today;
+    app.update(Action::Spending(spending));
+}
+
+#[test]
+fn screen_spending() {
+    both_sizes("spending", |app| {
+        with_spending(app);
+        ch(app, 'j');
+        ch(app, 'j');
+        key(app, KeyCode::Enter);
+    });
+}
+
 #[test]
 fn screen_help() {
     both_sizes("help", |app| {

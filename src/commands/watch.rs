@@ -73,9 +73,11 @@ pub async fn run(
     }
     let saved = engine.save();
     printed?;
+    let spending = engine.spending(Utc::now());
     eprintln!(
-        "chainwatch: probes spent {} today (UTC)",
-        crate::fmt::fmt_usd(engine.spend_today(Utc::now()))
+        "chainwatch: probes spent {} today (UTC); ~{} a day at the pace they went last",
+        crate::fmt::fmt_usd(spending.today),
+        crate::fmt::fmt_usd(spending.per_day)
     );
     if let Err(e) = saved {
         warn(&format!("{e:#}"));

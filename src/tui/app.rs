@@ -22,7 +22,7 @@ use ratatui::layout::Rect;
 
 use crate::config::Config;
 use crate::health::{FailureRecord, HealthEvent, HealthEventKind, ModelSnapshot, Status};
-use crate::pricing::Price;
+use crate::pricing::{Price, Spending};
 use crate::route::{
     self, Chain, ChainEdit, HealthView, Plan, RouteAnswer, RouteEvent, RouteFailure, RouteTarget,
 };
@@ -147,6 +147,8 @@ pub enum Action {
     Health(HealthEvent),
     /// Price per token by model name, where known.
     Prices(HashMap<String, Price>),
+    /// What probes spent today and will spend a day, per model.
+    Spending(Spending),
     Budget(String),
     /// Something worth a line in the events panel (a failed save, say).
     Notice(String),
@@ -209,6 +211,8 @@ pub struct App {
     pub config: Arc<Config>,
     pub settings: Settings,
     pub spend_today: f64,
+    /// Probe spend per model today and per day at the current pace.
+    pub spending: Spending,
     pub prices: HashMap<String, Price>,
     pub demo: Option<String>,
     pub theme: Theme,
@@ -303,6 +307,7 @@ impl App {
                 daily_budget: config.probe.daily_budget,
             },
             spend_today: 0.0,
+            spending: Spending::default(),
             prices: HashMap::new(),
             demo: None,
             theme: Theme::default(),
@@ -515,6 +520,10 @@ impl App {
             }
             Action::Prices(prices) => {
                 self.prices = prices;
+                Vec::new()
+            }
+            Action::Spending(spending) => {
+                self.spending = spending;
                 Vec::new()
             }
             Action::Budget(message) => {

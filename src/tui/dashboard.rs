@@ -58,6 +58,10 @@ impl Services for Live {
         self.engine.spend_today(now)
     }
 
+    fn spending(&self, now: DateTime<Utc>) -> crate::pricing::Spending {
+        self.engine.spending(now)
+    }
+
     fn prices(&self) -> std::collections::HashMap<String, crate::pricing::Price> {
         self.engine.prices()
     }

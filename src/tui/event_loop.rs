@@ -35,7 +35,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::health::{FailureRecord, ModelSnapshot};
-use crate::pricing::Price;
+use crate::pricing::{Price, Spending};
 use crate::route::{ChainEdit, RouteAnswer, RouteEvent, RouteFailure, RouteTarget};
 
 use super::app::{Action, App, Command, Focus};
@@ -68,6 +68,14 @@ pub trait Services: Send + Sync + 'static {
         Vec::new()
     }
     fn spend_today(&self, now: DateTime<Utc>) -> f64;
+    /// What probes spent today and will spend a day at the current pace,
+    /// per model (only today's total when not known).
+    fn spending(&self, now: DateTime<Utc>) -> Spending {
+        Spending {
+            today: self.spend_today(now),
+            ..Spending::default()
+        }
+    }
     /// Price per token by model name, where known.
     fn prices(&self) -> HashMap<String, Price> {
         HashMap::new()
@@ -299,6 +307,8 @@ impl Frames {
             || app.shows_every_model();
         if full {
             app.update(snapshot_action(services, now));
+            // Spend moves slowly: with the full refresh is often enough.
+            app.update(Action::Spending(services.spending(now)));
             self.last_full = Instant::now();
             self.full_due = false;
         } else {
@@ -336,7 +346,9 @@ fn snapshot_action(services: &impl Services, now: DateTime<Utc>) -> Action {
 }
 
 fn refresh(app: &mut App, services: &impl Services) {
-    app.update(snapshot_action(services, Utc::now()));
+    let now = Utc::now();
+    app.update(snapshot_action(services, now));
+    app.update(Action::Spending(services.spending(now)));
 }
 
 /// Terminal events the app cares about.

@@ -60,6 +60,7 @@ pub(super) fn clean(mut action: Action) -> Action {
         | Action::Resize(..)
         | Action::Tick(_)
         | Action::Prices(_)
+        | Action::Spending(_)
         | Action::ChainOutside { .. } => {}
         Action::ChainSaved { error, .. } => opt(error),
     }

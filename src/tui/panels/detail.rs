@@ -9,8 +9,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::fmt::{describe_failure, fmt_ago, fmt_percent, fmt_secs};
+use crate::fmt::{describe_failure, fmt_ago, fmt_percent, fmt_secs, fmt_usd};
 use crate::health::{ModelSnapshot, ReplyTiming, Status, TrendPoint};
+use crate::pricing::ModelSpending;
+use crate::tui::panels::frame::fmt_window;
 
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
@@ -66,6 +68,33 @@ fn thinking_words(t: &ReplyTiming) -> Option<String> {
         });
     }
     Some(words.join(" · "))
+}
+
+/// "today $0.0698 (54 probes) · ~$0.1170 a day at this pace".
+fn spend_words(s: &ModelSpending) -> String {
+    let mut words = format!(
+        "today {} ({} probe{})",
+        fmt_usd(s.today),
+        s.probes_today,
+        if s.probes_today == 1 { "" } else { "s" }
+    );
+    if s.gap.is_some() {
+        words.push_str(&format!(" · ~{} a day at this pace", fmt_usd(s.per_day)));
+    }
+    words
+}
+
+/// "paid probe every 16m (×16: stable; free uptime checks between)".
+fn cadence_words(s: &ModelSpending) -> Option<String> {
+    let gap = fmt_window(s.gap?);
+    Some(if s.stretch > 1 {
+        format!(
+            "paid probe every {gap} (×{}: stable; free uptime checks between)",
+            s.stretch
+        )
+    } else {
+        format!("paid probe every {gap}")
+    })
 }
 
 fn label(text: &'static str, theme: Theme) -> Span<'static> {
@@ -192,6 +221,15 @@ fn info(m: &ModelSnapshot, app: &App) -> Vec<Line<'static>> {
             )
         };
         lines.push(Line::from(vec![label("price", theme), Span::raw(words)]));
+    }
+    if let Some(s) = app.spending.models.get(&m.name) {
+        lines.push(Line::from(vec![
+            label("probe spend", theme),
+            Span::raw(spend_words(s)),
+        ]));
+        if let Some(words) = cadence_words(s) {
+            lines.push(Line::from(vec![label("cadence", theme), Span::raw(words)]));
+        }
     }
     if let Some(d) = &m.drift {
         lines.push(Line::from(vec![

@@ -72,9 +72,9 @@ pub fn separator(buf: &mut Buffer, frame: Rect, y: u16, title: Line, border: Sty
 pub fn header(app: &App, width: u16) -> Line<'static> {
     let width = usize::from(width);
     let mut last = Line::default();
-    for level in 0..3 {
+    for level in 0..4 {
         let left = header_left(app, level > 1);
-        let right = header_right(app, level > 0);
+        let right = header_right(app, level > 0, level < 3);
         let used = left.width() + right.width();
         last = join(left, right, width, app);
         if used + 3 <= width {
@@ -126,7 +126,10 @@ fn header_left(app: &App, short: bool) -> Line<'static> {
     ])
 }
 
-fn header_right(app: &App, compact: bool) -> Line<'static> {
+/// The counts by status and what probes spent; with `projection`, what
+/// they will spend a day at the current pace (the first thing to go when
+/// the line is too narrow).
+fn header_right(app: &App, compact: bool, projection: bool) -> Line<'static> {
     let mut spans = vec![Span::raw(" ")];
     for (i, (status, n)) in app.counts().into_iter().enumerate() {
         if i > 0 {
@@ -150,6 +153,14 @@ fn header_right(app: &App, compact: bool) -> Line<'static> {
     }
     if let Some(budget) = app.settings.daily_budget {
         spans.push(Span::raw(format!(" of {}", fmt_usd(budget))));
+    }
+    // What the day will cost at the pace probes go now (docs/cost.md).
+    if projection && app.spending.per_day > 0.0 {
+        spans.push(Span::raw(if compact {
+            format!(" ~{}/d", fmt_usd(app.spending.per_day))
+        } else {
+            format!(" · ~{} a day", fmt_usd(app.spending.per_day))
+        }));
     }
     spans.push(Span::raw(" "));
     Line::from(spans)
