@@ -103,7 +103,11 @@ model_list:
       model: openai/fast
       api_base: http://127.0.0.1:$UP_PORT/v1
       api_key: none
+litellm_settings:
+  telemetry: false
 EOF
+    # Offline: the bundled price map, no telemetry, nothing leaves loopback.
+    LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_TELEMETRY=False \
     "$LITELLM" --config "$WORK/litellm.yaml" --host 127.0.0.1 --port "$LITELLM_PORT" \
         >"$WORK/litellm.log" 2>&1 &
     PIDS+=($!)
