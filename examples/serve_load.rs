@@ -59,6 +59,7 @@ fn chunk(model: &str, delta: Value, finish: Option<&str>) -> String {
 /// The fixed responder: no latency of its own for "fast".
 async fn upstream(addr: &str) -> anyhow::Result<()> {
     use axum::body::Body;
+    use axum::response::IntoResponse;
     use axum::routing::{get, post};
     let app = axum::Router::new()
         .route(
@@ -67,7 +68,7 @@ async fn upstream(addr: &str) -> anyhow::Result<()> {
                 let model = body["model"].as_str().unwrap_or("fast").to_string();
                 let stream = body["stream"].as_bool().unwrap_or(false);
                 if !stream {
-                    return axum::Json(reply(&model)).into_response_parts();
+                    return axum::Json(reply(&model)).into_response();
                 }
                 let slow = model == "slow";
                 let frames = futures_util::stream::unfold(0u32, move |i| {
@@ -105,17 +106,6 @@ async fn upstream(addr: &str) -> anyhow::Result<()> {
     eprintln!("upstream on {}", listener.local_addr()?);
     axum::serve(listener, app).await?;
     Ok(())
-}
-
-/// Lets the JSON arm and the stream arm of the handler share a type.
-trait IntoParts {
-    fn into_response_parts(self) -> axum::response::Response;
-}
-
-impl<T: axum::response::IntoResponse> IntoParts for T {
-    fn into_response_parts(self) -> axum::response::Response {
-        self.into_response()
-    }
 }
 
 fn client() -> anyhow::Result<reqwest::Client> {
