@@ -6,6 +6,7 @@
 //!                                     model "slow" streams 50 chunks 100 ms apart
 //! serve_load latency URL N C MODEL    N requests, C at a time, to URL (…/v1);
 //!                                     prints p50 and p99 in microseconds
+//!                                     and how many failed
 //! serve_load streams URL N MODEL      N streamed requests at once, held open;
 //!                                     prints how many completed
 //! ```
@@ -145,22 +146,45 @@ async fn latency(url: &str, n: usize, c: usize, model: &str) -> anyhow::Result<(
         let model = model.to_string();
         tasks.spawn(async move {
             let mut times = Vec::with_capacity(per);
+            let mut failed = Vec::new();
             for _ in 0..per {
-                times.push(one(&http, &url, &model, false).await?);
+                match one(&http, &url, &model, false).await {
+                    Ok(t) => times.push(t),
+                    Err(e) => failed.push(e.to_string()),
+                }
             }
-            anyhow::Ok(times)
+            (times, failed)
         });
     }
+    // A request that failed (the 60 s timeout included) is counted apart,
+    // not in the percentiles: a slow proxy shows as failures, not as a
+    // crash of the bench.
     let mut all = Vec::with_capacity(n);
+    let mut failed = Vec::new();
     while let Some(done) = tasks.join_next().await {
-        all.extend(done??);
+        let (times, errors) = done?;
+        all.extend(times);
+        failed.extend(errors);
+    }
+    if all.is_empty() {
+        anyhow::bail!("every request failed; the first: {}", failed.first().map_or("", String::as_str));
     }
     all.sort();
     let pick = |q: f64| {
         let i = ((all.len() as f64 * q).ceil() as usize).clamp(1, all.len()) - 1;
         all.get(i).map_or(0, |d| d.as_micros())
     };
-    println!("n={} c={} p50_us={} p99_us={}", all.len(), c, pick(0.50), pick(0.99));
+    println!(
+        "n={} c={} p50_us={} p99_us={} failed={}",
+        all.len(),
+        c,
+        pick(0.50),
+        pick(0.99),
+        failed.len()
+    );
+    if let Some(first) = failed.first() {
+        eprintln!("first failure: {first}");
+    }
     Ok(())
 }
 

@@ -84,9 +84,13 @@ SERVE=http://127.0.0.1:$SERVE_PORT/v1
 
 p99() { sed -n 's/.*p99_us=\([0-9]*\).*/\1/p' <<<"$1"; }
 p50() { sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' <<<"$1"; }
+failed() { sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$1"; }
 row() { # name direct through
     printf '%-26s p50 %6s us  p99 %6s us   | direct p50 %6s us  p99 %6s us | overhead p99 %6s us\n' \
         "$1" "$(p50 "$3")" "$(p99 "$3")" "$(p50 "$2")" "$(p99 "$2")" "$(( $(p99 "$3") - $(p99 "$2") ))"
+    if [[ "$(failed "$3")" != 0 ]]; then
+        echo "    ($(failed "$3") requests failed, not in the percentiles)"
+    fi
 }
 
 load() { cut -d' ' -f1-3 /proc/loadavg; }
