@@ -33,7 +33,9 @@ async fn main() -> anyhow::Result<()> {
             let n: usize = arg(&args, 2)?.parse()?;
             streams(arg(&args, 1)?, n, arg(&args, 3)?).await
         }
-        _ => anyhow::bail!("usage: serve_load upstream ADDR | latency URL N C MODEL | streams URL N MODEL"),
+        _ => anyhow::bail!(
+            "usage: serve_load upstream ADDR | latency URL N C MODEL | streams URL N MODEL"
+        ),
     }
 }
 
@@ -116,7 +118,12 @@ fn client() -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
-async fn one(http: &reqwest::Client, url: &str, model: &str, stream: bool) -> anyhow::Result<Duration> {
+async fn one(
+    http: &reqwest::Client,
+    url: &str,
+    model: &str,
+    stream: bool,
+) -> anyhow::Result<Duration> {
     let t0 = Instant::now();
     let resp = http
         .post(format!("{url}/chat/completions"))
@@ -167,7 +174,10 @@ async fn latency(url: &str, n: usize, c: usize, model: &str) -> anyhow::Result<(
         failed.extend(errors);
     }
     if all.is_empty() {
-        anyhow::bail!("every request failed; the first: {}", failed.first().map_or("", String::as_str));
+        anyhow::bail!(
+            "every request failed; the first: {}",
+            failed.first().map_or("", String::as_str)
+        );
     }
     all.sort();
     let pick = |q: f64| {

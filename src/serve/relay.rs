@@ -232,7 +232,9 @@ impl Relay {
     /// The tap key of a configured model's attempts.
     fn key_of(&self, model: &str) -> Option<String> {
         let config = self.router.config();
-        config.model(model).map(|m| config.target(m, None).tap_key())
+        config
+            .model(model)
+            .map(|m| config.target(m, None).tap_key())
     }
 
     /// Resolves when the client no longer waits: its head receiver or its
@@ -461,7 +463,7 @@ pub fn failure_error(failure: &RouteFailure) -> ApiError {
     let mut error = ApiError::new(status, kind, code, failure.to_string());
     error.extra = serde_json::to_value(&report)
         .ok()
-        .map(|v| json!({"attempts": v["attempts"], "skipped": v["skipped"]}));
+        .map(|v| Box::new(json!({"attempts": v["attempts"], "skipped": v["skipped"]})));
     error.retry_after = retry
         .filter(|_| status == StatusCode::TOO_MANY_REQUESTS)
         .map(|d| d.as_secs().max(1));
