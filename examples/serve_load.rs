@@ -6,6 +6,7 @@
 //!                                     model "slow" streams 50 chunks 100 ms apart
 //! serve_load latency URL N C MODEL    N requests, C at a time, to URL (…/v1);
 //!                                     prints p50 and p99 in microseconds
+//!                                     and how many failed
 //! serve_load streams URL N MODEL      N streamed requests at once, held open;
 //!                                     prints how many completed
 //! ```
@@ -61,6 +62,7 @@ fn chunk(model: &str, delta: Value, finish: Option<&str>) -> String {
 /// The fixed responder: no latency of its own for "fast".
 async fn upstream(addr: &str) -> anyhow::Result<()> {
     use axum::body::Body;
+    use axum::response::IntoResponse;
     use axum::routing::{get, post};
     let app = axum::Router::new()
         .route(
@@ -69,7 +71,7 @@ async fn upstream(addr: &str) -> anyhow::Result<()> {
                 let model = body["model"].as_str().unwrap_or("fast").to_string();
                 let stream = body["stream"].as_bool().unwrap_or(false);
                 if !stream {
-                    return axum::Json(reply(&model)).into_response_parts();
+                    return axum::Json(reply(&model)).into_response();
                 }
                 let slow = model == "slow";
                 let frames = futures_util::stream::unfold(0u32, move |i| {
@@ -107,17 +109,6 @@ async fn upstream(addr: &str) -> anyhow::Result<()> {
     eprintln!("upstream on {}", listener.local_addr()?);
     axum::serve(listener, app).await?;
     Ok(())
-}
-
-/// Lets the JSON arm and the stream arm of the handler share a type.
-trait IntoParts {
-    fn into_response_parts(self) -> axum::response::Response;
-}
-
-impl<T: axum::response::IntoResponse> IntoParts for T {
-    fn into_response_parts(self) -> axum::response::Response {
-        self.into_response()
-    }
 }
 
 fn client() -> anyhow::Result<reqwest::Client> {
@@ -162,15 +153,31 @@ async fn latency(url: &str, n: usize, c: usize, model: &str) -> anyhow::Result<(
         let model = model.to_string();
         tasks.spawn(async move {
             let mut times = Vec::with_capacity(per);
+            let mut failed = Vec::new();
             for _ in 0..per {
-                times.push(one(&http, &url, &model, false).await?);
+                match one(&http, &url, &model, false).await {
+                    Ok(t) => times.push(t),
+                    Err(e) => failed.push(e.to_string()),
+                }
             }
-            anyhow::Ok(times)
+            (times, failed)
         });
     }
+    // A request that failed (the 60 s timeout included) is counted apart,
+    // not in the percentiles: a slow proxy shows as failures, not as a
+    // crash of the bench.
     let mut all = Vec::with_capacity(n);
+    let mut failed = Vec::new();
     while let Some(done) = tasks.join_next().await {
-        all.extend(done??);
+        let (times, errors) = done?;
+        all.extend(times);
+        failed.extend(errors);
+    }
+    if all.is_empty() {
+        anyhow::bail!(
+            "every request failed; the first: {}",
+            failed.first().map_or("", String::as_str)
+        );
     }
     all.sort();
     let pick = |q: f64| {
@@ -178,12 +185,16 @@ async fn latency(url: &str, n: usize, c: usize, model: &str) -> anyhow::Result<(
         all.get(i).map_or(0, |d| d.as_micros())
     };
     println!(
-        "n={} c={} p50_us={} p99_us={}",
+        "n={} c={} p50_us={} p99_us={} failed={}",
         all.len(),
         c,
         pick(0.50),
-        pick(0.99)
+        pick(0.99),
+        failed.len()
     );
+    if let Some(first) = failed.first() {
+        eprintln!("first failure: {first}");
+    }
     Ok(())
 }
 

@@ -3,8 +3,10 @@
 # responder on loopback (examples/serve_load.rs `upstream`: no latency of its
 # own) is called directly and through serve (release build), 1,000 requests
 # one after another and 2,000 with 200 at a time; p50 and p99 of each, and
-# the overhead p99(through serve) - p99(direct). Then 1,000 streams held open
-# at once through serve (50 chunks 100 ms apart each), with serve's peak RSS.
+# the overhead p99(through serve) - p99(direct), and serve's own CPU time per
+# request (which a busy machine multiplies into latency: the load average is
+# printed beside the figures). Then 1,000 streams held open at once through
+# serve (50 chunks 100 ms apart each), with serve's peak RSS.
 # With LiteLLM's proxy installed (LITELLM=/path/to/litellm, e.g. from
 # `python3 -m venv /tmp/litellm && /tmp/litellm/bin/pip install 'litellm[proxy]'`)
 # it is measured on the same upstream in the same run.
@@ -35,8 +37,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_port() {
-    for _ in $(seq 1 200); do
+wait_port() { # port [seconds]
+    for _ in $(seq 1 $((${2:-20} * 10))); do
         (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
         sleep 0.1
     done
@@ -82,18 +84,37 @@ SERVE=http://127.0.0.1:$SERVE_PORT/v1
 
 p99() { sed -n 's/.*p99_us=\([0-9]*\).*/\1/p' <<<"$1"; }
 p50() { sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' <<<"$1"; }
+failed() { sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$1"; }
 row() { # name direct through
     printf '%-26s p50 %6s us  p99 %6s us   | direct p50 %6s us  p99 %6s us | overhead p99 %6s us\n' \
         "$1" "$(p50 "$3")" "$(p99 "$3")" "$(p50 "$2")" "$(p99 "$2")" "$(( $(p99 "$3") - $(p99 "$2") ))"
+    if [[ "$(failed "$3")" != 0 ]]; then
+        echo "    ($(failed "$3") requests failed, not in the percentiles)"
+    fi
 }
 
-echo "--- latency (non-streamed; upstream answers at once)"
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+# CPU time (user + system) a process has used, in microseconds.
+cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000000 / hz)}' "/proc/$1/stat"; }
+# What serve's own CPU cost per request was over a run (20 warm-up requests
+# included): the part of its latency that contention multiplies.
+per_request() { # cpu_before cpu_after requests
+    echo "serve CPU per request: $(( ($2 - $1) / ($3 + 20) )) us"
+}
+
+echo "--- latency (non-streamed; upstream answers at once); load average $(load)"
 D_SEQ=$("$LOAD" latency "$DIRECT" "$SEQ" 1 fast)
+C0=$(cpu_us "$SERVE_PID")
 S_SEQ=$("$LOAD" latency "$SERVE" "$SEQ" 1 fast)
+C1=$(cpu_us "$SERVE_PID")
 row "serve, $SEQ sequential" "$D_SEQ" "$S_SEQ"
+per_request "$C0" "$C1" "$SEQ"
 D_CON=$("$LOAD" latency "$DIRECT" "$CONC_N" "$CONC" fast)
+C0=$(cpu_us "$SERVE_PID")
 S_CON=$("$LOAD" latency "$SERVE" "$CONC_N" "$CONC" fast)
+C1=$(cpu_us "$SERVE_PID")
 row "serve, $CONC concurrent" "$D_CON" "$S_CON"
+per_request "$C0" "$C1" "$CONC_N"
 
 if [[ -n "$LITELLM" ]]; then
     cat >"$WORK/litellm.yaml" <<EOF
@@ -103,11 +124,19 @@ model_list:
       model: openai/fast
       api_base: http://127.0.0.1:$UP_PORT/v1
       api_key: none
+litellm_settings:
+  telemetry: false
 EOF
+    # Offline: the bundled price map, no telemetry, nothing leaves loopback.
+    # No master key (like serve without a token on loopback): recent
+    # versions refuse to start without one unless told this is local.
+    LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_TELEMETRY=False \
+    LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY=true \
     "$LITELLM" --config "$WORK/litellm.yaml" --host 127.0.0.1 --port "$LITELLM_PORT" \
         >"$WORK/litellm.log" 2>&1 &
     PIDS+=($!)
-    if wait_port "$LITELLM_PORT"; then
+    # Its imports alone take tens of seconds on a busy machine.
+    if wait_port "$LITELLM_PORT" 180; then
         sleep 2
         L_SEQ=$("$LOAD" latency "http://127.0.0.1:$LITELLM_PORT/v1" "$SEQ" 1 fast)
         row "litellm, $SEQ sequential" "$D_SEQ" "$L_SEQ"
@@ -126,3 +155,4 @@ RSS_BEFORE=$(awk '/VmRSS/ {print $2}' "/proc/$SERVE_PID/status")
 "$LOAD" streams "$SERVE" "$STREAMS" slow
 PEAK=$(awk '/VmHWM/ {print $2}' "/proc/$SERVE_PID/status")
 echo "serve RSS before: $((RSS_BEFORE / 1024)) MiB; peak (VmHWM, whole run): $((PEAK / 1024)) MiB"
+echo "load average at the end: $(load)"

@@ -61,7 +61,8 @@ struct AttemptLabels {
     provider: String,
     /// `ok` or the failure class.
     class: String,
-    /// `probe`, `prompt` or `traffic`.
+    /// `probe`, or `traffic` through serve (prompts from `ask` and the
+    /// prompt panel are not counted here).
     kind: String,
 }
 
@@ -83,7 +84,8 @@ struct RequestLabels {
     /// list) or `other` (refused before routing).
     target: String,
     /// `ok`, `failed` (every model failed), `broken` (failed after the
-    /// answer began), `refused` (4xx before routing) or `cancelled` (the
+    /// answer began), `timeout` (the request deadline passed), `refused`
+    /// (4xx before routing, or the concurrency cap) or `cancelled` (the
     /// client went away).
     outcome: String,
 }
@@ -168,7 +170,7 @@ impl Metrics {
         let attempts = Family::<AttemptLabels, Counter>::default();
         registry.register(
             "attempts",
-            "attempts that ended, by outcome class (ok or the failure class) and kind (probe, prompt, traffic)",
+            "attempts that ended, by outcome class (ok or the failure class) and kind (probe, or traffic through serve)",
             attempts.clone(),
         );
         let latency = TimeFamily::new_with_constructor(time_histogram);

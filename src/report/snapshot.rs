@@ -177,7 +177,7 @@ impl SnapshotReport {
                 message: f.message,
             })
             .collect();
-        failures.sort_by(|a, b| b.at.cmp(&a.at));
+        failures.sort_by_key(|f| std::cmp::Reverse(f.at));
         SnapshotReport {
             schema_version: SCHEMA_VERSION,
             generated_at: now,

@@ -63,7 +63,9 @@ fn not_found(config: &Config, asked: &str) -> ApiError {
         ),
     )
     .param("model");
-    e.extra = Some(serde_json::json!({ "valid": valid_models(config) }));
+    e.extra = Some(Box::new(
+        serde_json::json!({ "valid": valid_models(config) }),
+    ));
     e
 }
 

@@ -17,7 +17,7 @@ use super::relay::{self, Head};
 use super::Shared;
 
 pub async fn completions(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let Ok(_slot) = shared.slots.clone().try_acquire_owned() else {
+    let Ok(slot) = shared.slots.clone().try_acquire_owned() else {
         shared.metrics.request("other", "refused");
         let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -36,6 +36,8 @@ pub async fn completions(State(shared): State<Arc<Shared>>, request: Request) ->
         Ok(body) => body,
         Err(e) => {
             shared.metrics.request("other", "refused");
+            // http_body_util's LengthLimitError (not a dependency of ours),
+            // known by its message; tests/serve.rs checks the 413.
             let too_big = std::error::Error::source(&e)
                 .is_some_and(|s| s.to_string().contains("length limit"))
                 || e.to_string().contains("length limit");
@@ -68,7 +70,6 @@ pub async fn completions(State(shared): State<Arc<Shared>>, request: Request) ->
             attempts,
             frames,
         } => {
-            let slot = _slot;
             let stream = tokio_stream_of(frames).map(move |frame| {
                 let _held = &slot;
                 frame

@@ -17,8 +17,9 @@ pub struct ApiError {
     pub code: &'static str,
     pub param: Option<&'static str>,
     pub message: String,
-    /// More fields inside `error` (the attempts of a failed route).
-    pub extra: Option<Value>,
+    /// More fields inside `error` (the attempts of a failed route); boxed
+    /// to keep the error small on the `Result`s that carry it.
+    pub extra: Option<Box<Value>>,
     /// `Retry-After` in seconds.
     pub retry_after: Option<u64>,
     /// `x-chainwatch-attempts`.
@@ -68,7 +69,9 @@ impl ApiError {
             "param": self.param,
             "code": self.code,
         });
-        if let (Some(Value::Object(extra)), Some(obj)) = (&self.extra, error.as_object_mut()) {
+        if let (Some(Value::Object(extra)), Some(obj)) =
+            (self.extra.as_deref(), error.as_object_mut())
+        {
             for (k, v) in extra {
                 obj.insert(k.clone(), v.clone());
             }
@@ -111,7 +114,7 @@ mod tests {
             "all_models_failed",
             "down: \u{1b}[2Jx",
         );
-        e.extra = Some(json!({"attempts": []}));
+        e.extra = Some(Box::new(json!({"attempts": []})));
         let b = e.body();
         assert_eq!(b["error"]["attempts"], json!([]));
         assert!(!b["error"]["message"].as_str().unwrap().contains('\u{1b}'));

@@ -478,7 +478,7 @@ pub fn failure_error(failure: &RouteFailure) -> ApiError {
     let mut error = ApiError::new(status, kind, code, failure.to_string());
     error.extra = serde_json::to_value(&report)
         .ok()
-        .map(|v| json!({"attempts": v["attempts"], "skipped": v["skipped"]}));
+        .map(|v| Box::new(json!({"attempts": v["attempts"], "skipped": v["skipped"]})));
     error.retry_after = retry
         .filter(|_| status == StatusCode::TOO_MANY_REQUESTS)
         .map(|d| d.as_secs().max(1));
