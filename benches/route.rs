@@ -295,7 +295,7 @@ async fn failover() {
     let rows = [
         ("(a) primary known down (skipped)", known_down),
         ("    primary down, not yet known (502)", down_unknown),
-        ("(b) primary hangs, unknown, hedge auto (2 s)", hung[0]),
+        ("(b) primary hangs, unknown, hedge auto (1.5 s)", hung[0]),
         ("    primary hangs, unknown, hedge 300 ms", hung[1]),
         ("(c) article's loop, timeout 3 s (scaled 1/10)", article),
     ];
