@@ -465,7 +465,7 @@ fn check(c: Check, m: &Measured, fallback: &str) -> (Option<bool>, String) {
         NoHang => (Some(!call.hang), format!("ended in {:.1}s", call.elapsed_s)),
         Complete => (Some(m.complete), "complete answer".into()),
         NoTruncatedSuccess => (
-            Some(!(success && !m.complete)),
+            Some(!success || m.complete),
             if success && !m.complete {
                 format!("success with {} words", norm(&call.text).split(' ').count())
             } else {
@@ -503,7 +503,7 @@ fn check(c: Check, m: &Measured, fallback: &str) -> (Option<bool>, String) {
         ),
         UsagePresent => (Some(call.usage), "usage".into()),
         NoPrefillMasking => (
-            Some(!(!success && m.prefill_rejections > 0)),
+            Some(success || m.prefill_rejections == 0),
             format!("{} prefill rejection(s)", m.prefill_rejections),
         ),
         SeqNoHang => (Some(m.seq_hangs == 0), format!("{} hung", m.seq_hangs)),
