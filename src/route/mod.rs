@@ -53,15 +53,11 @@ pub trait HealthView: Send + Sync {
     fn record(&self, model: &str, attempt: &Attempt, now: DateTime<Utc>);
     /// When the model was last tried (probe, prompt or trial): an
     /// unhealthy model's half-open period runs from it. `None`: not known,
-    /// and a trial is due.
-    fn last_attempt(&self, _model: &str) -> Option<DateTime<Utc>> {
-        None
-    }
+    /// and a trial is due. (No default: a view that forgot it would trial
+    /// every unhealthy model on every route.)
+    fn last_attempt(&self, model: &str) -> Option<DateTime<Utc>>;
     /// A half-open trial still running when another model answered: run it
-    /// to its end and [`record`](HealthView::record) it. The engine spawns
-    /// it; this default drops it, which closes its connection and records
-    /// nothing.
-    fn adopt(&self, trial: Trial) {
-        drop(trial);
-    }
+    /// to its end and [`record`](HealthView::record) it (the engine spawns
+    /// it). Dropping it closes its connection and records nothing.
+    fn adopt(&self, trial: Trial);
 }

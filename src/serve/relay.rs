@@ -32,7 +32,7 @@ use crate::api::{Attempt, FailureClass, Tapped};
 use crate::health::{SampleKind, Status};
 use crate::metrics::provider_of_model;
 use crate::report::WatchLine;
-use crate::route::{HealthView, RouteAnswer, RouteEvent, RouteFailure};
+use crate::route::{HealthView, RouteAnswer, RouteEvent, RouteFailure, Trial};
 
 /// What an attempt may say before its first content token and still be
 /// relayed at the commit (the rest of a long reasoning is dropped).
@@ -83,6 +83,16 @@ impl HealthView for TrafficView {
         self.shared
             .metrics
             .attempt(model, &provider, SampleKind::Traffic, attempt);
+    }
+
+    fn last_attempt(&self, model: &str) -> Option<DateTime<Utc>> {
+        HealthView::last_attempt(&self.shared.engine, model)
+    }
+
+    /// A half-open trial that lost the race runs on in the engine, which
+    /// records it.
+    fn adopt(&self, trial: Trial) {
+        self.shared.engine.adopt(trial);
     }
 }
 

@@ -282,10 +282,11 @@ impl Outcome<'_> {
             }
             (FailureClass::Malformed, _) => "200 malformed".to_string(),
             (FailureClass::Refused, Variant::Filter) => "200 content_filter (refused)".to_string(),
-            (FailureClass::RateLimited, _) => match f.retry_after {
-                Some(wait) => format!("429 retry-after {}s (rate_limited)", wait.as_secs().max(1)),
-                None => "429 (rate_limited)".to_string(),
-            },
+            (FailureClass::RateLimited, _) if f.rate_headers => format!(
+                "429 retry-after {}s (rate_limited)",
+                super::faults::rate_limit_wait(f).as_secs().max(1)
+            ),
+            (FailureClass::RateLimited, _) => "429 (rate_limited)".to_string(),
             (c, _) if f.status >= 400 => format!("{} {c}", f.status),
             (c, _) => format!("200 {c}"),
         }

@@ -236,7 +236,7 @@ fn status_error(w: &dyn Wire, o: &Outcome, f: &Fault, class: C) -> Reply {
                 };
             }
         }
-        C::RateLimited => {
+        C::RateLimited if f.rate_headers => {
             let wait = rate_limit_wait(f);
             headers.push(("retry-after", retry_after_value(f, wait)));
             headers.extend(w.rate_limit_headers(o, wait));

@@ -291,6 +291,9 @@ impl HealthView for SnapshotHealth<'_> {
         let m = self.0.get(model)?;
         m.last_success.max(m.last_failure.as_ref().map(|f| f.at))
     }
+
+    /// The preview only plans; it never runs a trial.
+    fn adopt(&self, _trial: crate::route::Trial) {}
 }
 
 impl App {

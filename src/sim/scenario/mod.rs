@@ -326,6 +326,9 @@ pub struct Fault {
     pub size: u64,
     /// Send `Retry-After` as an HTTP date rather than seconds.
     pub retry_after_date: bool,
+    /// rate_limited: send `Retry-After` and the `X-RateLimit-*` headers
+    /// (`false`: a bare 429 that says nothing of when to come back).
+    pub rate_headers: bool,
     /// Overrides the error message.
     pub message: Option<String>,
     /// wrong_answer: the reply text.
@@ -349,6 +352,7 @@ impl Fault {
             hang_for: Duration::from_secs(300),
             size: 64 << 20,
             retry_after_date: false,
+            rate_headers: true,
             message: None,
             content: None,
         }

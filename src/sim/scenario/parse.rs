@@ -334,6 +334,7 @@ struct RawFault {
     #[serde(default, deserialize_with = "de_opt_duration")]
     retry_after: Option<Duration>,
     retry_after_date: Option<bool>,
+    rate_headers: Option<bool>,
     after_tokens: Option<u32>,
     #[serde(default, deserialize_with = "de_opt_duration")]
     drip: Option<Duration>,
@@ -414,6 +415,7 @@ impl<'de> Deserialize<'de> for Fault {
             f.retry_after = r.retry_after;
         }
         f.retry_after_date = r.retry_after_date.unwrap_or(false);
+        f.rate_headers = r.rate_headers.unwrap_or(true);
         if let Some(n) = r.after_tokens {
             f.after_tokens = n;
         }
