@@ -315,6 +315,16 @@ impl<'a> Race<'a> {
             return true;
         };
         let route = &self.router.config.route;
+        // Another attempt that can answer (the model raced with a retry, a
+        // hedge) is still in flight and not yet overdue: it stands for "the
+        // next model", and no other is started beside it. A trial does not
+        // count (it is the unhealthy model under test), nor does an attempt
+        // silent past its hedge delay (the next model replaces the failed
+        // hedge at once).
+        let covered = self
+            .running
+            .iter()
+            .any(|o| o.role != AttemptRole::Trial && !self.overdue(o));
         // A trial is one attempt by design; a retry is not retried again.
         let may_retry = r.role != AttemptRole::Trial && !self.retried.iter().any(|m| m == model);
         match retry::after(
@@ -340,7 +350,9 @@ impl<'a> Race<'a> {
                 });
                 // The retry and the next model, side by side.
                 self.start_next(AttemptRole::Planned);
-                self.start_next(AttemptRole::Planned);
+                if !covered {
+                    self.start_next(AttemptRole::Planned);
+                }
             }
             Next::RetryAfter(wait) => {
                 self.retried.push(model.to_string());
@@ -351,9 +363,10 @@ impl<'a> Race<'a> {
                 });
                 self.waiting = Some((Instant::now() + wait, model.to_string()));
             }
-            Next::MoveOn => {
+            Next::MoveOn if !covered => {
                 self.start_next(AttemptRole::Planned);
             }
+            Next::MoveOn => {}
         }
         true
     }
@@ -469,6 +482,13 @@ impl<'a> Race<'a> {
             self.start_next(AttemptRole::Planned);
         }
         true
+    }
+
+    /// Silent past its hedge delay (never, with hedging off).
+    fn overdue(&self, r: &Running) -> bool {
+        self.router
+            .hedge_delay(self.hedge, self.health, &r.model, Utc::now())
+            .is_some_and(|delay| r.t0.elapsed() >= delay)
     }
 
     /// The tier a model was planned under (for a tier target).

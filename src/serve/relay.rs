@@ -206,12 +206,18 @@ async fn drive(shared: Arc<Shared>, mut call: Call, head: oneshot::Sender<Head>)
     };
     shared.metrics.request(&call.label, outcome);
     if let Some(Ok(answer)) = &ended {
-        for r in answer
+        // Once per model the answer moved away from (its retry is not a
+        // second failover).
+        let mut failed: Vec<&str> = answer
             .attempts
             .iter()
             .filter(|r| !r.cancelled && !r.attempt.is_ok())
-        {
-            shared.metrics.failover(&r.model);
+            .map(|r| r.model.as_str())
+            .collect();
+        failed.sort_unstable();
+        failed.dedup();
+        for model in failed {
+            shared.metrics.failover(model);
         }
     }
     if let Some(result) = &ended {
