@@ -32,7 +32,9 @@ async fn main() -> anyhow::Result<()> {
             let n: usize = arg(&args, 2)?.parse()?;
             streams(arg(&args, 1)?, n, arg(&args, 3)?).await
         }
-        _ => anyhow::bail!("usage: serve_load upstream ADDR | latency URL N C MODEL | streams URL N MODEL"),
+        _ => anyhow::bail!(
+            "usage: serve_load upstream ADDR | latency URL N C MODEL | streams URL N MODEL"
+        ),
     }
 }
 
@@ -125,7 +127,12 @@ fn client() -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
-async fn one(http: &reqwest::Client, url: &str, model: &str, stream: bool) -> anyhow::Result<Duration> {
+async fn one(
+    http: &reqwest::Client,
+    url: &str,
+    model: &str,
+    stream: bool,
+) -> anyhow::Result<Duration> {
     let t0 = Instant::now();
     let resp = http
         .post(format!("{url}/chat/completions"))
@@ -170,7 +177,13 @@ async fn latency(url: &str, n: usize, c: usize, model: &str) -> anyhow::Result<(
         let i = ((all.len() as f64 * q).ceil() as usize).clamp(1, all.len()) - 1;
         all.get(i).map_or(0, |d| d.as_micros())
     };
-    println!("n={} c={} p50_us={} p99_us={}", all.len(), c, pick(0.50), pick(0.99));
+    println!(
+        "n={} c={} p50_us={} p99_us={}",
+        all.len(),
+        c,
+        pick(0.50),
+        pick(0.99)
+    );
     Ok(())
 }
 

@@ -232,7 +232,9 @@ impl Relay {
     /// The tap key of a configured model's attempts.
     fn key_of(&self, model: &str) -> Option<String> {
         let config = self.router.config();
-        config.model(model).map(|m| config.target(m, None).tap_key())
+        config
+            .model(model)
+            .map(|m| config.target(m, None).tap_key())
     }
 
     /// Resolves when the client no longer waits: its head receiver or its
