@@ -14,8 +14,9 @@
 //! what it answers about health; the rest has a room each: the scheduling
 //! loop (`live`), recording outcomes (`record`), prices and the budget
 //! (`money`), probing thinking models (`thinking`), what survives a
-//! restart (`persist`), and the chain as saved and edited by this and other
-//! processes (`chain`).
+//! restart (`persist`), the chain as saved and edited by this and other
+//! processes (`chain`), and the seam to a shared store that makes many
+//! processes one fleet (`fleet`).
 //!
 //! Locks: the health book, the schedule, the money, the thinkers, the
 //! drift acknowledgements and the chain each sit behind their own `std::sync::Mutex`, held only
@@ -42,6 +43,7 @@ use crate::route::{Chain, HealthView};
 use crate::store::{AckedDrift, Store};
 
 mod chain;
+mod fleet;
 mod live;
 mod money;
 mod persist;
@@ -50,6 +52,7 @@ mod thinking;
 mod views;
 
 pub use chain::{ChainChange, CHAIN_POLL};
+pub use fleet::{lease_ttl, Fleet, FleetEditError, FleetFuture, SharedSample, LEASE_SLACK_MAX};
 pub use live::{StopSignals, AUTOSAVE, PRICE_REFRESH};
 use money::Money;
 use thinking::Thinkers;
@@ -135,6 +138,8 @@ struct Inner {
     warnings: Vec<String>,
     events: broadcast::Sender<EngineEvent>,
     wake: Notify,
+    /// The shared store this engine joined (`crate::shared`), if any.
+    fleet: std::sync::OnceLock<Arc<dyn Fleet>>,
 }
 
 /// The engine. Cheap to clone: everything is behind one `Arc`.
@@ -249,6 +254,7 @@ impl Engine {
                 warnings,
                 events,
                 wake: Notify::new(),
+                fleet: std::sync::OnceLock::new(),
             }),
         }
     }

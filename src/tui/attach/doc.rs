@@ -148,6 +148,7 @@ pub fn config_of(remote: &Remote, base: &str) -> Config {
         models,
         tiers: Default::default(),
         alerts: Vec::new(),
+        store: Default::default(),
         source: ConfigSource::Builtin,
     }
 }
