@@ -273,11 +273,17 @@ async fn a_chain_edit_in_one_engine_reaches_the_others() {
     .expect("every engine follows the shared chain");
     eprintln!("chain edit reached the other engines in {took:?}");
     // Said as a chain change from elsewhere.
-    let mut outside = false;
-    while let Ok(e) = events.try_recv() {
-        outside |= matches!(e, EngineEvent::Chain { ref order, .. } if order[0] == "gamma");
-    }
-    assert!(outside, "the follower announces the new order");
+    let outside = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(EngineEvent::Chain { order, .. }) = events.recv().await {
+                if order[0] == "gamma" {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(outside.is_ok(), "the follower announces the new order");
     // An edit that does not fit the shared chain is refused, not lost.
     let engine = b.engine.clone();
     let bad = tokio::task::spawn_blocking(move || {
