@@ -878,7 +878,7 @@ fn forty_thousand_models_validate() {
 
 #[test]
 fn the_shared_store_is_read_its_variable_wins_and_its_password_is_never_shown() {
-    let c = parse("[store]\nredis_url = \"redis://:hunter2@10.0.0.5:6379/2\"\n$E\n$M").unwrap();
+    let c = parse("$E\n$M\n[store]\nredis_url = \"redis://:hunter2@10.0.0.5:6379/2\"").unwrap();
     let url = c.store.redis_url.clone().unwrap();
     assert_eq!(
         StoreSettings::redis_shown(&url),
@@ -894,14 +894,14 @@ fn the_shared_store_is_read_its_variable_wins_and_its_password_is_never_shown() 
         parse("$E\n$M").unwrap().store.redis_url_from(|_| None),
         None
     );
-    let err = parse("[store]\nredis_url = \"http://host:6379\"\n$E\n$M")
+    let err = parse("$E\n$M\n[store]\nredis_url = \"http://host:6379\"")
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("store.redis_url") && err.contains("2:"),
+        err.contains("store.redis_url") && err.contains(":4:"),
         "{err}"
     );
-    let err = parse("[store]\nredis = \"x\"\n$E\n$M")
+    let err = parse("$E\n$M\n[store]\nredis = \"x\"")
         .unwrap_err()
         .to_string();
     assert!(err.contains("redis"), "{err}");
