@@ -439,3 +439,77 @@ async fn redis_killed_and_restarted_engines_keep_routing_and_resync() {
     let seen = b.engine.snapshot("alpha", now).unwrap().samples;
     assert!(seen >= 2, "a's probe and prompt reach b: {seen}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_outage_pages_once_for_the_fleet() {
+    use chainwatch::alert::{Alerter, EnvLookup, Report};
+    use chainwatch::health::{HealthEvent, HealthEventKind, Status};
+
+    let Some(redis) = Redis::start() else { return };
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("pages.txt");
+    let mut config = config(&sim, &redis, Duration::from_secs(30));
+    let rules = format!(
+        "[[endpoint]]\nname = \"sim\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+         [[model]]\nname = \"alpha\"\nid = \"sim/alpha\"\n\
+         [[alert]]\nname = \"on-call\"\nto = [\"unhealthy\"]\ncommand = \"echo paged >> '{}'\"\n",
+        pages.display()
+    );
+    config.alerts = Config::parse(&rules, Path::new("alerts.toml"))
+        .unwrap()
+        .alerts;
+    let t0 = Utc::now();
+    let mut alerters = Vec::new();
+    let mut members = Vec::new();
+    for _ in 0..3 {
+        let m = member(&config, t0, false).await;
+        let report: Report = Arc::new(|_| {});
+        let env: EnvLookup = Arc::new(|_| None);
+        let alerter = Alerter::start(&config, Arc::new(|_: &str| true), report, env).unwrap();
+        alerter.share(m.shared.clone());
+        alerters.push(alerter);
+        members.push(m);
+    }
+    // Every replica sees alpha go down (each at its own moment).
+    for (i, alerter) in alerters.iter().enumerate() {
+        let event = EngineEvent::Health(HealthEvent {
+            at: t0 + chrono::Duration::milliseconds(40 * i as i64),
+            model: "alpha".into(),
+            kind: HealthEventKind::State {
+                from: Status::Healthy,
+                to: Status::Unhealthy,
+                reason: "3/5 ok".into(),
+            },
+        });
+        assert_eq!(alerter.offer(&event), 1, "each replica's rule matches");
+    }
+    for alerter in &alerters {
+        alerter.settled().await;
+    }
+    let paged = std::fs::read_to_string(&pages).unwrap_or_default();
+    assert_eq!(
+        paged.lines().count(),
+        1,
+        "one page for the fleet: {paged:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_budget_is_the_fleets() {
+    let Some(redis) = Redis::start() else { return };
+    let sim = sim().await;
+    let config = config(&sim, &redis, Duration::from_secs(30));
+    let t0 = Utc::now();
+    let a = member(&config, t0, false).await;
+    let b = member(&config, t0, false).await;
+    let now = Utc::now();
+    // What `a`'s probes spent (as its engine records them) …
+    a.shared.spend(0.25, now);
+    a.shared.spend(0.5, now);
+    a.shared.sync_now(&a.engine).await.unwrap();
+    b.shared.sync_now(&b.engine).await.unwrap();
+    // … is `b`'s spend today too: one ledger, one budget.
+    assert!((b.engine.spend_today(now) - 0.75).abs() < 1e-9);
+    assert!((a.engine.spend_today(now) - 0.75).abs() < 1e-9);
+}
