@@ -52,6 +52,12 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
 
+    /// Show a running `chainwatch serve` instead of probing: its health,
+    /// chain and events; edits, probe-now and prompts go to it. The token
+    /// comes from CHAINWATCH_SERVE_TOKEN. No prober runs here.
+    #[arg(long, value_name = "URL", conflicts_with = "demo")]
+    pub attach: Option<String>,
+
     /// Seed for the demo simulator, for a reproducible run.
     #[arg(long, global = true, default_value_t = 7, hide = true)]
     pub seed: u64,

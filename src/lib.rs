@@ -48,6 +48,8 @@ pub mod report;
 pub mod route;
 #[cfg(feature = "serve")]
 pub mod serve;
+#[cfg(feature = "redis")]
+pub mod shared;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod store;

@@ -78,6 +78,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         _ => {}
     }
+    if let (Some(url), None) = (&cli.attach, &cli.command) {
+        let token = std::env::var("CHAINWATCH_SERVE_TOKEN").ok();
+        chainwatch::tui::attach::run(url, token).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let (config, _sim) = match settle(&cli).await {
         Ok(found) => found,
         Err(err) => {

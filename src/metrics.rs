@@ -49,6 +49,12 @@ struct ModelLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabels {
+    /// `redis://host:port`, never a password.
+    store: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
     model: String,
     provider: String,
@@ -117,6 +123,9 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     failovers: Family<FailoverLabels, Counter>,
     in_flight: Gauge,
+    /// 1 while the shared store answers, 0 while it is unreachable;
+    /// absent without one.
+    shared_store: Family<StoreLabels, Gauge>,
     /// Each model's probe spend today as last read from the ledger, to
     /// turn the daily ledger into a counter that never goes down.
     spend_seen: Mutex<HashMap<String, (chrono::NaiveDate, f64)>>,
@@ -209,7 +218,14 @@ impl Metrics {
             "proxied requests being served now",
             in_flight.clone(),
         );
+        let shared_store = Family::<StoreLabels, Gauge>::default();
+        registry.register(
+            "shared_store_up",
+            "1 while the shared store ([store] redis_url) answers, 0 while it is unreachable (each process then works on local state)",
+            shared_store.clone(),
+        );
         Metrics {
+            shared_store,
             registry,
             status,
             ratio,
@@ -291,6 +307,13 @@ impl Metrics {
     }
 
     fn read_engine(&self, engine: &Engine, now: DateTime<Utc>) {
+        if let (Some(fleet), Some(link)) = (engine.fleet(), engine.fleet_link()) {
+            self.shared_store
+                .get_or_create(&StoreLabels {
+                    store: fleet.name(),
+                })
+                .set(i64::from(link.is_none()));
+        }
         let config = engine.config();
         let snapshots = engine.snapshots(now);
         let chain = Chain::of(config, Some(&engine.chain_order()));

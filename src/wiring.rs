@@ -32,6 +32,7 @@ impl Stack {
             Client::new(config.route.connect_timeout)
         };
         let engine = Engine::new(config.clone(), probes, store);
+        share(&engine);
         let router = Router::new(config, prompts).with_cost_lookup(priced_by(&engine));
         Stack { engine, router }
     }
@@ -40,7 +41,36 @@ impl Stack {
 /// The engine alone, for the commands that only probe (`check`, `watch`).
 pub fn engine(config: Config, store: Option<Store>) -> Engine {
     let client = probe_client(&config);
-    Engine::new(config, client, store)
+    let engine = Engine::new(config, client, store);
+    share(&engine);
+    engine
+}
+
+/// Joins the shared store the config names (`[store] redis_url` or
+/// `CHAINWATCH_REDIS_URL`), for as long as the process runs.
+#[cfg(feature = "redis")]
+fn share(engine: &Engine) {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        let _ = crate::shared::join(engine, tokio_util::sync::CancellationToken::new());
+    }
+}
+
+/// Built without Redis: a configured store is said, not silently ignored.
+#[cfg(not(feature = "redis"))]
+fn share(engine: &Engine) {
+    let url = engine
+        .config()
+        .store
+        .redis_url_from(|var| std::env::var(var).ok());
+    if url.is_some() {
+        let message =
+            "[store] redis_url is set but this chainwatch was built without the `redis` feature; working alone".to_string();
+        tracing::warn!("{message}");
+        engine.announce(crate::engine::EngineEvent::Warning {
+            at: chrono::Utc::now(),
+            message,
+        });
+    }
 }
 
 fn probe_client(config: &Config) -> Client {

@@ -1267,3 +1267,324 @@ mod event_loop {
         }
     }
 }
+
+// ---------------------------------------------------------------- attach
+
+/// `chainwatch --attach`: the screen as a client of a `serve` on loopback
+/// (real HTTP, the simulator behind it).
+#[cfg(all(feature = "sim", feature = "serve"))]
+mod attach {
+    use std::collections::HashMap;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use chainwatch::metrics::Metrics;
+    use chainwatch::serve::{Options, Server};
+    use chainwatch::sim::{Scenario, SimServer};
+    use chainwatch::store::Store;
+    use chainwatch::tui::attach::{app_for, follow, Attached};
+    use chainwatch::tui::event_loop::{run_dashboard, News, Services};
+    use chainwatch::wiring::Stack;
+    use crossterm::event::Event;
+    use futures_util::StreamExt;
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+    use serde_json::Value;
+    use tokio::sync::mpsc;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+
+    const SCENARIO: &str = r#"
+[server]
+require_auth = false
+
+[[model]]
+name = "fast-a"
+id = "sim/fast-a"
+
+[[model]]
+name = "fast-b"
+id = "sim/fast-b"
+
+[[model]]
+name = "down"
+id = "sim/down"
+[[model.fault]]
+class = "server_error"
+status = 502
+"#;
+
+    struct Rig {
+        _sim: SimServer,
+        server: Option<Server>,
+        base: String,
+        engine: chainwatch::engine::Engine,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn rig(token: Option<&str>) -> Rig {
+        let sim = SimServer::start(
+            Scenario::parse(SCENARIO, Path::new("<attach>")).unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+            7,
+        )
+        .await
+        .unwrap();
+        let mut config = sim.config();
+        config.chain = vec!["fast-a".into(), "fast-b".into(), "down".into()];
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path().join("state.json"));
+        let Stack { engine, router } = Stack::new(config.clone(), Some(store));
+        // Evidence for every model: the down one turns unhealthy.
+        for _ in 0..4 {
+            for m in ["fast-a", "fast-b", "down"] {
+                engine.probe(m).await.unwrap();
+            }
+        }
+        let mut options = Options::new("127.0.0.1:0".parse().unwrap(), config.route.timeout);
+        options.token = token.map(str::to_string);
+        let server = Server::start(options, engine.clone(), router, Arc::new(Metrics::new()))
+            .await
+            .unwrap();
+        Rig {
+            base: format!("http://{}", server.addr),
+            server: Some(server),
+            _sim: sim,
+            engine,
+            _dir: dir,
+        }
+    }
+
+    async fn get(base: &str, path: &str) -> Value {
+        reqwest::get(format!("{base}{path}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    fn press(c: char) -> std::io::Result<Event> {
+        let mods = if c.is_ascii_uppercase() {
+            KeyModifiers::SHIFT
+        } else {
+            KeyModifiers::NONE
+        };
+        Ok(Event::Key(KeyEvent::new(KeyCode::Char(c), mods)))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_attached_screen_shows_the_servers_statuses_and_its_j_moves_the_servers_chain() {
+        let rig = rig(None).await;
+        let health = get(&rig.base, "/api/v1/health").await;
+        let want: HashMap<String, String> = health["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["name"].as_str().unwrap().to_string(),
+                    m["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(want["down"], "unhealthy", "{health}");
+        assert_eq!(want["fast-a"], "healthy", "{health}");
+
+        let attached = Arc::new(Attached::connect(&rig.base, None).await.unwrap());
+        let mut app = app_for(&attached);
+        let (keys_tx, keys_rx) = mpsc::unbounded_channel::<std::io::Result<Event>>();
+        let keys = futures_util::stream::unfold(keys_rx, |mut rx| async move {
+            rx.recv().await.map(|k| (k, rx))
+        })
+        .boxed();
+        let (news_tx, news_rx) = mpsc::unbounded_channel::<News>();
+        let stop = CancellationToken::new();
+        let follower = tokio::spawn(follow(attached.clone(), news_tx, stop.child_token()));
+        let mut terminal = Terminal::new(TestBackend::new(120, 32)).unwrap();
+        let base = rig.base.clone();
+        let driver = async move {
+            keys_tx.send(press('J')).unwrap();
+            // The server saved the edit: its chain says so.
+            let mut order = Value::Null;
+            for _ in 0..100 {
+                order = get(&base, "/api/v1/chain").await["order"].clone();
+                if order[0] == "fast-b" {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            keys_tx.send(press('q')).unwrap();
+            order
+        };
+        let (ran, order) = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            tokio::join!(
+                run_dashboard(
+                    &mut terminal,
+                    &mut app,
+                    attached.clone(),
+                    keys,
+                    news_rx,
+                    stop.clone()
+                ),
+                driver
+            )
+        })
+        .await
+        .expect("the attached screen ends on q");
+        ran.unwrap();
+        stop.cancel();
+        let _ = follower.await;
+
+        assert_eq!(order, serde_json::json!(["fast-b", "fast-a", "down"]));
+        assert_eq!(
+            rig.engine.chain_order(),
+            vec!["fast-b", "fast-a", "down"],
+            "the server's engine follows the edit"
+        );
+        assert_eq!(app.chain.order(), ["fast-b", "fast-a", "down"]);
+        // Every row shows the status the server's /api/v1/health gives.
+        let buf = terminal.backend().buffer();
+        let lines: Vec<String> = (0..32u16)
+            .map(|y| (0..120u16).map(|x| buf[(x, y)].symbol()).collect())
+            .collect();
+        for (name, status) in &want {
+            let row = lines
+                .iter()
+                .find(|l| {
+                    let cells: Vec<&str> = l.trim_matches('│').split_whitespace().collect();
+                    cells.len() > 2 && cells[0].parse::<u32>().is_ok() && cells[1] == name
+                })
+                .unwrap_or_else(|| panic!("no row for {name}:\n{}", lines.join("\n")));
+            assert!(
+                row.contains(status.as_str()),
+                "{name} should be {status}: {row}"
+            );
+        }
+        for m in &app.models {
+            assert_eq!(m.status.to_string(), want[&m.name], "{}", m.name);
+        }
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("attached to {}", rig.base))),
+            "the screen says which engine it shows:\n{}",
+            lines.join("\n")
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn prompts_and_probe_now_go_to_the_server_and_a_lost_server_is_shown() {
+        let mut rig = rig(Some("s3cret-token")).await;
+        // A wrong token says what to do.
+        let err = Attached::connect(&rig.base, Some("wrong".into()))
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            format!("{err:#}").contains("CHAINWATCH_SERVE_TOKEN"),
+            "{err:#}"
+        );
+        assert!(!format!("{err:#}").contains("s3cret"), "{err:#}");
+        let attached = Arc::new(
+            Attached::connect(&rig.base, Some("s3cret-token".into()))
+                .await
+                .unwrap(),
+        );
+        // A prompt goes through the server's router: the down model is
+        // skipped there, and the answer names the model that served.
+        let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+        let answer = attached
+            .route(
+                Vec::new(),
+                "hello there".into(),
+                chainwatch::route::RouteTarget::Chain,
+                false,
+                events_tx,
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer.model, "fast-a");
+        assert!(!answer.text.is_empty());
+        let mut deltas = String::new();
+        while let Ok(e) = events_rx.try_recv() {
+            if let chainwatch::route::RouteEvent::Delta { text, .. } = e {
+                deltas.push_str(&text);
+            }
+        }
+        assert_eq!(deltas, answer.text);
+        // `p`: the server's schedule takes the model at once.
+        let before = rig.engine.next_due("fast-b").unwrap();
+        attached.probe_now(Some("fast-b"));
+        let mut due = before;
+        for _ in 0..100 {
+            due = rig.engine.next_due("fast-b").unwrap();
+            if due < before {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(
+            due <= chrono::Utc::now(),
+            "probe now reached the server: {due} {before}"
+        );
+
+        // The server is lost: the badge says since when, and the screen
+        // comes back when it does.
+        let (news_tx, mut news_rx) = mpsc::unbounded_channel::<News>();
+        let stop = CancellationToken::new();
+        let follower = tokio::spawn(follow(attached.clone(), news_tx, stop.child_token()));
+        let server = rig.server.take().unwrap();
+        let addr = server.addr;
+        assert!(server.stop().await);
+        let badge = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            loop {
+                match news_rx.recv().await {
+                    Some(News::Act(a)) => {
+                        if let Action::Badge(Some(text)) = *a {
+                            if text.contains("disconnected since") {
+                                return text;
+                            }
+                        }
+                    }
+                    Some(_) => {}
+                    None => panic!("the follower ended"),
+                }
+            }
+        })
+        .await
+        .expect("a lost server is shown");
+        assert!(badge.contains(&rig.base), "{badge}");
+        assert!(!badge.contains("s3cret"), "{badge}");
+        let mut options = Options::new(addr, std::time::Duration::from_secs(30));
+        options.token = Some("s3cret-token".into());
+        let (engine, router) = (
+            rig.engine.clone(),
+            chainwatch::route::Router::new(
+                rig.engine.config().clone(),
+                chainwatch::api::Client::new(std::time::Duration::from_secs(5)),
+            ),
+        );
+        let again = Server::start(options, engine, router, Arc::new(Metrics::new()))
+            .await
+            .unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            loop {
+                if let Some(News::Act(a)) = news_rx.recv().await {
+                    if let Action::Badge(Some(text)) = *a {
+                        if !text.contains("disconnected") {
+                            return;
+                        }
+                    }
+                }
+            }
+        })
+        .await
+        .expect("the screen reconnects");
+        assert!(attached.link().down_since.is_none());
+        stop.cancel();
+        let _ = follower.await;
+        again.stop().await;
+    }
+}

@@ -43,7 +43,7 @@ pub use rule::{matches, Change};
 pub use throttle::Throttle;
 
 use crate::config::{AlertRule, Config};
-use crate::engine::{Engine, EngineEvent};
+use crate::engine::{Engine, EngineEvent, Fleet};
 use crate::health::{HealthEventKind, Status};
 use crate::route::Chain;
 use crate::store::Store;
@@ -107,6 +107,17 @@ struct Inner {
     queue: mpsc::Sender<Job>,
     pending: watch::Sender<usize>,
     report: Report,
+    fleet: FleetSlot,
+}
+
+/// The fleet an alerter delivers through, once it has joined one.
+type FleetSlot = Arc<std::sync::OnceLock<Arc<dyn Fleet>>>;
+
+/// How long an alert's delivery lease is held: the rule's `min_interval`,
+/// at least a minute (the replicas see a change within seconds of
+/// each other).
+fn alert_lease(rule: &AlertRule) -> Duration {
+    rule.min_interval.max(Duration::from_secs(60))
 }
 
 /// The alerts of one process. Cheap to clone; the worker that sends them
@@ -146,6 +157,7 @@ impl Alerter {
         let (pending, _) = watch::channel(0usize);
         // Proxies from the environment, as for every other request.
         let http = reqwest::Client::builder().build().ok();
+        let fleet: FleetSlot = Arc::default();
         tokio::spawn(work(
             jobs,
             Arc::clone(&rules),
@@ -153,6 +165,7 @@ impl Alerter {
             env,
             Arc::clone(&report),
             pending.clone(),
+            Arc::clone(&fleet),
         ));
         Some(Alerter {
             inner: Arc::new(Inner {
@@ -167,8 +180,16 @@ impl Alerter {
                 queue,
                 pending,
                 report,
+                fleet,
             }),
         })
+    }
+
+    /// Delivers through a fleet: each alert only from the one process that
+    /// takes its lease first (one outage pages once, not once per replica
+    /// and dashboard).
+    pub fn share(&self, fleet: Arc<dyn Fleet>) {
+        let _ = self.inner.fleet.set(fleet);
     }
 
     /// The alerts of the engine's config: news goes onto the engine's event
@@ -183,7 +204,11 @@ impl Alerter {
         let bus = engine.clone();
         let report: Report = Arc::new(move |news| bus.announce(EngineEvent::Alert(news)));
         let env: EnvLookup = Arc::new(|var: &str| std::env::var(var).ok());
-        Alerter::start(&config, in_chain, report, env)
+        let alerter = Alerter::start(&config, in_chain, report, env)?;
+        if let Some(fleet) = engine.fleet() {
+            alerter.share(Arc::clone(fleet));
+        }
+        Some(alerter)
     }
 
     pub fn rules(&self) -> &[AlertRule] {
@@ -345,9 +370,23 @@ async fn work(
     env: EnvLookup,
     report: Report,
     pending: watch::Sender<usize>,
+    fleet: FleetSlot,
 ) {
     while let Some(job) = jobs.recv().await {
         if let Some(rule) = rules.get(job.rule) {
+            if let Some(fleet) = fleet.get() {
+                let key = format!("{}:{}:{}", rule.name, job.alert.model, job.alert.to);
+                if !fleet.lease_alert(key, alert_lease(rule)).await {
+                    tracing::info!(
+                        "alert {:?} for {} → {}: delivered by another process",
+                        rule.name,
+                        job.alert.model,
+                        job.alert.to
+                    );
+                    pending.send_modify(|n| *n = n.saturating_sub(1));
+                    continue;
+                }
+            }
             let via = via(rule).unwrap_or_default();
             let outcome =
                 match deliver::deliver(http.as_ref(), rule, &job.alert, env.as_ref()).await {

@@ -46,7 +46,8 @@ pub use paths::{default_path_from, resolve, resolve_with, Resolved, CONFIG_FILE_
 pub use presets::OPENROUTER_KEY_VAR;
 pub use schema::{
     Config, ConfigSource, Endpoint, HealthSettings, Hedge, MissingKey, ModelConfig, ProbeOverrides,
-    ProbeSettings, RouteSettings, Tier, Tiers, UnknownTier, DEFAULT_RETRY_AFTER_MAX,
+    ProbeSettings, RouteSettings, StoreSettings, Tier, Tiers, UnknownTier, DEFAULT_RETRY_AFTER_MAX,
+    REDIS_URL_VAR,
 };
 
 #[cfg(test)]

@@ -68,6 +68,7 @@ impl Config {
                 budget: names(&["gpt-4o-mini", "gemini-flash-lite"]),
             },
             alerts: Vec::new(),
+            store: Default::default(),
             source: ConfigSource::Builtin,
         }
     }
@@ -109,6 +110,7 @@ impl Config {
             tiers: Tiers::from_models(&models),
             models,
             alerts: Vec::new(),
+            store: Default::default(),
             source: ConfigSource::Demo,
         }
     }

@@ -27,6 +27,15 @@ pub(super) struct RawConfig {
     pub(super) tiers: Option<RawTiers>,
     #[serde(default)]
     pub(super) alert: Vec<RawAlert>,
+    #[serde(default)]
+    pub(super) store: RawStore,
+}
+
+/// `[store]`: where state is shared beyond the state file.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStore {
+    pub(super) redis_url: Option<S<String>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -29,7 +29,44 @@ pub struct Config {
     pub tiers: Tiers,
     /// `[[alert]]`: who is told when a model's state changes.
     pub alerts: Vec<AlertRule>,
+    /// `[store]`: state shared beyond the state file.
+    pub store: StoreSettings,
     pub source: ConfigSource,
+}
+
+/// `[store]`: with `redis_url` (or `CHAINWATCH_REDIS_URL`, which wins),
+/// every process of a team shares the chain, health samples, probe
+/// leases, the spend ledger and alert leases on Redis (or Valkey);
+/// without it, the state file alone, as before. `docs/scale.md`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// `redis://[:password@]host:port[/db]`; may hold a password: never
+    /// shown (see [`StoreSettings::redis_shown`]).
+    pub redis_url: Option<String>,
+}
+
+/// The variable that sets (and overrides) `[store] redis_url`.
+pub const REDIS_URL_VAR: &str = "CHAINWATCH_REDIS_URL";
+
+impl StoreSettings {
+    /// The URL from `CHAINWATCH_REDIS_URL` (as `lookup` reads it), else
+    /// from the config; an empty variable is unset.
+    pub fn redis_url_from(&self, lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
+        lookup(REDIS_URL_VAR)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .or_else(|| self.redis_url.clone())
+    }
+
+    /// The URL as it may be shown: the password replaced by `***`.
+    pub fn redis_shown(url: &str) -> String {
+        match (url.find("://"), url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}***{}", &url[..scheme + 3], &url[at..])
+            }
+            _ => url.to_string(),
+        }
+    }
 }
 
 /// Where a [`Config`] came from.

@@ -878,3 +878,34 @@ fn forty_thousand_models_validate() {
     let err = parse(&dup).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("duplicate model name \"m7\""), "{err}");
 }
+
+#[test]
+fn the_shared_store_is_read_its_variable_wins_and_its_password_is_never_shown() {
+    let c = parse("$E\n$M\n[store]\nredis_url = \"redis://:hunter2@10.0.0.5:6379/2\"").unwrap();
+    let url = c.store.redis_url.clone().unwrap();
+    assert_eq!(
+        StoreSettings::redis_shown(&url),
+        "redis://***@10.0.0.5:6379/2"
+    );
+    assert_eq!(c.store.redis_url_from(|_| None), Some(url));
+    let env = |var: &str| (var == REDIS_URL_VAR).then(|| "redis://127.0.0.1:7000/".to_string());
+    assert_eq!(
+        c.store.redis_url_from(env).as_deref(),
+        Some("redis://127.0.0.1:7000/")
+    );
+    assert_eq!(
+        parse("$E\n$M").unwrap().store.redis_url_from(|_| None),
+        None
+    );
+    let err = parse("$E\n$M\n[store]\nredis_url = \"http://host:6379\"")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("store.redis_url") && err.contains(":4:"),
+        "{err}"
+    );
+    let err = parse("$E\n$M\n[store]\nredis = \"x\"")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("redis"), "{err}");
+}

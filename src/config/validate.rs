@@ -7,12 +7,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::raw::{
-    Names, RawConfig, RawEndpoint, RawHealth, RawModel, RawOverrides, RawProbe, RawRoute, RawTiers,
+    Names, RawConfig, RawEndpoint, RawHealth, RawModel, RawOverrides, RawProbe, RawRoute, RawStore,
+    RawTiers,
 };
 use super::values::{join, ranges, Cx, R};
 use super::{
     Config, ConfigError, ConfigSource, Endpoint, HealthSettings, Hedge, ModelConfig,
-    ProbeOverrides, ProbeSettings, RouteSettings, Tier, Tiers, DEFAULT_RETRY_AFTER_MAX,
+    ProbeOverrides, ProbeSettings, RouteSettings, StoreSettings, Tier, Tiers,
+    DEFAULT_RETRY_AFTER_MAX,
 };
 use crate::api::Dialect;
 
@@ -46,6 +48,7 @@ impl Cx<'_> {
         };
         self.same_as(&mut models, &raw.model)?;
         let alerts = self.alerts(&raw.alert, &models)?;
+        let store = self.store(&raw.store)?;
         Ok(Config {
             chain,
             health,
@@ -55,8 +58,26 @@ impl Cx<'_> {
             models,
             tiers,
             alerts,
+            store,
             source: ConfigSource::File(self.path.to_path_buf()),
         })
+    }
+
+    fn store(&self, s: &RawStore) -> R<StoreSettings> {
+        let redis_url = match &s.redis_url {
+            Some(url) => {
+                let v = url.get_ref().trim();
+                if !(v.starts_with("redis://") || v.starts_with("valkey://")) {
+                    return Err(self.at(
+                        url,
+                        "`store.redis_url`: expected redis://[:password@]host:port[/db] (TLS is not built in)".to_string(),
+                    ));
+                }
+                Some(v.to_string())
+            }
+            None => None,
+        };
+        Ok(StoreSettings { redis_url })
     }
 
     fn health(&self, h: &RawHealth) -> R<HealthSettings> {

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::route::{save_edit, Chain, ChainEdit, SaveEditError};
 use crate::store::Stamp;
 
-use super::{lock, Engine, EngineEvent};
+use super::{lock, Engine, EngineEvent, FleetEditError};
 
 /// How often the state file is looked at for outside chain edits.
 pub const CHAIN_POLL: Duration = Duration::from_secs(1);
@@ -30,7 +30,7 @@ pub enum ChainChange {
 /// What the engine last knew of the chain on disk.
 pub(super) struct ChainSync {
     pub(super) order: Vec<String>,
-    stamp: Option<Stamp>,
+    pub(super) stamp: Option<Stamp>,
     next_poll: Option<DateTime<Utc>>,
 }
 
@@ -59,6 +59,32 @@ impl Engine {
         // Held across the save, so the tick never takes our own write for
         // another process's.
         let mut sync = lock(&self.inner.chain);
+        // With a shared store its chain is the one edited; the state file
+        // keeps a copy. A store that cannot be reached queues the edit and
+        // the file takes it meanwhile.
+        if let Some(fleet) = self.fleet() {
+            match fleet.edit_chain(edit) {
+                Ok(order) => {
+                    let order = Chain::of(&self.inner.config, Some(&order)).order().to_vec();
+                    if let Some(store) = &self.inner.store {
+                        store.update(|state| state.chain = Some(order.clone()))?;
+                        sync.stamp = store.stamp();
+                    }
+                    sync.order.clone_from(&order);
+                    drop(sync);
+                    self.emit(EngineEvent::Chain {
+                        at: Utc::now(),
+                        order: order.clone(),
+                        change: ChainChange::Edited(edit.clone()),
+                    });
+                    return Ok(order);
+                }
+                Err(FleetEditError::Edit(e)) => return Err(SaveEditError::Edit(e)),
+                Err(FleetEditError::Unreachable(why)) => {
+                    tracing::warn!("chain edit kept for the shared store ({why})");
+                }
+            }
+        }
         let order = match &self.inner.store {
             Some(store) => {
                 let chain = save_edit(&self.inner.config, store, edit)?;

@@ -32,7 +32,7 @@ impl Engine {
     /// One probe of `model` now, recorded. `None` for an unknown model or
     /// one whose key variable is unset (no request is sent).
     pub async fn probe(&self, model: &str) -> Option<Attempt> {
-        self.probe_at(model, None).await
+        self.probe_at(model, None, false).await
     }
 
     /// Probes everything due at `now` (at most `probe.concurrency` at a time
@@ -44,7 +44,9 @@ impl Engine {
         self.poll_signals(now).await;
         let due = lock(&self.inner.schedule).take_due(now);
         let n = due.len();
-        let probes = due.iter().map(|d| self.probe_at(&d.model, Some(now)));
+        let probes = due
+            .iter()
+            .map(|d| self.probe_at(&d.model, Some(now), !d.forced));
         futures_util::future::join_all(probes).await;
         self.after_probes(now);
         self.tick(now);
@@ -52,8 +54,27 @@ impl Engine {
     }
 
     /// Probes `model`, recording at `fixed` (tests) or at the wall clock.
-    async fn probe_at(&self, model: &str, fixed: Option<DateTime<Utc>>) -> Option<Attempt> {
+    /// `leased`: in a fleet, only when this process holds the model's probe
+    /// lease (else another process probes it this interval, and its sample
+    /// comes through the shared store).
+    async fn probe_at(
+        &self,
+        model: &str,
+        fixed: Option<DateTime<Utc>>,
+        leased: bool,
+    ) -> Option<Attempt> {
         let plan = self.inner.plans.get(model)?;
+        if leased {
+            if let Some(fleet) = self.fleet() {
+                let ttl = super::lease_ttl(plan.settings.interval);
+                if !fleet.lease_probe(model, ttl).await {
+                    let now = fixed.unwrap_or_else(Utc::now);
+                    let cond = condition(&lock(&self.inner.book), model, now);
+                    lock(&self.inner.schedule).finish(model, now, cond);
+                    return None;
+                }
+            }
+        }
         let endpoint = self.inner.config.endpoint(&plan.endpoint)?;
         let key = match endpoint.api_key() {
             Ok(key) => {
@@ -148,7 +169,7 @@ impl Engine {
             for d in due {
                 let engine = self.clone();
                 probes.spawn(async move {
-                    engine.probe_at(&d.model, None).await;
+                    engine.probe_at(&d.model, None, !d.forced).await;
                 });
             }
             // Free signals are polled beside the probes; a poll's end wakes

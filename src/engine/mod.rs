@@ -14,9 +14,10 @@
 //! what it answers about health; the rest has a room each: the scheduling
 //! loop (`live`), recording outcomes (`record`), prices and the budget
 //! (`money`), how often stable models are probed and the free signal
-//! between paid probes (`cadence`), probing thinking models (`thinking`), what survives a
-//! restart (`persist`), and the chain as saved and edited by this and other
-//! processes (`chain`).
+//! between paid probes (`cadence`), probing thinking models (`thinking`),
+//! what survives a restart (`persist`), the chain as saved and edited by
+//! this and other processes (`chain`), and the seam to a shared store that
+//! makes many processes one fleet (`fleet`).
 //!
 //! Locks: the health book, the schedule, the money, the thinkers, the
 //! drift acknowledgements and the chain each sit behind their own `std::sync::Mutex`, held only
@@ -45,6 +46,7 @@ use crate::store::{AckedDrift, Store};
 
 mod cadence;
 mod chain;
+mod fleet;
 mod live;
 mod money;
 mod persist;
@@ -54,6 +56,7 @@ mod trials;
 mod views;
 
 pub use chain::{ChainChange, CHAIN_POLL};
+pub use fleet::{lease_ttl, Fleet, FleetEditError, FleetFuture, SharedSample, LEASE_SLACK_MAX};
 pub use live::{StopSignals, AUTOSAVE, PRICE_REFRESH};
 use money::Money;
 use thinking::Thinkers;
@@ -146,6 +149,8 @@ struct Inner {
     status_changed: AtomicBool,
     /// A save is being written (the live loop starts one at a time).
     saving: AtomicBool,
+    /// The shared store this engine joined (`crate::shared`), if any.
+    fleet: std::sync::OnceLock<Arc<dyn Fleet>>,
 }
 
 /// The engine. Cheap to clone: everything is behind one `Arc`.
@@ -263,6 +268,7 @@ impl Engine {
                 trials: Mutex::new(Vec::new()),
                 status_changed: AtomicBool::new(false),
                 saving: AtomicBool::new(false),
+                fleet: std::sync::OnceLock::new(),
             }),
         }
     }

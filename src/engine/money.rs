@@ -47,9 +47,13 @@ impl Engine {
         lock(&self.inner.money).key.clone()
     }
 
-    /// USD spent by probes on the UTC day of `now`.
+    /// USD spent by probes on the UTC day of `now`: by the whole fleet
+    /// when this engine shares a store (its ledger as last read, never
+    /// less than this process's own), else by this process.
     pub fn spend_today(&self, now: DateTime<Utc>) -> f64 {
-        lock(&self.inner.money).ledger.probe_spend(now)
+        let local = lock(&self.inner.money).ledger.probe_spend(now);
+        let fleet = self.fleet().and_then(|f| f.spend_today(now));
+        fleet.map_or(local, |f| f.max(local))
     }
 
     /// Recomputes the budget's pace after probes spent money.
@@ -81,6 +85,8 @@ impl Engine {
             .iter()
             .map(|m| self.probe_max_tokens(&m.name))
             .collect();
+        // One fleet, one budget: what every process spent today.
+        let fleet_spent = self.fleet().and_then(|f| f.spend_today(now));
         let (pace, old, spent) = {
             let mut money = lock(&self.inner.money);
             let costs: Vec<ProbeCost> = self
@@ -105,7 +111,8 @@ impl Engine {
                     })
                 })
                 .collect();
-            let spent = money.ledger.probe_spend(now);
+            let local = money.ledger.probe_spend(now);
+            let spent = fleet_spent.map_or(local, |f| f.max(local));
             let pace = budget_pace(budget, spent, &costs, now);
             let old = money.pace.replace(pace);
             (pace, old, spent)

@@ -5,12 +5,12 @@
 use chrono::{DateTime, Utc};
 
 use crate::api::Attempt;
-use crate::health::{HealthBook, SampleKind, Status};
+use crate::health::{FailureRecord, HealthBook, Observation, SampleKind, Status};
 use crate::pricing::attempt_cost_checked;
 use crate::probe::Condition;
 use crate::store::AckedDrift;
 
-use super::{lock, Engine, EngineEvent};
+use super::{lock, Engine, EngineEvent, SharedSample};
 
 impl Engine {
     /// Records an outcome (probes and real prompts alike: a prompt is a sample
@@ -19,12 +19,12 @@ impl Engine {
         let Some(plan) = self.inner.plans.get(model) else {
             return;
         };
-        let doubt = {
+        let (cost, doubt) = {
             let mut money = lock(&self.inner.money);
             let price = money.prices.get(&plan.target.model_id);
             let (cost, doubt) = attempt_cost_checked(attempt, price);
             money.ledger.add(model, kind, cost, now);
-            doubt
+            (cost, doubt)
         };
         if let Some(why) = doubt {
             tracing::warn!("{model}: {why}");
@@ -55,6 +55,22 @@ impl Engine {
             }
             if !events.is_empty() {
                 schedule.condition_changed(model, now, cond);
+            }
+        }
+        if let Some(fleet) = self.fleet() {
+            // As the book took it: stamped when the attempt started.
+            let (mut sample, obs) = Observation::from_attempt(attempt);
+            sample.kind = kind;
+            let failure = sample.class.map(|class| FailureRecord {
+                at: sample.at,
+                class,
+                http_status: obs.http_status,
+                kind,
+                message: obs.message.clone().unwrap_or_default(),
+            });
+            fleet.publish(model, SharedSample { sample, failure });
+            if kind == SampleKind::Probe && cost > 0.0 {
+                fleet.spend(cost, now);
             }
         }
         if kind == SampleKind::Probe {

@@ -92,6 +92,34 @@ impl ModelHealth {
         }
     }
 
+    /// What other processes shared of this model (`crate::shared`): their
+    /// samples and failures, to be taken in with [`ModelHealth::absorb`].
+    pub fn from_samples(
+        id: &str,
+        mut samples: Vec<Sample>,
+        failures: Vec<FailureRecord>,
+    ) -> ModelHealth {
+        samples.sort_by_key(|s| s.at);
+        let keep_from = samples.len().saturating_sub(RING_CAP);
+        let mut model = ModelHealth::new(id);
+        model.last_success = samples
+            .iter()
+            .filter(|s| s.class.is_none())
+            .map(|s| s.at)
+            .max();
+        model.last_failure = failures.iter().max_by_key(|f| f.at).map(|f| LastFailure {
+            at: f.at,
+            class: f.class,
+            http_status: f.http_status,
+            message: f.message.clone(),
+        });
+        for f in failures {
+            model.failures.push(f);
+        }
+        model.samples = samples.into_iter().skip(keep_from).collect();
+        model
+    }
+
     /// Adds one outcome. Samples arrive in roughly time order; the ring drops
     /// what has left the window and never holds more than [`RING_CAP`].
     pub fn record(

@@ -129,6 +129,9 @@ pub struct Due {
     pub model: String,
     /// When it was due (the caller records it at `now`).
     pub due: DateTime<Utc>,
+    /// Asked for ("probe now"), not the regular schedule: a fleet's probe
+    /// lease does not hold it back.
+    pub forced: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -356,10 +359,11 @@ impl Schedule {
                 }
             }
             slot.in_flight = true;
-            slot.forced = false;
+            let forced = std::mem::take(&mut slot.forced);
             out.push(Due {
                 model: slot.name.clone(),
                 due: slot.next_due,
+                forced,
             });
         }
         out

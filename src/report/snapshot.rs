@@ -24,6 +24,8 @@ pub struct SnapshotReport {
     pub generated_at: DateTime<Utc>,
     pub threshold: f64,
     pub window_ms: u64,
+    /// `[probe] interval`: an attached dashboard's header shows it.
+    pub probe_interval_ms: u64,
     /// The saved chain, first choice first.
     pub chain: Vec<String>,
     /// Every configured model, in the config's order.
@@ -183,6 +185,7 @@ impl SnapshotReport {
             generated_at: now,
             threshold: config.health.threshold,
             window_ms: ms(config.health.window),
+            probe_interval_ms: ms(config.probe.interval),
             chain: chain.order().to_vec(),
             models,
             providers: rollup(snapshots, ProviderKey::IdPrefix)

@@ -171,6 +171,9 @@ pub enum Action {
     ChainOutside {
         order: Vec<String>,
     },
+    /// The badge under the header (an attached dashboard says which
+    /// server it shows, and whether it is reachable); `None` removes it.
+    Badge(Option<String>),
 }
 
 /// What `update` asks the loop to do.
@@ -551,6 +554,10 @@ impl App {
             }
             Action::ChainOutside { order } => {
                 self.on_chain_outside(&order);
+                Vec::new()
+            }
+            Action::Badge(text) => {
+                self.demo = text;
                 Vec::new()
             }
         };

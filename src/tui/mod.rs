@@ -7,9 +7,11 @@
 //! terminal and to its [`Services`](event_loop::Services); `dashboard` is
 //! the entry point that puts the engine, the router and the real terminal
 //! behind them; `logging` sends the log to a file; `clipboard` is the copy
-//! key's OSC 52; `text` makes provider words safe to show and cuts names.
+//! key's OSC 52; `text` makes provider words safe to show and cuts names;
+//! `attach` is the same screen as a client of a running `serve`.
 
 pub mod app;
+pub mod attach;
 pub mod clipboard;
 pub mod dashboard;
 pub mod event_loop;

@@ -48,7 +48,7 @@ pub(super) fn clean(mut action: Action) -> Action {
             }
         }
         Action::Health(event) => health(event),
-        Action::Budget(text) | Action::Notice(text) => line(text),
+        Action::Budget(text) | Action::Notice(text) | Action::Badge(Some(text)) => line(text),
         Action::Route { event, .. } => route_event(event),
         Action::RouteDone { result, .. } => match result {
             Ok(answer) => route_answer(answer),
@@ -61,6 +61,7 @@ pub(super) fn clean(mut action: Action) -> Action {
         | Action::Tick(_)
         | Action::Prices(_)
         | Action::Spending(_)
+        | Action::Badge(None)
         | Action::ChainOutside { .. } => {}
         Action::ChainSaved { error, .. } => opt(error),
     }
