@@ -379,8 +379,17 @@ async fn redis_killed_and_restarted_engines_keep_routing_and_resync() {
     assert!(said, "the engine says the shared store is unreachable");
     assert!(a.engine.fleet_link().unwrap().is_some());
 
-    // Routing and probing go on, on local state, without waiting.
+    // Probing and routing go on, on local state, without waiting. (Probes
+    // first: a prompt answered would stand in for its model's next probe.)
     let t = Instant::now();
+    let probed = a
+        .engine
+        .run_due(t0 + chrono::Duration::from_std(interval).unwrap())
+        .await;
+    assert_eq!(
+        probed, 3,
+        "probes go on (each process alone) while Redis is away"
+    );
     let answer = router
         .route(
             &a.engine,
@@ -391,14 +400,6 @@ async fn redis_killed_and_restarted_engines_keep_routing_and_resync() {
         .await
         .unwrap();
     assert_eq!(answer.model, "alpha");
-    let probed = a
-        .engine
-        .run_due(t0 + chrono::Duration::from_std(interval).unwrap())
-        .await;
-    assert_eq!(
-        probed, 3,
-        "probes go on (each process alone) while Redis is away"
-    );
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     // An edit made meanwhile is kept locally and queued for Redis.
     let engine = a.engine.clone();
