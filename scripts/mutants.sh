@@ -10,11 +10,13 @@
 #   RE='status_from|prune' scripts/mutants.sh src/health/model.rs
 #
 # Settings (environment): JOBS=1 (parallel builds; the machine is shared),
-# RE (only mutants whose name matches this regex), BASELINE=run (or skip,
+# RE (only mutants whose name matches this regex), TESTS (only the unit
+# tests whose path contains one of these words, e.g. "api:: health::": the
+# tests beside the code, a quicker run per mutant), BASELINE=run (or skip,
 # when you know the unit tests pass: saves one build and test run per file;
 # then TIMEOUT=300 seconds per test run applies), OUT=target/mutants.
-# Runs under `nice -n 19`. Each file's outcome lands in $OUT/<file>/mutants.out
-# (caught.txt, missed.txt, timeout.txt, unviable.txt).
+# Runs under `nice -n 19`. The outcome lands in $OUT/mutants.out (caught.txt,
+# missed.txt, timeout.txt, unviable.txt, outcomes.json).
 #
 # Needs cargo-mutants: `cargo install --locked cargo-mutants`.
 # Score = caught / (caught + missed); timeouts count as caught (the mutant
@@ -58,32 +60,37 @@ ARGS=(--jobs "$JOBS" --baseline "$BASELINE")
 [ "$BASELINE" = skip ] && ARGS+=(--timeout "$TIMEOUT")
 [ -n "${RE:-}" ] && ARGS+=(--re "$RE")
 
-count() { if [ -f "$1" ]; then grep -c . "$1" || true; else echo 0; fi; }
+count() { if [ -f "$1" ]; then grep -c "^$2:" "$1" || true; else echo 0; fi; }
+
+# One run over every file: the tree is copied and the library built once,
+# then each mutant costs one incremental build.
+FILE_ARGS=()
+for file in "${FILES[@]}"; do FILE_ARGS+=(--file "$file"); done
+mkdir -p "$OUT"
+# `--cargo-arg=--lib`: build and run the unit tests only, so each mutant
+# costs one build of the library's test binary (not of every integration
+# test too) and a few seconds of tests.
+TEST_ARGS=()
+# shellcheck disable=SC2206 # TESTS is a list of words
+[ -n "${TESTS:-}" ] && TEST_ARGS=(-- -- ${TESTS})
+nice -n 19 cargo mutants "${ARGS[@]}" --no-shuffle --cargo-arg=--lib "${FILE_ARGS[@]}" --output "$OUT" "${TEST_ARGS[@]}" >&2 || true
+m="$OUT/mutants.out"
 
 TOTAL_CAUGHT=0
 TOTAL_MISSED=0
-SUMMARY=()
+echo
 for file in "${FILES[@]}"; do
-    dir="$OUT/$(echo "$file" | tr '/' '_')"
-    mkdir -p "$dir"
-    echo "=== $file" >&2
-    # `-- --lib`: the unit tests only, so each mutant costs one build of the
-    # library's test binary and a few seconds of tests.
-    nice -n 19 cargo mutants "${ARGS[@]}" --file "$file" --output "$dir" -- --lib >&2 || true
-    m="$dir/mutants.out"
-    caught=$(( $(count "$m/caught.txt") + $(count "$m/timeout.txt") ))
-    missed=$(count "$m/missed.txt")
-    unviable=$(count "$m/unviable.txt")
+    caught=$(( $(count "$m/caught.txt" "$file") + $(count "$m/timeout.txt" "$file") ))
+    missed=$(count "$m/missed.txt" "$file")
+    unviable=$(count "$m/unviable.txt" "$file")
     score="$(awk -v c="$caught" -v m="$missed" 'BEGIN { if (c + m) printf "%.0f%%", 100 * c / (c + m); else print "-" }')"
-    SUMMARY+=("$(printf '%-24s %6s caught %4s missed %4s unviable   %s' "$file" "$caught" "$missed" "$unviable" "$score")")
+    printf '%-24s %5s caught %4s missed %4s unviable   %s\n' "$file" "$caught" "$missed" "$unviable" "$score"
     TOTAL_CAUGHT=$((TOTAL_CAUGHT + caught))
     TOTAL_MISSED=$((TOTAL_MISSED + missed))
-    if [ "$missed" -gt 0 ]; then
-        sed 's/^/    missed: /' "$m/missed.txt" >&2
-    fi
 done
-
-echo
-printf '%s\n' "${SUMMARY[@]}"
 awk -v c="$TOTAL_CAUGHT" -v m="$TOTAL_MISSED" 'BEGIN {
     printf "all: %d caught, %d missed: %.0f%% (target 90%%)\n", c, m, (c + m) ? 100 * c / (c + m) : 0 }'
+if [ -s "$m/missed.txt" ]; then
+    echo "missed (equivalent ones are explained in docs/testing.md):"
+    sed 's/^/  /' "$m/missed.txt"
+fi

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::classify::{
-    error_from_json, looks_like_html, parse_error_body, parse_go_duration,
-    parse_retry_after_value, refused_limit, reply_error, retry_after, ErrorInfo, MESSAGE_CHARS,
+    error_from_json, looks_like_html, parse_error_body, parse_go_duration, parse_retry_after_value,
+    refused_limit, reply_error, retry_after, ErrorInfo, MESSAGE_CHARS,
 };
 use super::request::TokenParam;
 
@@ -61,10 +61,7 @@ fn display_adds_the_upstream_words_only_when_they_say_more() {
         r#"{"error":{"message":"Provider returned error","metadata":{"raw":"model overloaded"}}}"#,
         502,
     );
-    assert_eq!(
-        more.display(),
-        "Provider returned error: model overloaded"
-    );
+    assert_eq!(more.display(), "Provider returned error: model overloaded");
 }
 
 #[test]
@@ -99,7 +96,8 @@ fn either_moderation_field_marks_moderation() {
         let i = error_from_json(&body).unwrap();
         assert!(i.moderation, "{body}");
     }
-    let other = json!({"error": {"code": 403, "message": "no", "metadata": {"provider_name": "X"}}});
+    let other =
+        json!({"error": {"code": 403, "message": "no", "metadata": {"provider_name": "X"}}});
     assert!(!error_from_json(&other).unwrap().moderation);
 }
 
@@ -213,7 +211,10 @@ fn a_reset_timestamp_is_read_in_milliseconds_from_1e12_on() {
         HeaderValue::from_static("1000000000000"),
     );
     assert_eq!(retry_after(&h, now), Some(Duration::from_secs(86_400)));
-    h.insert("x-ratelimit-reset", HeaderValue::from_static("999999999999"));
+    h.insert(
+        "x-ratelimit-reset",
+        HeaderValue::from_static("999999999999"),
+    );
     assert_eq!(retry_after(&h, now), None, "seconds, not milliseconds");
 }
 
@@ -229,10 +230,7 @@ fn a_refused_field_is_not_a_longer_word_that_contains_it() {
         refused("Unsupported parameter: 'max_tokens_to_sample'"),
         None
     );
-    assert_eq!(
-        refused("Unsupported parameter: 'default_max_tokens'"),
-        None
-    );
+    assert_eq!(refused("Unsupported parameter: 'default_max_tokens'"), None);
     assert_eq!(
         refused("max_completion_tokens is not supported; use max_tokens"),
         Some(TokenParam::MaxCompletionTokens),

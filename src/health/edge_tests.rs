@@ -99,7 +99,11 @@ fn p95_equal_to_slow_is_not_slow() {
     assert_eq!(at_bound.status, Status::Healthy, "{}", at_bound.reason);
     let over = slow_book(2_001);
     assert_eq!(over.status, Status::Degraded);
-    assert!(over.reason.ends_with("slow: p95 2.0s > 2.0s"), "{}", over.reason);
+    assert!(
+        over.reason.ends_with("slow: p95 2.0s > 2.0s"),
+        "{}",
+        over.reason
+    );
 }
 
 #[test]
@@ -312,13 +316,19 @@ fn served_model_history_keeps_the_last_eight_changes() {
         Some("v4")
     );
     assert_eq!(
-        snap.served_history.last().map(|d| (d.from.as_str(), d.to.as_str())),
+        snap.served_history
+            .last()
+            .map(|d| (d.from.as_str(), d.to.as_str())),
         Some(("v10", "v11"))
     );
     let mut b = book();
     feed(
         &mut b,
-        vec![served(0, "a", None), served(10, "b", None), served(20, "c", None)],
+        vec![
+            served(0, "a", None),
+            served(10, "b", None),
+            served(20, "c", None),
+        ],
     );
     assert_eq!(b.snapshot("m", t(20)).unwrap().served_history.len(), 2);
 }
@@ -370,10 +380,7 @@ fn the_serving_provider_is_kept_until_a_reply_names_another() {
     let mut b = book();
     feed(
         &mut b,
-        vec![
-            served(0, "x", Some("Together")),
-            served(10, "x", None),
-        ],
+        vec![served(0, "x", Some("Together")), served(10, "x", None)],
     );
     assert_eq!(
         b.snapshot("m", t(10)).unwrap().served_by.as_deref(),
