@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 
 mod anthropic;
 pub mod classify;
+#[cfg(test)]
+mod classify_tests;
 mod client;
 mod dialect;
 mod mask;

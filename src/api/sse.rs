@@ -258,6 +258,13 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_event_name_is_no_name() {
+        // `event:` with nothing after it is the default event, as if absent.
+        assert_eq!(parse_all(b"event:\ndata: x\n\n"), vec![ev("x")]);
+        assert_eq!(parse_all(b"event: \ndata: x\n\n"), vec![ev("x")]);
+    }
+
+    #[test]
     fn event_without_data_is_not_dispatched_and_name_does_not_leak() {
         assert_eq!(parse_all(b"event: ping\n\ndata: x\n\n"), vec![ev("x")]);
     }
@@ -321,6 +328,21 @@ mod tests {
         assert_eq!(p.feed(b"abcdef"), Err(SseError::EventTooLarge { max: 16 }));
         assert!(p.feed(b"\n\n").is_err());
         assert!(p.finish().is_err());
+    }
+
+    #[test]
+    fn the_cap_holds_however_the_bytes_arrive() {
+        // Exactly the cap is fine, one byte more is not, a byte at a time
+        // as in one read.
+        let line = b"data: 0123456789x";
+        let mut p = SseParser::new(16);
+        for (i, b) in line.iter().enumerate() {
+            let fed = p.feed(std::slice::from_ref(b));
+            assert_eq!(fed.is_err(), i == 16, "byte {i}");
+        }
+        let mut p = SseParser::new(16);
+        assert!(p.feed(&line[..16]).is_ok());
+        assert!(p.feed(&line[16..]).is_err());
     }
 
     #[test]

@@ -28,6 +28,8 @@
 //! provider and by endpoint (`provider`).
 
 mod book;
+#[cfg(test)]
+mod edge_tests;
 mod event;
 mod failures;
 mod model;
