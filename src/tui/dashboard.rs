@@ -136,24 +136,8 @@ pub async fn run(
     }
 
     // The terminal first: without one, nothing should be probed (or paid for).
-    let mut terminal = ratatui::try_init()
-        .context("the dashboard needs a terminal; for scripts use `chainwatch check`")?;
-    // Bracketed paste: a pasted newline must not send the prompt.
-    let _ = execute!(stdout(), EnableMouseCapture, EnableBracketedPaste);
-    // ratatui's hook restores the screen on panic. Only a panic of the UI
-    // (this thread: `main` drives the loop) ends the dashboard; a background
-    // task's panic is survived and reported by the engine, so it must not
-    // hand the terminal back under a screen that keeps running.
-    let ui_thread = std::thread::current().id();
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if std::thread::current().id() == ui_thread {
-            let _ = execute!(stdout(), DisableMouseCapture, DisableBracketedPaste);
-            previous(info);
-        } else {
-            tracing::error!("a background task panicked: {info}");
-        }
-    }));
+    let mut terminal =
+        take_terminal("the dashboard needs a terminal; for scripts use `chainwatch check`")?;
 
     let stop = CancellationToken::new();
     let (news_tx, news_rx) = mpsc::unbounded_channel();
@@ -181,9 +165,7 @@ pub async fn run(
     )
     .await;
 
-    let _ = execute!(stdout(), DisableMouseCapture, DisableBracketedPaste);
-    let _ = terminal.show_cursor();
-    ratatui::restore();
+    give_back_terminal(&mut terminal);
 
     stop.cancel();
     signals.abort();
@@ -257,4 +239,36 @@ async fn forward(
 async fn on_signal(signals: StopSignals, stop: CancellationToken) {
     signals.recv().await;
     stop.cancel();
+}
+
+/// The terminal taken for the screen (the dashboard's and an attached
+/// one's): raw mode and the alternate screen, mouse and bracketed paste,
+/// and a panic hook that gives it all back. `no_terminal` says what to use
+/// instead when there is no terminal.
+pub(crate) fn take_terminal(no_terminal: &'static str) -> anyhow::Result<ratatui::DefaultTerminal> {
+    let terminal = ratatui::try_init().context(no_terminal)?;
+    // Bracketed paste: a pasted newline must not send the prompt.
+    let _ = execute!(stdout(), EnableMouseCapture, EnableBracketedPaste);
+    // ratatui's hook restores the screen on panic. Only a panic of the UI
+    // (this thread: `main` drives the loop) ends the dashboard; a background
+    // task's panic is survived and reported by the engine, so it must not
+    // hand the terminal back under a screen that keeps running.
+    let ui_thread = std::thread::current().id();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() == ui_thread {
+            let _ = execute!(stdout(), DisableMouseCapture, DisableBracketedPaste);
+            previous(info);
+        } else {
+            tracing::error!("a background task panicked: {info}");
+        }
+    }));
+    Ok(terminal)
+}
+
+/// The terminal as it was before [`take_terminal`].
+pub(crate) fn give_back_terminal(terminal: &mut ratatui::DefaultTerminal) {
+    let _ = execute!(stdout(), DisableMouseCapture, DisableBracketedPaste);
+    let _ = terminal.show_cursor();
+    ratatui::restore();
 }

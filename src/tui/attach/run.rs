@@ -2,16 +2,10 @@
 //! before the screen is taken when there is no server), the terminal set
 //! up and always given back, the follower beside the loop.
 
-use std::io::stdout;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use chrono::{Local, Utc};
-use crossterm::event::{
-    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
-    EventStream,
-};
-use crossterm::execute;
+use crossterm::event::EventStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -19,6 +13,7 @@ use crate::engine::StopSignals;
 use crate::route::Chain;
 use crate::tui::app::{Action, App};
 use crate::tui::clipboard::ClipboardEnv;
+use crate::tui::dashboard::{give_back_terminal, take_terminal};
 use crate::tui::event_loop::run_dashboard;
 use crate::tui::logging::init_file_logging;
 use crate::tui::theme::Theme;
@@ -57,20 +52,9 @@ pub async fn run(url: &str, token: Option<String>) -> anyhow::Result<()> {
         );
     }
 
-    let mut terminal = ratatui::try_init().context(
+    let mut terminal = take_terminal(
         "the dashboard needs a terminal; for scripts use the server's /api/v1/ directly",
     )?;
-    let _ = execute!(stdout(), EnableMouseCapture, EnableBracketedPaste);
-    let ui_thread = std::thread::current().id();
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if std::thread::current().id() == ui_thread {
-            let _ = execute!(stdout(), DisableMouseCapture, DisableBracketedPaste);
-            previous(info);
-        } else {
-            tracing::error!("a background task panicked: {info}");
-        }
-    }));
 
     let stop = CancellationToken::new();
     let (news_tx, news_rx) = mpsc::unbounded_channel();
@@ -93,9 +77,7 @@ pub async fn run(url: &str, token: Option<String>) -> anyhow::Result<()> {
     )
     .await;
 
-    let _ = execute!(stdout(), DisableMouseCapture, DisableBracketedPaste);
-    let _ = terminal.show_cursor();
-    ratatui::restore();
+    give_back_terminal(&mut terminal);
     stop.cancel();
     signals.abort();
     let _ = follower.await;
