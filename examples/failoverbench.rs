@@ -1,10 +1,18 @@
-//! failoverbench's sixteen scenarios through `chainwatch ask --json`,
-//! against the simulator playing the benchmark's wall, scored with the
-//! catalogue's checks (driven by `scripts/failoverbench/score.sh`).
+//! failoverbench's sixteen scenarios through `chainwatch ask --json` (or,
+//! with `--serve`, through `chainwatch serve` as an OpenAI-compatible
+//! endpoint, streamed as the catalogue says), against the simulator playing
+//! the benchmark's wall, scored with the catalogue's checks (driven by
+//! `scripts/failoverbench/score.sh`).
 //!
 //! ```text
-//! failoverbench [--bin PATH] [--only S01,S15]      (FB_LOG=1: the request log too)
+//! failoverbench [--bin PATH] [--serve] [--only S01,S15]   (FB_LOG=1: the request log too)
 //! ```
+//!
+//! In `--serve` mode each scenario starts one `serve` (its config and state
+//! as in `ask` mode, the probe interval an hour so that the wall sees the
+//! requests' attempts and at most one first probe per model), every call is
+//! a streamed `model: "chain"` request with usage asked for, and the
+//! alive-after call goes through the same server (`model: "fb-ok"`).
 //!
 //! Each scenario gets a fresh simulator (the wall's reset) loaded with
 //! `assets/scenarios/failoverbench.toml` (the benchmark's `full` timings),
@@ -268,6 +276,8 @@ const BENCH: &[Bench] = &[
 /// S15: twenty requests, one every 4 s, each given 30 s; the outage lasts
 /// the first 60 s.
 const SEQ_COUNT: u32 = 20;
+/// The wall's healthy model, which the alive-after call asks for.
+const ALIVE_MODEL: &str = "fb-ok";
 const SEQ_INTERVAL: Duration = Duration::from_secs(4);
 const SEQ_MAX_WALL_S: f64 = 30.0;
 const FLAP_DOWN_S: f64 = 60.0;
@@ -309,6 +319,8 @@ fn norm(s: &str) -> String {
 
 struct Ctx {
     bin: PathBuf,
+    /// Calls go through `chainwatch serve` instead of `ask --json`.
+    serve: bool,
     scenario: Scenario,
     canonical: String,
     dir: tempfile::TempDir,
@@ -320,9 +332,17 @@ impl Ctx {
         let mut text = String::new();
         let chain: Vec<String> = models.iter().map(|m| format!("{m:?}")).collect();
         text.push_str(&format!("chain = [{}]\n\n", chain.join(", ")));
+        if self.serve {
+            text.push_str("[probe]\ninterval = \"1h\"\n\n");
+        }
         text.push_str(&format!(
             "[[endpoint]]\nname = \"wall\"\nbase_url = {base:?}\ndialect = \"openai\"\n\n"
         ));
+        let mut models = models.to_vec();
+        if self.serve && !models.contains(&ALIVE_MODEL) {
+            // The alive-after call names it on the same server.
+            models.push(ALIVE_MODEL);
+        }
         for m in models {
             text.push_str(&format!(
                 "[[model]]\nname = {m:?}\nid = {m:?}\nendpoint = \"wall\"\n\n"
@@ -394,11 +414,29 @@ impl Ctx {
         })
     }
 
+    /// One call of the scenario, the way the mode says.
+    async fn call(
+        &self,
+        server: &Option<Server>,
+        config: &Path,
+        state: &Path,
+        max_wall_s: f64,
+    ) -> anyhow::Result<Call> {
+        match server {
+            Some(server) => Ok(server.call("chain", max_wall_s).await),
+            None => self.ask(config, state, max_wall_s).await,
+        }
+    }
+
     async fn run(&self, b: &Bench) -> anyhow::Result<Measured> {
         let sim = SimServer::start(self.scenario.clone(), "127.0.0.1:0".parse()?, 7).await?;
         let base = sim.base_url();
         let config = self.config(&base, b.id, &[b.model, b.fallback])?;
         let state = self.dir.path().join(format!("{}-state.json", b.id));
+        let server = match self.serve {
+            true => Some(Server::start(&self.bin, &config, &state).await?),
+            false => None,
+        };
         let mut m = Measured::default();
         if b.id == "S15" {
             let t0 = Instant::now();
@@ -409,7 +447,7 @@ impl Ctx {
                     tokio::time::sleep(wait).await;
                 }
                 let sent = t0.elapsed().as_secs_f64();
-                let call = self.ask(&config, &state, SEQ_MAX_WALL_S).await?;
+                let call = self.call(&server, &config, &state, SEQ_MAX_WALL_S).await?;
                 let served = call.ok && norm(&call.text) == self.canonical;
                 if call.hang {
                     m.seq_hangs += 1;
@@ -429,7 +467,7 @@ impl Ctx {
             m.call = last;
             m.call.elapsed_s = t0.elapsed().as_secs_f64();
         } else {
-            m.call = self.ask(&config, &state, b.max_wall_s).await?;
+            m.call = self.call(&server, &config, &state, b.max_wall_s).await?;
             m.complete = m.call.ok && norm(&m.call.text) == self.canonical;
         }
         m.log = sim.requests();
@@ -447,12 +485,162 @@ impl Ctx {
             .filter(|r| r.action.starts_with("200"))
             .map(|r| r.at.as_secs_f64() - FLAP_DOWN_S)
             .reduce(f64::min);
-        // Is the system still alive: a healthy call through the same state.
-        let alive = self.config(&base, &format!("{}-alive", b.id), &["fb-ok"])?;
-        let call = self.ask(&alive, &state, 10.0).await?;
+        // Is the system still alive: a healthy call through the same state
+        // (the same server).
+        let call = match &server {
+            Some(server) => server.call(ALIVE_MODEL, 10.0).await,
+            None => {
+                let alive = self.config(&base, &format!("{}-alive", b.id), &[ALIVE_MODEL])?;
+                self.ask(&alive, &state, 10.0).await?
+            }
+        };
+        drop(server);
         m.alive_after = call.ok && norm(&call.text) == self.canonical;
         sim.shutdown().await;
         Ok(m)
+    }
+}
+
+/// One `chainwatch serve` for a scenario; killed when dropped.
+struct Server {
+    _child: tokio::process::Child,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Server {
+    async fn start(bin: &Path, config: &Path, state: &Path) -> anyhow::Result<Server> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = tokio::process::Command::new(bin)
+            .arg("--config")
+            .arg(config)
+            .arg("--state")
+            .arg(state)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("running {} serve", bin.display()))?;
+        let server = Server {
+            _child: child,
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+        };
+        for _ in 0..100 {
+            let up = server
+                .http
+                .get(format!("{}/v1/models", server.base))
+                .send()
+                .await;
+            if up.is_ok_and(|r| r.status().is_success()) {
+                return Ok(server);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("chainwatch serve did not answer on port {port} within 10 s")
+    }
+
+    /// A streamed chat completion for `model`, read as an OpenAI SDK would;
+    /// cut at `max_wall_s` (a hang is a result).
+    async fn call(&self, model: &str, max_wall_s: f64) -> Call {
+        let start = Instant::now();
+        let limit = Duration::from_secs_f64(max_wall_s + 1.0);
+        let mut call = match tokio::time::timeout(limit, self.stream(model)).await {
+            Ok(call) => call,
+            Err(_) => Call {
+                hang: true,
+                error: Some(format!("hang: no result within {max_wall_s}s")),
+                ..Call::default()
+            },
+        };
+        call.elapsed_s = start.elapsed().as_secs_f64();
+        call
+    }
+
+    async fn stream(&self, model: &str) -> Call {
+        use futures_util::StreamExt;
+        let body = serde_json::json!({
+            "model": model,
+            "messages": [{"role": "user", "content": PROMPT}],
+            "stream": true,
+            "stream_options": {"include_usage": true},
+        });
+        let resp = match self
+            .http
+            .post(format!("{}/v1/chat/completions", self.base))
+            .json(&body)
+            .send()
+            .await
+        {
+            Ok(resp) => resp,
+            Err(e) => return Call::failed(format!("request: {e}")),
+        };
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            let v: Value = serde_json::from_str(&text).unwrap_or_default();
+            let msg = v["error"]["message"].as_str().unwrap_or(&text).to_string();
+            return Call::failed(format!("HTTP {status}: {msg}"));
+        }
+        let mut call = Call::default();
+        let mut finished = false;
+        let mut pending = Vec::new();
+        let mut bytes = resp.bytes_stream();
+        'read: while let Some(piece) = bytes.next().await {
+            let piece = match piece {
+                Ok(piece) => piece,
+                Err(e) => {
+                    call.error = Some(format!("stream broke: {e}"));
+                    break;
+                }
+            };
+            pending.extend_from_slice(&piece);
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let line = String::from_utf8_lossy(&line);
+                let Some(data) = line.trim().strip_prefix("data:") else {
+                    continue;
+                };
+                let data = data.trim();
+                if data == "[DONE]" {
+                    break 'read;
+                }
+                let Ok(event) = serde_json::from_str::<Value>(data) else {
+                    continue;
+                };
+                if !event["error"].is_null() {
+                    call.error = Some(format!("error chunk: {}", event["error"]["message"]));
+                    break 'read;
+                }
+                if let Some(m) = event["model"].as_str() {
+                    call.model = Some(m.to_string());
+                }
+                call.usage |= event["usage"].is_object();
+                for choice in event["choices"].as_array().into_iter().flatten() {
+                    call.text
+                        .push_str(choice["delta"]["content"].as_str().unwrap_or_default());
+                    finished |= choice["finish_reason"].is_string();
+                }
+            }
+        }
+        call.ok = call.error.is_none() && finished;
+        if !call.ok && call.error.is_none() {
+            call.error = Some("the stream ended without a finish reason".into());
+        }
+        call
+    }
+}
+
+impl Call {
+    fn failed(error: String) -> Call {
+        Call {
+            error: Some(error),
+            ..Call::default()
+        }
     }
 }
 
@@ -619,6 +807,7 @@ async fn main() -> anyhow::Result<()> {
         .context("the scenario has no fb-ok reply")?;
     let ctx = Ctx {
         bin,
+        serve: args.iter().any(|a| a == "--serve"),
         scenario,
         canonical,
         dir: tempfile::tempdir()?,

@@ -3,12 +3,18 @@
 //! ```text
 //! serve_load upstream ADDR            a fixed OpenAI-compatible responder on ADDR:
 //!                                     model "fast" answers at once (JSON or SSE),
-//!                                     model "slow" streams 50 chunks 100 ms apart
+//!                                     model "slow" streams 50 chunks 100 ms apart,
+//!                                     model "paced" answers after 200 ms (a
+//!                                     first token as quick as the quickest LLMs)
 //! serve_load latency URL N C MODEL    N requests, C at a time, to URL (…/v1);
 //!                                     prints p50 and p99 in microseconds
 //!                                     and how many failed
 //! serve_load streams URL N MODEL      N streamed requests at once, held open;
 //!                                     prints how many completed
+//! serve_load passthrough ADDR URL     the floor: a bare proxy from the same
+//!                                     crates (axum in, reqwest out) that
+//!                                     forwards each body to URL (…/v1) and
+//!                                     relays the reply's bytes, parsing nothing
 //! ```
 //!
 //! Requests are non-streamed chat completions with a short prompt; the
@@ -33,8 +39,10 @@ async fn main() -> anyhow::Result<()> {
             let n: usize = arg(&args, 2)?.parse()?;
             streams(arg(&args, 1)?, n, arg(&args, 3)?).await
         }
+        Some("passthrough") => passthrough(arg(&args, 1)?, arg(&args, 2)?).await,
         _ => anyhow::bail!(
-            "usage: serve_load upstream ADDR | latency URL N C MODEL | streams URL N MODEL"
+            "usage: serve_load upstream ADDR | latency URL N C MODEL | streams URL N MODEL \
+             | passthrough ADDR URL"
         ),
     }
 }
@@ -59,6 +67,9 @@ fn chunk(model: &str, delta: Value, finish: Option<&str>) -> String {
     format!("data: {c}\n\n")
 }
 
+/// How long model "paced" thinks before it answers.
+const PACED: Duration = Duration::from_millis(200);
+
 /// The fixed responder: no latency of its own for "fast".
 async fn upstream(addr: &str) -> anyhow::Result<()> {
     use axum::body::Body;
@@ -70,6 +81,9 @@ async fn upstream(addr: &str) -> anyhow::Result<()> {
             post(|axum::Json(body): axum::Json<Value>| async move {
                 let model = body["model"].as_str().unwrap_or("fast").to_string();
                 let stream = body["stream"].as_bool().unwrap_or(false);
+                if model == "paced" {
+                    tokio::time::sleep(PACED).await;
+                }
                 if !stream {
                     return axum::Json(reply(&model)).into_response();
                 }
@@ -111,6 +125,44 @@ async fn upstream(addr: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What any HTTP-in, HTTP-out proxy on these crates costs at the least:
+/// the bench's yardstick for serve's own work (routing, parsing, records).
+async fn passthrough(addr: &str, upstream: &str) -> anyhow::Result<()> {
+    use axum::body::{Body, Bytes};
+    use axum::extract::State;
+    use axum::response::IntoResponse;
+    let target = format!("{upstream}/chat/completions");
+    let app = axum::Router::new()
+        .route(
+            "/v1/chat/completions",
+            axum::routing::post(
+                |State((http, target)): State<(reqwest::Client, String)>, body: Bytes| async move {
+                    let sent = http
+                        .post(&target)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(resp) => axum::response::Response::builder()
+                            .status(resp.status().as_u16())
+                            .header("content-type", "application/json")
+                            .body(Body::from_stream(resp.bytes_stream()))
+                            .unwrap_or_default(),
+                        Err(e) => {
+                            (axum::http::StatusCode::BAD_GATEWAY, e.to_string()).into_response()
+                        }
+                    }
+                },
+            ),
+        )
+        .with_state((client()?, target));
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    eprintln!("passthrough on {}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
 fn client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
@@ -138,13 +190,21 @@ async fn one(
     Ok(t0.elapsed())
 }
 
+/// Requests sent one at a time before a run.
+const WARM: usize = 20;
+
 async fn latency(url: &str, n: usize, c: usize, model: &str) -> anyhow::Result<()> {
     let http = client()?;
-    // Warm the pools and both processes.
-    for _ in 0..20 {
+    let c = c.max(1);
+    // Warm both processes, and open the connections the run will use (a
+    // burst of fresh connections would otherwise land in the percentiles).
+    for _ in 0..WARM {
         one(&http, url, model, false).await?;
     }
-    let c = c.max(1);
+    let burst: Vec<_> = (1..c).map(|_| one(&http, url, model, false)).collect();
+    for done in futures_util::future::join_all(burst).await {
+        done?;
+    }
     let per = n.div_ceil(c);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..c {
@@ -185,12 +245,13 @@ async fn latency(url: &str, n: usize, c: usize, model: &str) -> anyhow::Result<(
         all.get(i).map_or(0, |d| d.as_micros())
     };
     println!(
-        "n={} c={} p50_us={} p99_us={} failed={}",
+        "n={} c={} p50_us={} p99_us={} failed={} warm={}",
         all.len(),
         c,
         pick(0.50),
         pick(0.99),
-        failed.len()
+        failed.len(),
+        WARM + c - 1
     );
     if let Some(first) = failed.first() {
         eprintln!("first failure: {first}");

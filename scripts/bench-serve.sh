@@ -20,6 +20,7 @@ CONC_N=${CONC_N:-2000}
 STREAMS=${STREAMS:-1000}
 UP_PORT=${UP_PORT:-18431}
 SERVE_PORT=${SERVE_PORT:-18432}
+FLOOR_PORT=${FLOOR_PORT:-18434}
 LITELLM_PORT=${LITELLM_PORT:-18433}
 LITELLM=${LITELLM:-}
 
@@ -72,12 +73,26 @@ endpoint = "up"
 name = "slow"
 id = "slow"
 endpoint = "up"
+
+[[model]]
+name = "paced"
+id = "paced"
+endpoint = "up"
 EOF
 "$CW" --config "$WORK/serve.toml" --state "$WORK/state.json" serve \
     --listen "127.0.0.1:$SERVE_PORT" --max-concurrent 2000 2>"$WORK/serve.log" &
 SERVE_PID=$!
 PIDS+=($SERVE_PID)
 wait_port "$SERVE_PORT"
+
+# The yardstick: a bare pass-through proxy on the same crates (no parsing,
+# no routing), so serve's own share of the overhead can be told apart from
+# what any HTTP-in, HTTP-out hop costs on this machine.
+"$LOAD" passthrough "127.0.0.1:$FLOOR_PORT" "http://127.0.0.1:$UP_PORT/v1" 2>"$WORK/floor.log" &
+FLOOR_PID=$!
+PIDS+=($FLOOR_PID)
+wait_port "$FLOOR_PORT"
+FLOOR=http://127.0.0.1:$FLOOR_PORT/v1
 
 DIRECT=http://127.0.0.1:$UP_PORT/v1
 SERVE=http://127.0.0.1:$SERVE_PORT/v1
@@ -86,8 +101,9 @@ p99() { sed -n 's/.*p99_us=\([0-9]*\).*/\1/p' <<<"$1"; }
 p50() { sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' <<<"$1"; }
 failed() { sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$1"; }
 row() { # name direct through
-    printf '%-26s p50 %6s us  p99 %6s us   | direct p50 %6s us  p99 %6s us | overhead p99 %6s us\n' \
-        "$1" "$(p50 "$3")" "$(p99 "$3")" "$(p50 "$2")" "$(p99 "$2")" "$(( $(p99 "$3") - $(p99 "$2") ))"
+    printf '%-40s p50 %6s us  p99 %6s us | direct p50 %6s us  p99 %6s us | added p50 %6s us  p99 %6s us\n' \
+        "$1" "$(p50 "$3")" "$(p99 "$3")" "$(p50 "$2")" "$(p99 "$2")" \
+        "$(( $(p50 "$3") - $(p50 "$2") ))" "$(( $(p99 "$3") - $(p99 "$2") ))"
     if [[ "$(failed "$3")" != 0 ]]; then
         echo "    ($(failed "$3") requests failed, not in the percentiles)"
     fi
@@ -96,10 +112,11 @@ row() { # name direct through
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 # CPU time (user + system) a process has used, in microseconds.
 cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000000 / hz)}' "/proc/$1/stat"; }
-# What serve's own CPU cost per request was over a run (20 warm-up requests
+# What serve's own CPU cost per request was over a run (the warm-up requests
 # included): the part of its latency that contention multiplies.
-per_request() { # cpu_before cpu_after requests
-    echo "serve CPU per request: $(( ($2 - $1) / ($3 + 20) )) us"
+warm() { sed -n 's/.*warm=\([0-9]*\).*/\1/p' <<<"$1"; }
+per_request() { # cpu_before cpu_after requests+warm-ups [who]
+    echo "${4:-serve} CPU per request: $(( ($2 - $1) / $3 )) us"
 }
 
 echo "--- latency (non-streamed; upstream answers at once); load average $(load)"
@@ -108,13 +125,32 @@ C0=$(cpu_us "$SERVE_PID")
 S_SEQ=$("$LOAD" latency "$SERVE" "$SEQ" 1 fast)
 C1=$(cpu_us "$SERVE_PID")
 row "serve, $SEQ sequential" "$D_SEQ" "$S_SEQ"
-per_request "$C0" "$C1" "$SEQ"
+per_request "$C0" "$C1" "$((SEQ + $(warm "$S_SEQ")))"
+F0=$(cpu_us "$FLOOR_PID")
+F_SEQ=$("$LOAD" latency "$FLOOR" "$SEQ" 1 fast)
+F1=$(cpu_us "$FLOOR_PID")
+row "bare proxy, $SEQ sequential" "$D_SEQ" "$F_SEQ"
+per_request "$F0" "$F1" "$((SEQ + $(warm "$F_SEQ")))" "bare proxy"
 D_CON=$("$LOAD" latency "$DIRECT" "$CONC_N" "$CONC" fast)
 C0=$(cpu_us "$SERVE_PID")
 S_CON=$("$LOAD" latency "$SERVE" "$CONC_N" "$CONC" fast)
 C1=$(cpu_us "$SERVE_PID")
 row "serve, $CONC concurrent" "$D_CON" "$S_CON"
-per_request "$C0" "$C1" "$CONC_N"
+per_request "$C0" "$C1" "$((CONC_N + $(warm "$S_CON")))"
+F0=$(cpu_us "$FLOOR_PID")
+F_CON=$("$LOAD" latency "$FLOOR" "$CONC_N" "$CONC" fast)
+F1=$(cpu_us "$FLOOR_PID")
+row "bare proxy, $CONC concurrent" "$D_CON" "$F_CON"
+per_request "$F0" "$F1" "$((CONC_N + $(warm "$F_CON")))" "bare proxy"
+
+# The same 200 at a time on an upstream that takes 200 ms to answer (as
+# quick as the quickest LLM's first token): the machine is no longer
+# saturated by the loop itself, which is how a gateway meets real traffic.
+D_PACED=$("$LOAD" latency "$DIRECT" "$CONC_N" "$CONC" paced)
+S_PACED=$("$LOAD" latency "$SERVE" "$CONC_N" "$CONC" paced)
+row "serve, $CONC concurrent, 200 ms upstream" "$D_PACED" "$S_PACED"
+F_PACED=$("$LOAD" latency "$FLOOR" "$CONC_N" "$CONC" paced)
+row "bare proxy, same" "$D_PACED" "$F_PACED"
 
 if [[ -n "$LITELLM" ]]; then
     cat >"$WORK/litellm.yaml" <<EOF
