@@ -5,7 +5,7 @@
 //! `scripts/failoverbench/score.sh`).
 //!
 //! ```text
-//! failoverbench [--bin PATH] [--serve] [--only S01,S15]   (FB_LOG=1: the request log too)
+//! failoverbench [--bin PATH] [--serve [--buffer]] [--only S01,S15]   (FB_LOG=1: the request log too)
 //! ```
 //!
 //! In `--serve` mode each scenario starts one `serve` (its config and state
@@ -13,6 +13,8 @@
 //! requests' attempts and at most one first probe per model), every call is
 //! a streamed `model: "chain"` request with usage asked for, and the
 //! alive-after call goes through the same server (`model: "fb-ok"`).
+//! `--buffer` adds `x-chainwatch-buffer: 1` to every call: the stream is
+//! collected whole before its first byte, so a break restarts cleanly.
 //!
 //! Each scenario gets a fresh simulator (the wall's reset) loaded with
 //! `assets/scenarios/failoverbench.toml` (the benchmark's `full` timings),
@@ -321,6 +323,8 @@ struct Ctx {
     bin: PathBuf,
     /// Calls go through `chainwatch serve` instead of `ask --json`.
     serve: bool,
+    /// Through `serve`, as buffered streams.
+    buffer: bool,
     scenario: Scenario,
     canonical: String,
     dir: tempfile::TempDir,
@@ -434,7 +438,7 @@ impl Ctx {
         let config = self.config(&base, b.id, &[b.model, b.fallback])?;
         let state = self.dir.path().join(format!("{}-state.json", b.id));
         let server = match self.serve {
-            true => Some(Server::start(&self.bin, &config, &state).await?),
+            true => Some(Server::start(&self.bin, &config, &state, self.buffer).await?),
             false => None,
         };
         let mut m = Measured::default();
@@ -506,10 +510,16 @@ struct Server {
     _child: tokio::process::Child,
     base: String,
     http: reqwest::Client,
+    buffer: bool,
 }
 
 impl Server {
-    async fn start(bin: &Path, config: &Path, state: &Path) -> anyhow::Result<Server> {
+    async fn start(
+        bin: &Path,
+        config: &Path,
+        state: &Path,
+        buffer: bool,
+    ) -> anyhow::Result<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -529,6 +539,7 @@ impl Server {
             _child: child,
             base: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
+            buffer,
         };
         for _ in 0..100 {
             let up = server
@@ -572,6 +583,7 @@ impl Server {
         let resp = match self
             .http
             .post(format!("{}/v1/chat/completions", self.base))
+            .header("x-chainwatch-buffer", if self.buffer { "1" } else { "0" })
             .json(&body)
             .send()
             .await
@@ -808,6 +820,7 @@ async fn main() -> anyhow::Result<()> {
     let ctx = Ctx {
         bin,
         serve: args.iter().any(|a| a == "--serve"),
+        buffer: args.iter().any(|a| a == "--buffer"),
         scenario,
         canonical,
         dir: tempfile::tempdir()?,

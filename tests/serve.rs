@@ -378,6 +378,57 @@ async fn a_break_after_the_first_token_ends_in_an_error_chunk() {
 }
 
 #[tokio::test]
+async fn a_buffered_stream_restarts_cleanly_on_the_next_model() {
+    let rig = Rig::new(&["broken", "fast-a"], None).await;
+    let mut body = ask("chain", true);
+    body["stream_options"] = json!({"include_usage": true});
+    let resp = rig
+        .post("/v1/chat/completions", body)
+        .header("x-chainwatch-buffer", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    assert_eq!(resp.headers()["x-chainwatch-model"], "fast-a");
+    assert_eq!(resp.headers()["x-chainwatch-attempts"], "2");
+    let frames = sse(resp).await;
+    assert_eq!(
+        frames.last().map(String::as_str),
+        Some("[DONE]"),
+        "{frames:?}"
+    );
+    let chunks: Vec<Value> = frames
+        .iter()
+        .filter_map(|f| serde_json::from_str(f).ok())
+        .collect();
+    assert!(chunks.iter().all(|c| c["error"].is_null()), "{chunks:?}");
+    assert!(chunks.iter().all(|c| c["model"] == "fast-a"), "{chunks:?}");
+    assert_eq!(chunks[0]["choices"][0]["finish_reason"], "stop");
+    assert!(chunks.last().unwrap()["usage"]["total_tokens"].as_u64() > Some(0));
+    // One piece: the whole answer in one chunk, then usage; the broken
+    // model's first words are not in it.
+    assert_eq!(chunks.len(), 2, "{chunks:?}");
+    let text = content_of(&frames);
+    assert!(text.ends_with('.'), "{text}");
+    let log = rig._sim.requests();
+    let served: Vec<(&str, &str)> = log
+        .iter()
+        .map(|r| (r.model.as_str(), r.action.as_str()))
+        .collect();
+    assert_eq!(served.len(), 2, "{served:?}");
+    assert!(
+        served[0].0.ends_with("broken") && served[0].1.contains("truncated"),
+        "{served:?}"
+    );
+    assert!(
+        served[1].0.ends_with("fast-a") && served[1].1.starts_with("200"),
+        "{served:?}"
+    );
+    // Without the header the same break ends in an error chunk (above).
+}
+
+#[tokio::test]
 async fn anthropic_models_answer_in_openais_shape_and_refuse_tools() {
     let rig = Rig::new(&["claude-x"], None).await;
     let frames = sse(rig.chat(ask("claude-x", true)).await).await;

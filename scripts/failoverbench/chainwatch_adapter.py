@@ -34,11 +34,15 @@ import time
 from .base import Adapter, CallResult, parse_error_body
 
 
-def _config(wall_base: str, models: list[str]) -> str:
+def _config(wall_base: str, models: list[str], serve: bool = False) -> str:
     chain = ", ".join(json.dumps(m) for m in models)
-    out = [f"chain = [{chain}]", "",
-           "[[endpoint]]", 'name = "wall"', f"base_url = {json.dumps(wall_base + '/v1')}",
-           'dialect = "openai"', ""]
+    out = [f"chain = [{chain}]", ""]
+    if serve:
+        # The wall should see the calls' attempts: at most one first probe
+        # per model (within 10 s of the start), then none for an hour.
+        out += ["[probe]", 'interval = "1h"', ""]
+    out += ["[[endpoint]]", 'name = "wall"', f"base_url = {json.dumps(wall_base + '/v1')}",
+            'dialect = "openai"', ""]
     for m in dict.fromkeys(models):
         out += ["[[model]]", f"name = {json.dumps(m)}", f"id = {json.dumps(m)}", 'endpoint = "wall"', ""]
     return "\n".join(out)
@@ -58,6 +62,9 @@ class ChainwatchAdapter(Adapter):
         p = self.params
         self.bin = p.get("bin") or shutil.which("chainwatch") or "chainwatch"
         self.mode = p.get("mode", "ask")
+        # serve mode: ask for buffered streams (the answer collected whole
+        # before its first byte, so a break restarts cleanly).
+        self.buffer = bool(p.get("buffer", False))
         self.dir = tempfile.mkdtemp(prefix="fb-chainwatch-")
         self.servers: dict[str, tuple[asyncio.subprocess.Process, str]] = {}
         self.client = None
@@ -70,7 +77,7 @@ class ChainwatchAdapter(Adapter):
         key = "-".join(models)
         config = os.path.join(self.dir, f"{key}.toml")
         with open(config, "w", encoding="utf-8") as fh:
-            fh.write(_config(self.wall_base, models))
+            fh.write(_config(self.wall_base, models, serve=self.mode == "serve"))
         return config, os.path.join(self.dir, f"{key}.state.json")
 
     async def complete(self, primary, fallback, stream, messages, deadline_s) -> CallResult:
@@ -144,7 +151,9 @@ class ChainwatchAdapter(Adapter):
         r = CallResult(ok=False)
         try:
             async with asyncio.timeout(deadline_s):
-                async with self.client.stream("POST", base + "/v1/chat/completions", json=body) as resp:
+                headers = {"x-chainwatch-buffer": "1"} if self.buffer else {}
+                async with self.client.stream("POST", base + "/v1/chat/completions", json=body,
+                                              headers=headers) as resp:
                     if resp.status_code != 200:
                         msg, code = parse_error_body(await resp.aread())
                         r.error, r.error_code, r.status = msg, code, resp.status_code

@@ -179,6 +179,40 @@ impl Aggregate {
     }
 }
 
+/// A finished reply (`Aggregate::finish`'s document) as the chunks of a
+/// stream that carries it in one piece: per choice, the whole message as
+/// its delta with its finish reason; then the usage chunk when asked for.
+pub fn as_chunks(doc: &Value, include_usage: bool) -> Vec<Value> {
+    let chunk = |choices: Value| {
+        json!({"id": doc["id"], "object": "chat.completion.chunk", "created": doc["created"],
+            "model": doc["model"], "choices": choices})
+    };
+    let mut chunks: Vec<Value> = doc["choices"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|choice| {
+            let mut delta = choice["message"].clone();
+            // A delta's tool calls say which call they extend.
+            if let Some(calls) = delta.get_mut("tool_calls").and_then(Value::as_array_mut) {
+                for (i, call) in calls.iter_mut().enumerate() {
+                    if let Some(call) = call.as_object_mut() {
+                        call.insert("index".into(), json!(i));
+                    }
+                }
+            }
+            chunk(json!([{"index": choice["index"], "delta": delta,
+                "logprobs": choice["logprobs"], "finish_reason": choice["finish_reason"]}]))
+        })
+        .collect();
+    if include_usage && !doc["usage"].is_null() {
+        let mut usage = chunk(json!([]));
+        usage["usage"] = doc["usage"].clone();
+        chunks.push(usage);
+    }
+    chunks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +261,33 @@ mod tests {
         );
         assert_eq!(doc["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(doc["usage"], Value::Null);
+    }
+
+    #[test]
+    fn a_whole_reply_as_chunks_folds_back_into_itself() {
+        let mut a = Aggregate::default();
+        for c in [
+            json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": "Let me look.", "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]}}]}),
+            json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 1, "id": "call_2", "type": "function", "function": {"name": "get_time", "arguments": "{\"tz\":1}"}}]}, "finish_reason": "tool_calls"}]}),
+            json!({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 9, "total_tokens": 12}}),
+        ] {
+            a.add(&c);
+        }
+        let doc = a.finish("chatcmpl-1", 7, "m");
+        let chunks = as_chunks(&doc, true);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0]["object"], "chat.completion.chunk");
+        assert_eq!(
+            chunks[0]["choices"][0]["delta"]["tool_calls"][1]["index"],
+            1
+        );
+        assert_eq!(chunks[1]["choices"], json!([]));
+        let mut again = Aggregate::default();
+        for c in &chunks {
+            again.add(c);
+        }
+        assert_eq!(again.finish("chatcmpl-1", 7, "m"), doc);
+        // Usage only when asked for.
+        assert_eq!(as_chunks(&doc, false).len(), 1);
     }
 }

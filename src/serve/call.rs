@@ -14,6 +14,9 @@ use crate::api::Passthrough;
 use crate::config::{Config, Tier};
 use crate::route::{RouteRequest, RouteTarget};
 
+/// The request header that asks for a buffered stream (`1`, `true` or `yes`).
+pub const BUFFER_HEADER: &str = "x-chainwatch-buffer";
+
 /// What `model: "chain"` means.
 pub const CHAIN: &str = "chain";
 /// `max_tokens` sent to Anthropic (which requires one) when the client set
@@ -31,6 +34,10 @@ pub struct Call {
     pub stream: bool,
     /// The client asked for `stream_options.include_usage`.
     pub include_usage: bool,
+    /// The client asked (header [`BUFFER_HEADER`]) for a streamed answer
+    /// to be collected whole before its first byte is sent, so that a
+    /// break restarts cleanly on the next model.
+    pub buffer: bool,
     pub body: Map<String, Value>,
     pub max_tokens: u32,
 }
@@ -133,6 +140,7 @@ pub fn read(body: &[u8], config: &Config) -> Result<Call, ApiError> {
         label,
         stream,
         include_usage,
+        buffer: false,
         body,
         max_tokens,
     })
@@ -210,7 +218,7 @@ impl Call {
             hedge: None,
             // A whole reply is sent only once complete: an answer that breaks
             // off restarts cleanly on the next model (see relay.rs).
-            buffered: !self.stream,
+            buffered: !self.stream || self.buffer,
             passthrough: Some(Arc::new(Passthrough {
                 anthropic,
                 openai,

@@ -23,7 +23,7 @@ use tokio::sync::mpsc::{self, unbounded_channel};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::aggregate::Aggregate;
+use super::aggregate::{as_chunks, Aggregate};
 use super::call::Call;
 use super::errors::ApiError;
 use super::translate::Translator;
@@ -117,6 +117,8 @@ struct Relay {
     id: String,
     created: i64,
     stream: bool,
+    /// A streamed answer collected whole before its first byte is sent.
+    buffer: bool,
     include_usage: bool,
     /// The winner's config name and tap key, once the race committed.
     winner: Option<(String, String)>,
@@ -146,6 +148,7 @@ async fn drive(shared: Arc<Shared>, mut call: Call, head: oneshot::Sender<Head>)
         id: format!("chatcmpl-cw{:016x}", fastrand::u64(..)),
         created: Utc::now().timestamp(),
         stream: call.stream,
+        buffer: call.buffer,
         include_usage: call.include_usage,
         winner: None,
         held: HashMap::new(),
@@ -245,6 +248,12 @@ async fn drive(shared: Arc<Shared>, mut call: Call, head: oneshot::Sender<Head>)
 }
 
 impl Relay {
+    /// The answer is collected whole (not streamed, or a buffered stream)
+    /// rather than relayed as it comes.
+    fn collects(&self) -> bool {
+        !self.stream || self.buffer
+    }
+
     /// The tap key of a configured model's attempts.
     fn key_of(&self, model: &str) -> Option<String> {
         let config = self.router.config();
@@ -272,7 +281,7 @@ impl Relay {
                 self.winner = Some((model.clone(), key.clone()));
                 let held = self.held.remove(&key).map(|(h, _)| h).unwrap_or_default();
                 self.held.clear();
-                if self.stream {
+                if !self.collects() {
                     let (tx, rx) = mpsc::channel(OUT_BUFFER);
                     self.out = Some(tx);
                     if let Some(head) = self.head.take() {
@@ -292,7 +301,7 @@ impl Relay {
                     }
                 }
             }
-            RouteEvent::Restarting { .. } if !self.stream => {
+            RouteEvent::Restarting { .. } if self.collects() => {
                 // The whole reply in the making broke off; nothing was sent:
                 // the next model's answer starts from scratch.
                 self.winner = None;
@@ -344,7 +353,7 @@ impl Relay {
 
     /// One of the winner's chunks to the client. `false` when it went away.
     async fn deliver(&mut self, chunk: Value) -> bool {
-        if !self.stream {
+        if self.collects() {
             self.whole.add(&chunk);
             return true;
         }
@@ -390,7 +399,7 @@ impl Relay {
 
     /// The route answered.
     async fn finish(mut self, answer: RouteAnswer) {
-        if self.stream {
+        if !self.collects() {
             if self.head.is_some() {
                 // Answered without a first-token event (a whole reply in one
                 // poll): commit now.
@@ -418,12 +427,30 @@ impl Relay {
         }
         let whole = std::mem::take(&mut self.whole);
         let doc = whole.finish(&self.id, self.created, &answer.model);
-        if let Some(head) = self.head.take() {
-            let _ = head.send(Head::Whole {
-                model: answer.model,
-                attempts: answer.attempts.len(),
+        let attempts = answer.attempts.len();
+        let model = answer.model;
+        let head = if self.stream {
+            // A buffered stream: the whole answer, then `[DONE]`.
+            let chunks = as_chunks(&doc, self.include_usage);
+            let (tx, frames) = mpsc::channel(chunks.len() + 1);
+            for chunk in &chunks {
+                let _ = tx.try_send(Ok(frame(chunk)));
+            }
+            let _ = tx.try_send(Ok(Bytes::from_static(b"data: [DONE]\n\n")));
+            Head::Stream {
+                model,
+                attempts,
+                frames,
+            }
+        } else {
+            Head::Whole {
+                model,
+                attempts,
                 doc,
-            });
+            }
+        };
+        if let Some(tx) = self.head.take() {
+            let _ = tx.send(head);
         }
     }
 
