@@ -91,6 +91,16 @@ pub fn fmt_usd(usd: f64) -> String {
     }
 }
 
+/// An estimate in US dollars: cents once it is a dollar or more (a
+/// projection has no fourth decimal worth reading), else as `fmt_usd`.
+pub fn fmt_usd_about(usd: f64) -> String {
+    if usd >= 1.0 {
+        format!("${usd:.2}")
+    } else {
+        fmt_usd(usd)
+    }
+}
+
 /// How many terminal columns `text` takes (wide CJK and emoji count two).
 pub fn display_width(text: &str) -> usize {
     unicode_width::UnicodeWidthStr::width(text)
@@ -114,6 +124,14 @@ mod tests {
 
     fn t(secs: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_700_000_000 + secs, 0).single().unwrap()
+    }
+
+    #[test]
+    fn estimates_show_cents_from_a_dollar() {
+        assert_eq!(fmt_usd_about(24.70751), "$24.71");
+        assert_eq!(fmt_usd_about(1.0), "$1.00");
+        assert_eq!(fmt_usd_about(0.2491), "$0.2491");
+        assert_eq!(fmt_usd_about(0.00002), "$0.000020");
     }
 
     #[test]

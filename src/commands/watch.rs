@@ -77,7 +77,7 @@ pub async fn run(
     eprintln!(
         "chainwatch: probes spent {} today (UTC); ~{} a day at the pace they went last",
         crate::fmt::fmt_usd(spending.today),
-        crate::fmt::fmt_usd(spending.per_day)
+        crate::fmt::fmt_usd_about(spending.per_day)
     );
     if let Err(e) = saved {
         warn(&format!("{e:#}"));

@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::fmt::{describe_failure, fmt_ago, fmt_percent, fmt_secs, fmt_usd};
+use crate::fmt::{describe_failure, fmt_ago, fmt_percent, fmt_secs, fmt_usd, fmt_usd_about};
 use crate::health::{ModelSnapshot, ReplyTiming, Status, TrendPoint};
 use crate::pricing::ModelSpending;
 use crate::tui::panels::frame::fmt_window;
@@ -79,7 +79,7 @@ fn spend_words(s: &ModelSpending) -> String {
         if s.probes_today == 1 { "" } else { "s" }
     );
     if s.gap.is_some() {
-        words.push_str(&format!(" · ~{} a day at this pace", fmt_usd(s.per_day)));
+        words.push_str(&format!(" · ~{} a day at this pace", fmt_usd_about(s.per_day)));
     }
     words
 }

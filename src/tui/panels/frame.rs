@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
-use crate::fmt::{fmt_secs, fmt_usd};
+use crate::fmt::{fmt_secs, fmt_usd, fmt_usd_about};
 use crate::tui::app::{App, Focus};
 use crate::tui::keys;
 
@@ -157,9 +157,9 @@ fn header_right(app: &App, compact: bool, projection: bool) -> Line<'static> {
     // What the day will cost at the pace probes go now (docs/cost.md).
     if projection && app.spending.per_day > 0.0 {
         spans.push(Span::raw(if compact {
-            format!(" ~{}/d", fmt_usd(app.spending.per_day))
+            format!(" ~{}/d", fmt_usd_about(app.spending.per_day))
         } else {
-            format!(" · ~{} a day", fmt_usd(app.spending.per_day))
+            format!(" · ~{} a day", fmt_usd_about(app.spending.per_day))
         }));
     }
     spans.push(Span::raw(" "));
