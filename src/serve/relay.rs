@@ -2,7 +2,8 @@
 //! events are tapped and held, and nothing reaches the client until the
 //! race commits on a first content token (or tool call). Then the winner's
 //! chunks go out as they come (streamed), or are folded into one reply
-//! (not streamed). Before the commit, a failure is an HTTP error; after it,
+//! (not streamed, or a stream the client asked to have buffered: then sent
+//! in one piece at the end). Before the commit, a failure is an HTTP error; after it,
 //! a stream ends in an error chunk (`finish_reason: "error"`), never in a
 //! truncated answer that looks complete.
 //!
