@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # What `chainwatch serve` adds to a request. A fixed OpenAI-compatible
 # responder on loopback (examples/serve_load.rs `upstream`: no latency of its
-# own) is called directly and through serve (release build), 1,000 requests
-# one after another and 2,000 with 200 at a time; p50 and p99 of each, and
-# the overhead p99(through serve) - p99(direct), and serve's own CPU time per
-# request (which a busy machine multiplies into latency: the load average is
-# printed beside the figures). Then 1,000 streams held open at once through
+# own) is called directly, through serve (release build) and through a bare
+# pass-through proxy of the same crates (the floor of any HTTP hop here),
+# 1,000 requests one after another and 2,000 with 200 at a time (then again
+# on an upstream that takes 200 ms); p50 and p99 of each, what each adds to
+# the direct call's, and serve's own CPU time per request (which a busy
+# machine multiplies into latency: the load average is printed beside). Then 1,000 streams held open at once through
 # serve (50 chunks 100 ms apart each), with serve's peak RSS.
 # With LiteLLM's proxy installed (LITELLM=/path/to/litellm, e.g. from
 # `python3 -m venv /tmp/litellm && /tmp/litellm/bin/pip install 'litellm[proxy]'`)
