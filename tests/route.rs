@@ -592,6 +592,37 @@ async fn a_failed_hedge_is_replaced_at_once_while_the_slow_model_runs_on() {
 }
 
 #[tokio::test]
+async fn a_slow_failure_moves_on_rather_than_retrying_beside_a_silent_hedge() {
+    let sim = sim().await;
+    let config = config(&sim);
+    let router = router(&config);
+    let book = Book::new(&config);
+    let (result, events) = ask(
+        &router,
+        &book,
+        &["slow-down", "hang", "fast-a"],
+        RouteTarget::Chain,
+        Some(Hedge::After(Duration::from_millis(200))),
+    )
+    .await;
+    let answer = result.expect("answered");
+    assert_eq!(answer.model, "fast-a");
+    assert_eq!(
+        tried(&events),
+        ["slow-down", "hang", "fast-a"],
+        "a 502 that took 600 ms (past its hedge delay) is no quick blip: the \
+         next model gets the room, not a retry that would take as long"
+    );
+    let slow = sim
+        .requests()
+        .iter()
+        .filter(|r| r.model.ends_with("slow-down"))
+        .count();
+    assert_eq!(slow, 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn dropping_the_route_closes_every_connection() {
     let sim = sim().await;
     let config = config(&sim);

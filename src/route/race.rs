@@ -325,8 +325,14 @@ impl<'a> Race<'a> {
             .running
             .iter()
             .any(|o| o.role != AttemptRole::Trial && !self.overdue(o));
-        // A trial is one attempt by design; a retry is not retried again.
-        let may_retry = r.role != AttemptRole::Trial && !self.retried.iter().any(|m| m == model);
+        // A trial is one attempt by design; a retry is not retried again;
+        // and the quick retry is for a quick blip: a failure that came
+        // after the model's hedge delay (an upstream that retried before
+        // it gave up) would take as long again, so the next model gets
+        // the room.
+        let may_retry = r.role != AttemptRole::Trial
+            && !self.retried.iter().any(|m| m == model)
+            && !self.overdue(r);
         match retry::after(
             failure,
             may_retry,
