@@ -687,7 +687,9 @@ async fn recording_upstream() -> (SocketAddr, Arc<Mutex<Vec<Value>>>) {
                     json!({"id": "u1", "object": "chat.completion.chunk", "model": "up/tooly", "choices": [{"index": 0, "delta": {"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}}]}),
                     json!({"id": "u1", "object": "chat.completion.chunk", "model": "up/tooly", "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":\"Oslo\"}"}}]}}]}),
                     json!({"id": "u1", "object": "chat.completion.chunk", "model": "up/tooly", "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
-                    json!({"id": "u1", "object": "chat.completion.chunk", "model": "up/tooly", "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}}),
+                    // LiteLLM's proxy puts its usage in a chunk with an
+                    // empty delta rather than no choices.
+                    json!({"id": "u1", "object": "chat.completion.chunk", "model": "up/tooly", "choices": [{"index": 0, "delta": {}}], "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}}),
                 ];
                 let mut body: String = chunks.iter().map(|c| format!("data: {c}\n\n")).collect();
                 body.push_str("data: [DONE]\n\n");
@@ -759,4 +761,20 @@ extra = {{ temperature = 0.9, top_p = 0.5 }}
     assert!(sent.get("max_completion_tokens").is_none());
     let status = rig.engine.status("tooly", chrono::Utc::now());
     assert_eq!(status, chainwatch::health::Status::Healthy);
+    // Streamed without asking for usage: the usage chunk is not relayed as
+    // an empty one.
+    let mut streamed = json!({"model": "chain", "stream": true, "tools": tools,
+        "messages": [{"role": "user", "content": "weather in Oslo?"}]});
+    let frames = sse(rig.chat(streamed.take()).await).await;
+    assert_eq!(frames.last().map(String::as_str), Some("[DONE]"));
+    for f in frames.iter().filter(|f| *f != "[DONE]") {
+        let c: Value = serde_json::from_str(f).unwrap();
+        let choice = &c["choices"][0];
+        assert!(c.get("usage").is_none(), "{c}");
+        assert!(
+            choice["delta"].as_object().is_some_and(|d| !d.is_empty())
+                || choice["finish_reason"].is_string(),
+            "a chunk that says nothing: {c}"
+        );
+    }
 }

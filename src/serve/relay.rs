@@ -381,11 +381,19 @@ impl Relay {
             return None;
         }
         if !self.include_usage {
-            obj.remove("usage");
+            let had_usage = obj.remove("usage").is_some();
+            // Without it the chunk says nothing: no choices (OpenAI's usage
+            // chunk), or a usage chunk with an empty delta and no finish
+            // (LiteLLM's proxy).
+            let says_nothing = |c: &Value| {
+                had_usage
+                    && c["delta"].as_object().is_none_or(|d| d.is_empty())
+                    && c["finish_reason"].is_null()
+            };
             if obj
                 .get("choices")
                 .and_then(Value::as_array)
-                .is_some_and(Vec::is_empty)
+                .is_none_or(|choices| choices.iter().all(says_nothing))
             {
                 return None;
             }
