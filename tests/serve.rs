@@ -429,6 +429,45 @@ async fn a_buffered_stream_restarts_cleanly_on_the_next_model() {
 }
 
 #[tokio::test]
+async fn the_buffer_header_takes_any_case_and_refuses_what_it_cannot_read() {
+    let rig = Rig::new(&["fast-a"], None).await;
+    // What is sent decides the shape: one chunk (and `[DONE]`) when buffered.
+    for (value, buffered) in [
+        ("True", true),
+        ("YES", true),
+        (" 1 ", true),
+        ("on", true),
+        ("0", false),
+        ("False", false),
+        ("no", false),
+    ] {
+        let resp = rig
+            .post("/v1/chat/completions", ask("chain", true))
+            .header("x-chainwatch-buffer", value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{value:?}");
+        let frames = sse(resp).await.len();
+        assert_eq!(frames == 2, buffered, "{value:?}: {frames} frames");
+    }
+    // Anything else is a 400 that names the header, not a silent stream.
+    let resp = rig
+        .post("/v1/chat/completions", ask("chain", true))
+        .header("x-chainwatch-buffer", "please")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let doc: Value = resp.json().await.unwrap();
+    assert_eq!(doc["error"]["param"], "x-chainwatch-buffer", "{doc}");
+    assert!(
+        doc["error"]["message"].as_str().unwrap().contains("please"),
+        "{doc}"
+    );
+}
+
+#[tokio::test]
 async fn anthropic_models_answer_in_openais_shape_and_refuse_tools() {
     let rig = Rig::new(&["claude-x"], None).await;
     let frames = sse(rig.chat(ask("claude-x", true)).await).await;
