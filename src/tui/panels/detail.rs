@@ -79,7 +79,10 @@ fn spend_words(s: &ModelSpending) -> String {
         if s.probes_today == 1 { "" } else { "s" }
     );
     if s.gap.is_some() {
-        words.push_str(&format!(" · ~{} a day at this pace", fmt_usd_about(s.per_day)));
+        words.push_str(&format!(
+            " · ~{} a day at this pace",
+            fmt_usd_about(s.per_day)
+        ));
     }
     words
 }
