@@ -85,8 +85,17 @@ impl Rig {
         Rig::with_config(sim, config, token).await
     }
 
-    async fn with_config(sim: SimServer, mut config: Config, token: Option<&str>) -> Rig {
-        config.route.hedge = Hedge::Off;
+    async fn with_config(sim: SimServer, config: Config, token: Option<&str>) -> Rig {
+        Rig::with_hedge(sim, config, token, Hedge::Off).await
+    }
+
+    async fn with_hedge(
+        sim: SimServer,
+        mut config: Config,
+        token: Option<&str>,
+        hedge: Hedge,
+    ) -> Rig {
+        config.route.hedge = hedge;
         config.route.ttft_timeout = Duration::from_secs(10);
         config.route.timeout = Duration::from_secs(15);
         let dir = tempfile::tempdir().unwrap();
@@ -426,6 +435,102 @@ async fn a_buffered_stream_restarts_cleanly_on_the_next_model() {
         "{served:?}"
     );
     // Without the header the same break ends in an error chunk (above).
+}
+
+#[tokio::test]
+async fn a_buffered_stream_restarts_on_the_model_it_hedged_with() {
+    // slow-break wins the race against its hedge (slow-ok, started after
+    // 100 ms), then breaks off after its first word: the hedge it beat is
+    // the next model, and the answer restarts there.
+    const HEDGED: &str = r#"
+[server]
+require_auth = false
+
+[[model]]
+name = "slow-break"
+id = "sim/slow-break"
+ttft = { p50 = "400ms", p95 = "400ms" }
+[[model.fault]]
+class = "truncated"
+variant = "clean"
+after_tokens = 1
+
+[[model]]
+name = "slow-ok"
+id = "sim/slow-ok"
+ttft = { p50 = "1500ms", p95 = "1500ms" }
+"#;
+    let sim = SimServer::start(
+        Scenario::parse(HEDGED, Path::new("<hedged>")).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        7,
+    )
+    .await
+    .unwrap();
+    let mut config = sim.config();
+    config.chain = vec!["slow-break".into(), "slow-ok".into()];
+    let rig = Rig::with_hedge(sim, config, None, Hedge::After(Duration::from_millis(100))).await;
+    let resp = rig
+        .post("/v1/chat/completions", ask("chain", true))
+        .header("x-chainwatch-buffer", "1")
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let frames = sse(resp).await;
+    let log: Vec<(String, String)> = rig
+        ._sim
+        .requests()
+        .iter()
+        .map(|r| (r.model.clone(), r.action.clone()))
+        .collect();
+    assert_eq!(status, 200, "{frames:?} {log:?}");
+    assert_eq!(frames.last().map(String::as_str), Some("[DONE]"));
+    assert!(content_of(&frames).ends_with('.'), "{frames:?}");
+    assert!(
+        log.iter()
+            .any(|(m, a)| m.ends_with("slow-break") && a.contains("truncated")),
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_buffer_header_takes_any_case_and_refuses_what_it_cannot_read() {
+    let rig = Rig::new(&["fast-a"], None).await;
+    // What is sent decides the shape: one chunk (and `[DONE]`) when buffered.
+    for (value, buffered) in [
+        ("True", true),
+        ("YES", true),
+        (" 1 ", true),
+        ("on", true),
+        ("0", false),
+        ("False", false),
+        ("no", false),
+    ] {
+        let resp = rig
+            .post("/v1/chat/completions", ask("chain", true))
+            .header("x-chainwatch-buffer", value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{value:?}");
+        let frames = sse(resp).await.len();
+        assert_eq!(frames == 2, buffered, "{value:?}: {frames} frames");
+    }
+    // Anything else is a 400 that names the header, not a silent stream.
+    let resp = rig
+        .post("/v1/chat/completions", ask("chain", true))
+        .header("x-chainwatch-buffer", "please")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let doc: Value = resp.json().await.unwrap();
+    assert_eq!(doc["error"]["param"], "x-chainwatch-buffer", "{doc}");
+    assert!(
+        doc["error"]["message"].as_str().unwrap().contains("please"),
+        "{doc}"
+    );
 }
 
 #[tokio::test]

@@ -528,12 +528,23 @@ impl<'a> Race<'a> {
             self.queue.clear();
         }
         self.waiting = None;
+        let mut again = Vec::new();
         for r in std::mem::take(&mut self.running) {
             if r.role == AttemptRole::Trial {
                 self.trailing.push(r);
                 continue;
             }
+            if self.buffered {
+                // Beaten, not failed: still the next model for a restart.
+                again.extend(std::iter::once(r.model.clone()).chain(r.folded.iter().cloned()));
+            }
             self.cancel(r, &format!("{winner} answered first"));
+        }
+        for name in again.into_iter().rev() {
+            self.queue.push_front(Queued {
+                name,
+                role: AttemptRole::Planned,
+            });
         }
     }
 

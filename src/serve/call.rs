@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use serde_json::{Map, Value};
 
 use super::errors::ApiError;
@@ -14,8 +14,31 @@ use crate::api::Passthrough;
 use crate::config::{Config, Tier};
 use crate::route::{RouteRequest, RouteTarget};
 
-/// The request header that asks for a buffered stream (`1`, `true` or `yes`).
+/// The request header that asks for a buffered stream (`1`, `true`, `yes`
+/// or `on`, in any case; `0`, `false`, `no`, `off` or empty say no).
 pub const BUFFER_HEADER: &str = "x-chainwatch-buffer";
+
+/// What [`BUFFER_HEADER`] asks for; a value it cannot read is a 400 (a
+/// client that meant yes must not get a stream that can break silently).
+pub fn buffer_wanted(value: Option<&HeaderValue>) -> Result<bool, ApiError> {
+    let Some(value) = value else {
+        return Ok(false);
+    };
+    let text = value
+        .to_str()
+        .unwrap_or("\u{fffd}")
+        .trim()
+        .to_ascii_lowercase();
+    match text.as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(ApiError::invalid(format!(
+            "{BUFFER_HEADER}: {:?} is neither yes (1, true, yes, on) nor no (0, false, no, off)",
+            text.chars().take(40).collect::<String>()
+        ))
+        .param(BUFFER_HEADER)),
+    }
+}
 
 /// What `model: "chain"` means.
 pub const CHAIN: &str = "chain";

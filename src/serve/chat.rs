@@ -31,10 +31,13 @@ pub async fn completions(State(shared): State<Arc<Shared>>, request: Request) ->
         e.retry_after = Some(1);
         return e.into_response();
     };
-    let buffer = request
-        .headers()
-        .get(call::BUFFER_HEADER)
-        .is_some_and(|v| matches!(v.as_bytes(), b"1" | b"true" | b"yes"));
+    let buffer = match call::buffer_wanted(request.headers().get(call::BUFFER_HEADER)) {
+        Ok(buffer) => buffer,
+        Err(e) => {
+            shared.metrics.request("other", "refused");
+            return e.into_response();
+        }
+    };
     let cap = shared.options.max_body;
     let body = match to_bytes(request.into_body(), cap).await {
         Ok(body) => body,
