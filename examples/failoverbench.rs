@@ -520,9 +520,12 @@ impl Server {
         state: &Path,
         buffer: bool,
     ) -> anyhow::Result<Server> {
+        // A free port, released for serve to take (another process could
+        // take it in between: then the error below says so).
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
+        let errors = state.with_extension("serve.err");
         let child = tokio::process::Command::new(bin)
             .arg("--config")
             .arg(config)
@@ -531,7 +534,7 @@ impl Server {
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&errors)?)
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("running {} serve", bin.display()))?;
@@ -545,6 +548,7 @@ impl Server {
             let up = server
                 .http
                 .get(format!("{}/v1/models", server.base))
+                .timeout(Duration::from_millis(500))
                 .send()
                 .await;
             if up.is_ok_and(|r| r.status().is_success()) {
@@ -552,7 +556,11 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        bail!("chainwatch serve did not answer on port {port} within 10 s")
+        let said = std::fs::read_to_string(&errors).unwrap_or_default();
+        bail!(
+            "chainwatch serve did not answer on port {port} within 10 s: {}",
+            said.trim()
+        )
     }
 
     /// A streamed chat completion for `model`, read as an OpenAI SDK would;

@@ -64,7 +64,7 @@ class ChainwatchAdapter(Adapter):
         self.mode = p.get("mode", "ask")
         # serve mode: ask for buffered streams (the answer collected whole
         # before its first byte, so a break restarts cleanly).
-        self.buffer = bool(p.get("buffer", False))
+        self.buffer = str(p.get("buffer", False)).lower() in ("1", "true", "yes", "on")
         self.dir = tempfile.mkdtemp(prefix="fb-chainwatch-")
         self.servers: dict[str, tuple[asyncio.subprocess.Process, str]] = {}
         self.client = None
@@ -135,10 +135,14 @@ class ChainwatchAdapter(Adapter):
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
             try:
-                await self.client.get(base + "/v1/models", timeout=0.5)
-                break
+                if (await self.client.get(base + "/v1/models", timeout=0.5)).status_code == 200:
+                    break
             except Exception:
-                await asyncio.sleep(0.1)
+                pass
+            await asyncio.sleep(0.1)
+        else:
+            proc.terminate()
+            raise RuntimeError(f"chainwatch serve did not answer on port {port} within 10 s")
         self.servers[key] = (proc, base)
         return base
 
@@ -176,7 +180,7 @@ class ChainwatchAdapter(Adapter):
                             except ValueError:
                                 r.bad_chunks += 1
                                 continue
-                            if "error" in ev:
+                            if ev.get("error"):
                                 r.error = str(ev["error"])[:300]
                                 break
                             r.chunks += 1
