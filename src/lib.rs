@@ -5,9 +5,10 @@
 //! the terminal; `tui` reads its snapshots and sends it commands. Time is always
 //! passed in as `now`.
 //!
-//! `tui` and `sim` are cargo features, on by default; the binary needs both.
-//! Without them (`cargo check --lib --no-default-features`) the rest builds
-//! with neither the terminal crates nor the simulator's HTTP server.
+//! `tui`, `sim`, `serve` and `redis` are cargo features, on by default; the
+//! binary needs `tui` and `sim`. Without them (`cargo check --lib
+//! --no-default-features`) the rest builds with neither the terminal crates
+//! nor an HTTP server nor the Redis client.
 
 // The no-panic rule: outside tests nothing unwraps, expects or panics; a
 // failure is a handled error. The few deliberate ones carry an

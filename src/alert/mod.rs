@@ -1,8 +1,8 @@
 //! Alerts: telling someone when a model's state changes and nobody is
 //! looking at the screen.
 //!
-//! Fed by the engine's events (`watch`, the dashboard and, later, `serve`
-//! all use this one module), each `[[alert]]` rule of the config
+//! Fed by the engine's events (`watch`, `serve` and the dashboard all use
+//! this one module), each `[[alert]]` rule of the config
 //! ([`AlertRule`]) picks the state changes it is about (`rule`), at most
 //! one per model per `min_interval` (`throttle`: a flapping model pages
 //! once, and the change held back goes out when the interval is over if

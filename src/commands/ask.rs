@@ -4,7 +4,7 @@
 //! The answer streams to stdout (or, buffered, is printed once complete);
 //! what the router skipped, tried and chose goes to stderr, so
 //! `ask … > answer.txt` keeps only the answer. Health comes from the state
-//! file (what a running dashboard, `watch` or `check` recorded), and this
+//! file (what a running dashboard, `watch`, `serve` or `check` recorded), and this
 //! prompt's attempts are saved back to it, after any half-open trial still
 //! running has ended.
 

@@ -1,7 +1,9 @@
-//! `chainwatch watch [--json] [-v]`: the engine without the screen, for
-//! scripts, loggers and systemd units. One line per event (state changes,
-//! drift, budget, prices; every probe with `-v`), or one JSON object per line
-//! with `--json`. Runs until Ctrl-C (or SIGTERM), then saves the state.
+//! `chainwatch watch [--json] [-v] [--metrics ADDR]`: the engine without the
+//! screen, for scripts, loggers and systemd units. One line per event (state
+//! changes, drift, budget, prices, chain changes, alerts; every probe with
+//! `-v`), or one JSON object per line with `--json`. Fires the configured
+//! alerts. Runs until Ctrl-C (or SIGTERM, SIGHUP, SIGQUIT), then saves the
+//! state.
 
 use std::io::Write;
 use std::process::ExitCode;

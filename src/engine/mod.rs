@@ -20,7 +20,8 @@
 //! makes many processes one fleet (`fleet`).
 //!
 //! Locks: the health book, the schedule, the money, the thinkers, the
-//! drift acknowledgements and the chain each sit behind their own `std::sync::Mutex`, held only
+//! drift acknowledgements, the chain and the adopted half-open trials each
+//! sit behind their own `std::sync::Mutex`, held only
 //! for a few microseconds and never across an `.await`, and never two at
 //! once.
 

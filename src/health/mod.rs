@@ -7,7 +7,8 @@
 //! [`RING_CAP`]), lifetime counters, the last failure and success, and what the
 //! provider says it served. A status is derived from those:
 //!
-//! - `misconfigured`: the last attempt was auth/credits/not_found/bad_request,
+//! - `misconfigured`: the last attempt was auth/credits/not_found/bad_request
+//!   (or `budget`: a thinking model's probe too small even after one raise),
 //!   or the key is missing;
 //! - `rate_limited`: a 429 arrived and its cool-down has not passed;
 //! - `unknown`: no counted sample in the window yet;

@@ -1,5 +1,6 @@
 //! One way to report: the JSON documents the commands print (`check --json`,
-//! `ask --json`, each line of `watch --json`; later `serve`) as typed
+//! `ask --json`, each line of `watch --json`) and `serve` answers with
+//! (`/api/v1/health`, `/api/v1/events`, `/api/v1/snapshot`) as typed
 //! structs, and the plain-text printer that lays out their tables and lines.
 //!
 //! Every document carries [`SCHEMA_VERSION`]; every duration is an integer
