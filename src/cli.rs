@@ -69,7 +69,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Probe every model now, print the table (or JSON); exit 0 when every
-    /// chain model is healthy, 1 when any is not, 2 on a usage or config error.
+    /// chain model can serve (healthy, degraded or recovering), 1 when any
+    /// cannot, 2 on a usage or config error.
     Check(CheckArgs),
     /// Route one prompt through the healthy part of the chain and stream the
     /// answer; what was skipped and tried goes to stderr. Exit 0 answered,

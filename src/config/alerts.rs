@@ -27,16 +27,6 @@ pub const ALERT_MIN_INTERVAL: Duration = Duration::from_secs(300);
 /// PagerDuty's Events API v2, where `format = "pagerduty"` posts without a URL.
 pub const PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
-/// Every status a filter may name.
-const STATUSES: [Status; 6] = [
-    Status::Unknown,
-    Status::Healthy,
-    Status::Degraded,
-    Status::Unhealthy,
-    Status::RateLimited,
-    Status::Misconfigured,
-];
-
 /// One `[[alert]]`: which state changes it matches and what it does.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRule {
@@ -107,7 +97,7 @@ impl PayloadFormat {
 
 /// A status by its word, as the config, `watch --json` and the screen write it.
 pub fn status_named(word: &str) -> Option<Status> {
-    STATUSES.into_iter().find(|s| s.as_str() == word)
+    Status::ALL.into_iter().find(|s| s.as_str() == word)
 }
 
 impl Cx<'_> {
@@ -196,7 +186,7 @@ impl Cx<'_> {
                     format!(
                         "unknown status {:?} in {key}; expected one of: {}",
                         v.get_ref(),
-                        join(STATUSES.iter().map(|s| s.as_str()))
+                        join(Status::ALL.iter().map(|s| s.as_str()))
                     ),
                 )
             })?;

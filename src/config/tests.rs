@@ -618,6 +618,19 @@ fn small_pieces() {
 }
 
 #[test]
+fn an_alert_may_name_every_status() {
+    let c = parse("$E\n$M\n[[alert]]\nbell = true\nfrom = [\"unhealthy\"]\nto = [\"recovering\", \"healthy\"]")
+        .expect("recovering is a status an alert may name");
+    assert_eq!(
+        c.alerts[0].to,
+        [
+            crate::health::Status::Recovering,
+            crate::health::Status::Healthy
+        ]
+    );
+}
+
+#[test]
 fn alerts_and_same_as_say_where_and_what() {
     // (case, message fragment, line, column)
     let cases: &[(&str, &str, usize, Option<usize>)] = &[
@@ -647,7 +660,7 @@ fn alerts_and_same_as_say_where_and_what() {
         ),
         (
             "$E\n$M\n[[alert]]\nbell = true\nto = [\"down\"]",
-            "unknown status \"down\" in alert `to`; expected one of: unknown, healthy",
+            "unknown status \"down\" in alert `to`; expected one of: healthy, recovering, degraded",
             5,
             Some(7),
         ),
