@@ -1,0 +1,160 @@
+//! What the second mutation run (issue 10, item 8) found the health tests
+//! did not pin down: the events `record_attempt` returns, how an event
+//! reads, what another process shares (`from_samples`), when a streak
+//! re-admits, and the failure log's emptiness (what the state file skips).
+//! Each test asserts the behaviour a surviving mutant changed; see
+//! docs/testing.md.
+
+use std::time::Duration;
+
+use super::tests::{book, fail_at, feed, ok_at, t};
+use super::*;
+use crate::api::{Attempt, Failure, FailureClass};
+
+#[test]
+fn record_attempt_reports_the_change_it_makes() {
+    let mut b = book();
+    let mut attempt = Attempt::blank(t(0), Duration::from_millis(300));
+    attempt.failure = Some(Failure {
+        class: FailureClass::ServerError,
+        message: "provider unavailable".into(),
+        retry_after: None,
+    });
+    attempt.http_status = Some(502);
+    let events = b.record_attempt("m", &attempt, SampleKind::Prompt, t(0));
+    assert!(
+        matches!(
+            events.as_slice(),
+            [HealthEvent {
+                kind: HealthEventKind::State {
+                    from: Status::Unknown,
+                    to: Status::Unhealthy,
+                    ..
+                },
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(events[0].model, "m");
+    let failures = b.failures_since(t(0));
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].1.kind, SampleKind::Prompt, "the kind is kept");
+    // The same again changes nothing: no event.
+    assert!(b
+        .record_attempt("m", &attempt, SampleKind::Prompt, t(1))
+        .is_empty());
+}
+
+#[test]
+fn an_event_reads_as_one_line() {
+    let state = HealthEvent {
+        at: t(0),
+        model: "fast".into(),
+        kind: HealthEventKind::State {
+            from: Status::Healthy,
+            to: Status::Unhealthy,
+            reason: "3/5 ok".into(),
+        },
+    };
+    assert_eq!(state.to_string(), "fast  healthy → unhealthy  (3/5 ok)");
+    let drift = HealthEvent {
+        at: t(0),
+        model: "fast".into(),
+        kind: HealthEventKind::Drift {
+            from: "gpt-4o-2024-08-06".into(),
+            to: "gpt-4o-2024-11-20".into(),
+        },
+    };
+    assert_eq!(
+        drift.to_string(),
+        "fast  served model changed: gpt-4o-2024-08-06 → gpt-4o-2024-11-20"
+    );
+}
+
+#[test]
+fn an_empty_failure_log_is_left_out_of_the_state_file() {
+    let mut m = ModelHealth::new("openai/gpt-4o");
+    assert!(m.failures().is_empty());
+    let json = serde_json::to_value(&m).unwrap();
+    assert!(json.get("failures").is_none(), "{json}");
+    let policy = HealthPolicy::default();
+    let (s, o) = fail_at(0, FailureClass::Timeout, None);
+    m.record(&policy, s, o);
+    assert!(!m.failures().is_empty());
+    let json = serde_json::to_value(&m).unwrap();
+    assert_eq!(json["failures"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn what_another_process_shared_is_a_model_of_its_own() {
+    let failure = |secs, class| FailureRecord {
+        at: t(secs),
+        class,
+        http_status: Some(502),
+        kind: SampleKind::Prompt,
+        message: format!("failed at {secs}"),
+    };
+    // Out of order, and more than the ring holds.
+    let mut samples: Vec<Sample> = (0..RING_CAP as i64 + 10)
+        .rev()
+        .map(|i| Sample::ok(t(i), Duration::from_millis(100)))
+        .collect();
+    samples.push(Sample::failed(
+        t(5),
+        FailureClass::ServerError,
+        Duration::from_millis(50),
+    ));
+    let shared = ModelHealth::from_samples(
+        "openai/gpt-4o",
+        samples,
+        vec![
+            failure(700, FailureClass::Timeout),
+            failure(5, FailureClass::ServerError),
+        ],
+    );
+    assert_eq!(shared.id, "openai/gpt-4o");
+    assert_eq!(shared.failures().len(), 2);
+    let times: Vec<_> = shared.failures().iter().map(|f| f.at).collect();
+    assert_eq!(times, [t(5), t(700)], "oldest first");
+    // The newest of the failures is the last one, even given first.
+    let policy = HealthPolicy {
+        window: Duration::from_secs(86_400),
+        ..HealthPolicy::default()
+    };
+    let snap = shared.snapshot("m", &policy, t(600));
+    let last = snap.last_failure.unwrap();
+    assert_eq!((last.at, last.class), (t(700), FailureClass::Timeout));
+    assert_eq!(last.message, "failed at 700");
+    assert_eq!(snap.last_success, Some(t(RING_CAP as i64 + 9)));
+    // Only the newest RING_CAP samples are kept, the oldest dropped.
+    assert_eq!(shared.last_attempt(), Some(t(RING_CAP as i64 + 9)));
+    let mut mine = ModelHealth::new("openai/gpt-4o");
+    assert_eq!(mine.absorb(&policy, &shared, t(600)), RING_CAP);
+    let snap = mine.snapshot("m", &policy, t(600));
+    assert_eq!(snap.samples as usize, RING_CAP);
+    assert_eq!((snap.ok, snap.counted), (RING_CAP as u32, RING_CAP as u32));
+}
+
+#[test]
+fn a_streak_on_a_healthy_model_re_admits_nothing() {
+    // Twenty successes, a failure, three successes: 23/24 is above the
+    // threshold when the streak reaches `recover_after`, so the model was
+    // never down and nothing re-admitted it. Once the first twenty leave
+    // the window, 3/4 is unhealthy, not "recovering".
+    let policy = HealthPolicy {
+        window: Duration::from_secs(100),
+        ..HealthPolicy::default()
+    };
+    let mut b = HealthBook::new(policy);
+    b.add_model("m", "openai/gpt-4o");
+    let mut items: Vec<_> = (0..20).map(ok_at).collect();
+    items.push(fail_at(50, FailureClass::ServerError, Some(502)));
+    items.extend([ok_at(51), ok_at(52), ok_at(53)]);
+    feed(&mut b, items);
+    assert_eq!(b.status("m", t(53)), Some(Status::Healthy));
+    let snap = b.snapshot("m", t(125)).unwrap();
+    assert_eq!((snap.ok, snap.counted), (3, 4));
+    assert_eq!(snap.status, Status::Unhealthy, "{}", snap.reason);
+    assert_eq!(snap.recovery, None);
+}
