@@ -158,3 +158,25 @@ fn a_streak_on_a_healthy_model_re_admits_nothing() {
     assert_eq!(snap.status, Status::Unhealthy, "{}", snap.reason);
     assert_eq!(snap.recovery, None);
 }
+
+#[test]
+fn a_streak_another_process_saw_counts_toward_re_admission() {
+    // Down here at 10; another process saw two successes since. With the
+    // third, here, the streak that began at 20 re-admits the model.
+    let policy = HealthPolicy::default();
+    let mut mine = ModelHealth::new("openai/gpt-4o");
+    let (s, o) = fail_at(10, FailureClass::ServerError, Some(502));
+    mine.record(&policy, s, o);
+    let mut theirs = ModelHealth::new("openai/gpt-4o");
+    for (s, o) in [ok_at(20), ok_at(30)] {
+        theirs.record(&policy, s, o);
+    }
+    assert_eq!(mine.absorb(&policy, &theirs, t(35)), 2);
+    assert_eq!(mine.status(&policy, t(35)).0, Status::Unhealthy, "2 in a row");
+    let (s, o) = ok_at(40);
+    mine.record(&policy, s, o);
+    let snap = mine.snapshot("m", &policy, t(40));
+    assert_eq!(snap.status, Status::Recovering, "{}", snap.reason);
+    let recovery = snap.recovery.unwrap();
+    assert_eq!((recovery.since, recovery.ok), (t(20), 3));
+}
