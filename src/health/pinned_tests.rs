@@ -180,3 +180,81 @@ fn a_streak_another_process_saw_counts_toward_re_admission() {
     let recovery = snap.recovery.unwrap();
     assert_eq!((recovery.since, recovery.ok), (t(20), 3));
 }
+
+#[test]
+fn a_recovery_counts_only_the_samples_since_re_admission() {
+    // Re-admitted at 30 (three successes after the failure at 10); another
+    // process saw a success at 20 that this one had not: it belongs to the
+    // window, not to the recovery.
+    let policy = HealthPolicy::default();
+    let mut mine = ModelHealth::new("openai/gpt-4o");
+    for (s, o) in [
+        fail_at(10, FailureClass::ServerError, Some(502)),
+        ok_at(30),
+        ok_at(40),
+        ok_at(50),
+    ] {
+        mine.record(&policy, s, o);
+    }
+    let mut theirs = ModelHealth::new("openai/gpt-4o");
+    let (s, o) = ok_at(20);
+    theirs.record(&policy, s, o);
+    assert_eq!(mine.absorb(&policy, &theirs, t(55)), 1);
+    let snap = mine.snapshot("m", &policy, t(55));
+    assert_eq!((snap.ok, snap.counted), (4, 5));
+    assert_eq!(snap.status, Status::Recovering, "{}", snap.reason);
+    let recovery = snap.recovery.unwrap();
+    assert_eq!(
+        (recovery.since, recovery.ok, recovery.counted),
+        (t(30), 3, 3)
+    );
+}
+
+#[test]
+fn a_saved_recovery_that_a_later_failure_undid_is_over() {
+    // A state file (an older writer's, or edited by hand) that still says
+    // "re-admitted at 30" although its samples hold a counted failure
+    // after that: the samples win, the model is down.
+    let policy = HealthPolicy::default();
+    let mut saved = ModelHealth::new("openai/gpt-4o");
+    for (s, o) in [
+        fail_at(10, FailureClass::ServerError, Some(502)),
+        ok_at(30),
+        ok_at(40),
+        ok_at(50),
+    ] {
+        saved.record(&policy, s, o);
+    }
+    assert_eq!(saved.status(&policy, t(50)).0, Status::Recovering);
+    let mut json = serde_json::to_value(&saved).unwrap();
+    let late = serde_json::to_value(Sample::failed(
+        t(60),
+        FailureClass::Timeout,
+        Duration::from_millis(100),
+    ))
+    .unwrap();
+    json["samples"].as_array_mut().unwrap().push(late);
+    let read: ModelHealth = serde_json::from_value(json).unwrap();
+    let snap = read.snapshot("m", &policy, t(70));
+    assert_eq!((snap.ok, snap.counted), (3, 5));
+    assert_eq!(snap.status, Status::Unhealthy, "{}", snap.reason);
+    assert_eq!(snap.recovery, None);
+}
+
+#[test]
+fn lifetime_ratio_and_speed_are_reported() {
+    let policy = HealthPolicy::default();
+    let mut m = ModelHealth::new("openai/gpt-4o");
+    assert_eq!(m.snapshot("m", &policy, t(0)).lifetime_ratio, None);
+    for (i, speed) in [40.0_f32, 42.5, 90.0].into_iter().enumerate() {
+        let (mut s, o) = ok_at(i as i64);
+        s.tokens_per_s = Some(speed);
+        m.record(&policy, s, o);
+    }
+    let (s, o) = fail_at(5, FailureClass::ServerError, Some(502));
+    m.record(&policy, s, o);
+    let snap = m.snapshot("m", &policy, t(6));
+    assert_eq!(snap.lifetime_ratio, Some(0.75));
+    // The median of 40, 42.5 and 90 tokens/s.
+    assert_eq!(snap.tokens_per_s, Some(42.5));
+}
