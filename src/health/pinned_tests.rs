@@ -258,3 +258,38 @@ fn lifetime_ratio_and_speed_are_reported() {
     // The median of 40, 42.5 and 90 tokens/s.
     assert_eq!(snap.tokens_per_s, Some(42.5));
 }
+
+#[test]
+fn a_reply_is_kept_only_when_there_is_one() {
+    let mut attempt = Attempt::blank(t(0), Duration::from_millis(300));
+    attempt.reply = "pong".into();
+    let (_, obs) = Observation::from_attempt(&attempt);
+    assert_eq!(obs.reply.as_deref(), Some("pong"));
+    let mut b = book();
+    b.record_attempt("m", &attempt, SampleKind::Probe, t(0));
+    // An empty reply (a stream that ended at once) does not erase it.
+    let empty = Attempt::blank(t(1), Duration::from_millis(300));
+    let (_, obs) = Observation::from_attempt(&empty);
+    assert_eq!(obs.reply, None);
+    let mut failed = empty.clone();
+    failed.failure = Some(Failure {
+        class: FailureClass::Timeout,
+        message: "no first token".into(),
+        retry_after: None,
+    });
+    b.record_attempt("m", &failed, SampleKind::Probe, t(1));
+    let snap = b.snapshot("m", t(1)).unwrap();
+    assert_eq!(snap.last_reply.as_deref(), Some("pong"));
+}
+
+#[test]
+fn sample_kinds_and_providers_in_words() {
+    for kind in [SampleKind::Probe, SampleKind::Prompt, SampleKind::Traffic] {
+        // The word is the one the state file and the JSON output use.
+        let json = serde_json::to_string(&kind).unwrap();
+        assert_eq!(json, format!("\"{}\"", kind.as_str()));
+    }
+    assert_eq!(SampleKind::Prompt.as_str(), "prompt");
+    assert_eq!(provider_of("openai/gpt-4o"), "openai");
+    assert_eq!(provider_of("gpt-4o"), "gpt-4o");
+}
