@@ -172,7 +172,11 @@ fn a_streak_another_process_saw_counts_toward_re_admission() {
         theirs.record(&policy, s, o);
     }
     assert_eq!(mine.absorb(&policy, &theirs, t(35)), 2);
-    assert_eq!(mine.status(&policy, t(35)).0, Status::Unhealthy, "2 in a row");
+    assert_eq!(
+        mine.status(&policy, t(35)).0,
+        Status::Unhealthy,
+        "2 in a row"
+    );
     let (s, o) = ok_at(40);
     mine.record(&policy, s, o);
     let snap = mine.snapshot("m", &policy, t(40));

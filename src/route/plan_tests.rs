@@ -127,7 +127,11 @@ fn the_last_resort_tries_everything_configured_and_skips_stay_apart() {
         .with("limited", Status::RateLimited, recently());
     let plan = chain(&config, &health, &["down", "ghost", "limited"]);
     assert!(plan.last_resort);
-    assert_eq!(plan.order, names(&["down", "limited"]), "ghost cannot be tried");
+    assert_eq!(
+        plan.order,
+        names(&["down", "limited"]),
+        "ghost cannot be tried"
+    );
     assert_eq!(
         skipped(&plan),
         [
@@ -161,7 +165,10 @@ fn an_unhealthy_model_first_whose_period_passed_is_raced_as_a_trial() {
     let plan = chain(&config, &health, &["down", "a"]);
     assert_eq!(plan.order, names(&["down", "a"]));
     assert_eq!(plan.trial.as_deref(), Some("down"));
-    assert!(plan.skipped.is_empty(), "a model on trial is not passed over");
+    assert!(
+        plan.skipped.is_empty(),
+        "a model on trial is not passed over"
+    );
     assert!(!plan.last_resort);
     // Never tried in memory: due as well.
     let health = Table::default().with("down", Status::Unhealthy, None);
@@ -184,7 +191,10 @@ fn only_the_first_unhealthy_model_before_any_routable_one_is_a_trial() {
 
     // Behind a routable model it would not be reached: no trial.
     let plan = chain(&config, &health, &["a", "down"]);
-    assert_eq!((plan.order.clone(), plan.trial.clone()), (names(&["a"]), None));
+    assert_eq!(
+        (plan.order.clone(), plan.trial.clone()),
+        (names(&["a"]), None)
+    );
     assert_eq!(skipped(&plan), [("down", Status::Unhealthy)]);
 
     // Within its period: skipped, no trial.
