@@ -297,3 +297,24 @@ fn sample_kinds_and_providers_in_words() {
     assert_eq!(provider_of("openai/gpt-4o"), "openai");
     assert_eq!(provider_of("gpt-4o"), "gpt-4o");
 }
+
+#[test]
+fn a_speed_that_is_no_speed_is_left_out() {
+    let policy = HealthPolicy::default();
+    let speeds_of = |speeds: &[f32]| {
+        let mut m = ModelHealth::new("openai/gpt-4o");
+        for (i, speed) in speeds.iter().enumerate() {
+            let (mut s, o) = ok_at(i as i64);
+            s.tokens_per_s = Some(*speed);
+            m.record(&policy, s, o);
+        }
+        m.snapshot("m", &policy, t(10)).tokens_per_s
+    };
+    assert_eq!(speeds_of(&[-5.0, 40.0]), Some(40.0), "negative");
+    assert_eq!(
+        speeds_of(&[f32::INFINITY, f32::INFINITY, 40.0]),
+        Some(40.0),
+        "infinite"
+    );
+    assert_eq!(speeds_of(&[f32::NAN]), None);
+}
