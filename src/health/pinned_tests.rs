@@ -246,10 +246,11 @@ fn a_saved_recovery_that_a_later_failure_undid_is_over() {
 }
 
 #[test]
-fn lifetime_ratio_and_speed_are_reported() {
+fn ratios_and_speed_are_reported() {
     let policy = HealthPolicy::default();
     let mut m = ModelHealth::new("openai/gpt-4o");
-    assert_eq!(m.snapshot("m", &policy, t(0)).lifetime_ratio, None);
+    let empty = m.snapshot("m", &policy, t(0));
+    assert_eq!((empty.ratio, empty.lifetime_ratio), (None, None));
     for (i, speed) in [40.0_f32, 42.5, 90.0].into_iter().enumerate() {
         let (mut s, o) = ok_at(i as i64);
         s.tokens_per_s = Some(speed);
@@ -258,6 +259,7 @@ fn lifetime_ratio_and_speed_are_reported() {
     let (s, o) = fail_at(5, FailureClass::ServerError, Some(502));
     m.record(&policy, s, o);
     let snap = m.snapshot("m", &policy, t(6));
+    assert_eq!(snap.ratio, Some(0.75), "the window's");
     assert_eq!(snap.lifetime_ratio, Some(0.75));
     // The median of 40, 42.5 and 90 tokens/s.
     assert_eq!(snap.tokens_per_s, Some(42.5));
