@@ -8,9 +8,11 @@
 #   scripts/mutants.sh                          # every file below
 #   scripts/mutants.sh src/api/classify.rs      # one file (or several)
 #   RE='status_from|prune' scripts/mutants.sh src/health/model.rs
+#   EXCLUDE='model\.rs.*status_from' scripts/mutants.sh src/health/*.rs
 #
 # Settings (environment): JOBS=1 (parallel builds; the machine is shared),
-# RE (only mutants whose name matches this regex), TESTS (only the unit
+# RE (only mutants whose name matches this regex), EXCLUDE (leave out the
+# mutants whose name matches this regex), TESTS (only the unit
 # tests whose path contains one of these words, e.g. "api:: health::": the
 # tests beside the code, a quicker run per mutant), BASELINE=run (or skip,
 # when you know the unit tests pass: saves one build and test run per file;
@@ -51,7 +53,9 @@ else
         src/health/sample.rs
         src/health/snapshot.rs
         src/health/event.rs
-        src/probe.rs
+        src/probe/mod.rs
+        src/probe/cadence.rs
+        src/probe/signal.rs
         src/route/plan.rs
     )
 fi
@@ -59,6 +63,7 @@ fi
 ARGS=(--jobs "$JOBS" --baseline "$BASELINE")
 [ "$BASELINE" = skip ] && ARGS+=(--timeout "$TIMEOUT")
 [ -n "${RE:-}" ] && ARGS+=(--re "$RE")
+[ -n "${EXCLUDE:-}" ] && ARGS+=(--exclude-re "$EXCLUDE")
 
 count() { if [ -f "$1" ]; then grep -c "^$2:" "$1" || true; else echo 0; fi; }
 

@@ -34,6 +34,8 @@ mod edge_tests;
 mod event;
 mod failures;
 mod model;
+#[cfg(test)]
+mod pinned_tests;
 mod provider;
 #[cfg(test)]
 mod recovery_tests;

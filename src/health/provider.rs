@@ -458,6 +458,44 @@ mod tests {
     }
 
     #[test]
+    fn a_provider_sums_its_window_and_counts_its_models() {
+        let mut book = HealthBook::new(HealthPolicy::default());
+        for name in ["a", "b", "c"] {
+            book.add_model(name, &format!("openai/{name}"));
+        }
+        book.add_model("quiet", "mistral/quiet");
+        let ok = |secs| (Sample::ok(t(secs), Duration::ZERO), Observation::default());
+        for (name, (s, o)) in [
+            ("a", ok(0)),
+            ("a", ok(1)),
+            ("b", ok(0)),
+            ("c", failed("connection refused")),
+        ] {
+            book.record(name, s, o, t(2));
+        }
+        let rolled = rollup(&book.snapshots(t(2)), ProviderKey::IdPrefix);
+        let openai = &rolled[0];
+        assert_eq!((openai.ok, openai.counted), (3, 4));
+        assert_eq!(openai.ratio, Some(0.75));
+        assert_eq!(openai.count(Status::Healthy), 2);
+        assert_eq!(openai.count(Status::Unhealthy), 1);
+        assert_eq!(openai.count(Status::Degraded), 0);
+        assert_eq!(openai.status, Status::Degraded, "partly down");
+        // No counted sample: no ratio (not 0/0).
+        let quiet = &rolled[1];
+        assert_eq!((quiet.provider.as_str(), quiet.ratio), ("mistral", None));
+        assert_eq!(quiet.count(Status::Unknown), 1);
+    }
+
+    #[test]
+    fn a_verdict_ignores_statuses_counted_zero_times() {
+        use Status::*;
+        assert_eq!(verdict(&[(Healthy, 2), (Unhealthy, 0)]), Healthy);
+        assert_eq!(verdict(&[(Unhealthy, 0)]), Unknown);
+        assert_eq!(verdict(&[(Healthy, 0), (RateLimited, 1)]), RateLimited);
+    }
+
+    #[test]
     fn a_recovering_model_marks_its_provider() {
         let mut book = HealthBook::new(HealthPolicy::default());
         book.add_model("m", "openai/gpt-4o");

@@ -171,5 +171,38 @@ mod tests {
         assert_eq!(Status::ALL.len(), 7);
         assert!(Status::Recovering.is_routable() && Status::Recovering.is_ok());
         assert!(!Status::Unhealthy.is_routable());
+        assert_eq!(Status::RateLimited.to_string(), "rate_limited");
+    }
+
+    #[test]
+    fn ok_means_answered_and_routable() {
+        let ok: Vec<Status> = Status::ALL.into_iter().filter(|s| s.is_ok()).collect();
+        assert_eq!(
+            ok,
+            [Status::Healthy, Status::Recovering, Status::Degraded],
+            "unknown is routable but has not answered"
+        );
+        assert!(Status::Unknown.is_routable());
+    }
+
+    #[test]
+    fn the_policy_is_the_config_s_health_settings() {
+        let settings = crate::config::HealthSettings {
+            window: Duration::from_secs(120),
+            threshold: 0.8,
+            recover_after: 5,
+            slow: Some(Duration::from_secs(7)),
+        };
+        let policy = HealthPolicy::from(&settings);
+        assert_eq!(
+            policy,
+            HealthPolicy {
+                window: Duration::from_secs(120),
+                threshold: 0.8,
+                recover_after: 5,
+                slow: Some(Duration::from_secs(7)),
+            }
+        );
+        assert_ne!(policy, HealthPolicy::default());
     }
 }

@@ -185,3 +185,7 @@ fn not_configured(name: &str) -> Skip {
             .to_string(),
     }
 }
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;
