@@ -237,6 +237,10 @@ mod tests {
             (None, 1),
             (Some(0.0), 1),
             (Some(f64::NAN), 1),
+            // A cost no one could have spent (a bad `usage.cost`) is unknown,
+            // not a reason to stretch to the limit.
+            (Some(f64::INFINITY), 1),
+            (Some(-1.0), 1),
             // claude-sonnet-4 on the simulator: $0.056 a day.
             (Some(0.000_039), 1),
             // Just over 10 cents a day: halved.
