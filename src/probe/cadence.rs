@@ -254,6 +254,14 @@ mod tests {
             assert_eq!(c.cost_cap(per_probe, MIN), cap, "{per_probe:?}");
         }
         assert_eq!(Cadence::fixed().cost_cap(Some(1.0), MIN), 1);
+        // A day exactly at the quiet line is not worth stretching; just over
+        // it is (whole numbers, so the day is exact: 0.5 × 1,440 probes).
+        let at_the_line = Cadence {
+            quiet_day: 720.0,
+            ..Cadence::default()
+        };
+        assert_eq!(at_the_line.cost_cap(Some(0.5), MIN), 1);
+        assert_eq!(at_the_line.cost_cap(Some(0.5 + 1e-9), MIN), 2);
     }
 
     #[test]
