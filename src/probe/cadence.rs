@@ -297,12 +297,16 @@ mod tests {
             // A thinking model's 5 s is usual for it.
             (ms(5_500), Some(ms(5_000)), 20, None, false),
             (ms(11_000), Some(ms(5_000)), 20, None, true),
+            // Past p95 + 1 s but within twice the p95; and exactly twice.
+            (ms(8_000), Some(ms(5_000)), 20, None, false),
+            (ms(10_000), Some(ms(5_000)), 20, None, false),
             // Too few samples to know what is usual.
             (ms(9_000), Some(ms(100)), 4, None, false),
             (ms(9_000), None, 20, None, false),
             // health.slow is the user's word.
             (ms(9_000), None, 0, Some(ms(8_000)), true),
             (ms(7_000), None, 0, Some(ms(8_000)), false),
+            (ms(8_000), None, 0, Some(ms(8_000)), false),
         ];
         for (latency, p95, samples, setting, want) in table {
             assert_eq!(
