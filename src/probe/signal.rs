@@ -199,6 +199,7 @@ mod tests {
         ));
         // Served by B, or unknown: OpenRouter falls back, B carries it.
         assert_eq!(judge(&e, Some("B"), 0.95), Signal::Clear { uptime: 99.0 });
+        assert!(judge(&e, Some("B"), 0.95).covers(), "a clear signal covers");
         assert_eq!(judge(&e, None, 0.95), Signal::Clear { uptime: 99.0 });
         assert_eq!(
             judge(&e, Some("gone"), 0.95),
@@ -221,5 +222,8 @@ mod tests {
             Signal::Warning { uptime: None, .. }
         ));
         assert!(matches!(judge(&body("[]"), None, 0.95), Signal::Silent(_)));
+        // Status 0 is normal: without figures that is silence, not trouble.
+        let normal = body(r#"[{"provider_name": "A", "status": 0}]"#);
+        assert!(matches!(judge(&normal, None, 0.95), Signal::Silent(_)));
     }
 }
