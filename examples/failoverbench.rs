@@ -421,7 +421,7 @@ impl Ctx {
     /// One call of the scenario, the way the mode says.
     async fn call(
         &self,
-        server: &Option<Server>,
+        server: Option<&Server>,
         config: &Path,
         state: &Path,
         max_wall_s: f64,
@@ -437,9 +437,10 @@ impl Ctx {
         let base = sim.base_url();
         let config = self.config(&base, b.id, &[b.model, b.fallback])?;
         let state = self.dir.path().join(format!("{}-state.json", b.id));
-        let server = match self.serve {
-            true => Some(Server::start(&self.bin, &config, &state, self.buffer).await?),
-            false => None,
+        let server = if self.serve {
+            Some(Server::start(&self.bin, &config, &state, self.buffer).await?)
+        } else {
+            None
         };
         let mut m = Measured::default();
         if b.id == "S15" {
@@ -451,7 +452,9 @@ impl Ctx {
                     tokio::time::sleep(wait).await;
                 }
                 let sent = t0.elapsed().as_secs_f64();
-                let call = self.call(&server, &config, &state, SEQ_MAX_WALL_S).await?;
+                let call = self
+                    .call(server.as_ref(), &config, &state, SEQ_MAX_WALL_S)
+                    .await?;
                 let served = call.ok && norm(&call.text) == self.canonical;
                 if call.hang {
                     m.seq_hangs += 1;
@@ -471,7 +474,9 @@ impl Ctx {
             m.call = last;
             m.call.elapsed_s = t0.elapsed().as_secs_f64();
         } else {
-            m.call = self.call(&server, &config, &state, b.max_wall_s).await?;
+            m.call = self
+                .call(server.as_ref(), &config, &state, b.max_wall_s)
+                .await?;
             m.complete = m.call.ok && norm(&m.call.text) == self.canonical;
         }
         m.log = sim.requests();

@@ -3,9 +3,9 @@
 //! race commits on a first content token (or tool call). Then the winner's
 //! chunks go out as they come (streamed), or are folded into one reply
 //! (not streamed, or a stream the client asked to have buffered: then sent
-//! in one piece at the end). Before the commit, a failure is an HTTP error; after it,
-//! a stream ends in an error chunk (`finish_reason: "error"`), never in a
-//! truncated answer that looks complete.
+//! in one piece at the end). Before the commit, a failure is an HTTP
+//! error; after it, a stream ends in an error chunk (`finish_reason:
+//! "error"`), never in a truncated answer that looks complete.
 //!
 //! What the winner said before its first content token (role, reasoning)
 //! is held back and sent at the commit, up to [`HOLD_CAP`] per attempt;
